@@ -1,0 +1,1 @@
+"""Back ends: turn a plan into text (report, sh, ninja) or into work (runner)."""

@@ -1,0 +1,202 @@
+"""The stage DAG: edges from outs to deps, validation, target selection, order.
+
+An edge runs from a producer to a consumer when one of the consumer's deps
+(or params files) equals an out of the producer, lies inside an out
+directory, or contains outs -- DVC's three rules.  All functions here are
+pure: they look only at the IR, never at the disk.
+"""
+
+from __future__ import annotations
+
+import bisect
+import posixpath
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from pivot.errors import PipelineError
+from pivot.ir import Pipeline, Stage
+
+
+@dataclass(frozen=True)
+class OutIndex:
+    """Every out path of a pipeline, for the three edge rules."""
+
+    owner: dict[str, str]  # out path -> address of the stage producing it
+    sorted_paths: tuple[str, ...]
+
+    @classmethod
+    def build(cls, stages: Iterable[Stage]) -> "OutIndex":
+        owner: dict[str, str] = {}
+        for stage in stages:
+            for out in stage.outs:
+                if out.path in owner and owner[out.path] != stage.address:
+                    raise PipelineError(
+                        f"output '{out.path}' is specified in:\n"
+                        f"\t- {owner[out.path]}\n\t- {stage.address}\n"
+                        "Each output may be produced by one stage only."
+                    )
+                owner[out.path] = stage.address
+        return cls(owner=owner, sorted_paths=tuple(sorted(owner)))
+
+    def producers_of(self, path: str) -> list[str]:
+        """Addresses of stages whose outs equal, contain or lie inside ``path``."""
+        found: list[str] = []
+        if path in self.owner:
+            found.append(self.owner[path])
+        for parent in _parents(path):
+            if parent in self.owner:
+                found.append(self.owner[parent])
+        prefix = "" if path == "." else path + "/"
+        start = bisect.bisect_left(self.sorted_paths, prefix)
+        for candidate in self.sorted_paths[start:]:
+            if not candidate.startswith(prefix):
+                break
+            found.append(self.owner[candidate])
+        return found
+
+    def enclosing_out(self, path: str) -> str | None:
+        """The out directory that ``path`` lies inside, if any."""
+        for parent in _parents(path):
+            if parent in self.owner:
+                return parent
+        return None
+
+
+def _parents(path: str) -> Iterable[str]:
+    parent = posixpath.dirname(path)
+    while parent:
+        yield parent
+        parent = posixpath.dirname(parent)
+
+
+def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipeline:
+    """Validate ``stages`` as one project and link them into a Pipeline.
+
+    Raises PipelineError for duplicate addresses, an output produced by two
+    stages, overlapping outputs, a stage depending on its own output, and
+    cycles (naming the stages in the cycle).
+    """
+    seen: dict[str, Stage] = {}
+    for stage in stages:
+        if stage.address in seen:
+            first = seen[stage.address]
+            raise PipelineError(
+                f"stage '{stage.address}' is defined twice"
+                f" ({_where(first)} and {_where(stage)})"
+            )
+        seen[stage.address] = stage
+
+    index = OutIndex.build(stages)
+    for path in index.sorted_paths:
+        outer = index.enclosing_out(path)
+        if outer is not None:
+            raise PipelineError(
+                "The output paths:\n"
+                f"'{outer}'('{index.owner[outer]}')\n"
+                f"'{path}'('{index.owner[path]}')\n"
+                "overlap and are thus in the same tracked directory.\n"
+                "Outputs should be in separate directories or tracked individually."
+            )
+
+    upstream: dict[str, tuple[str, ...]] = {}
+    for stage in stages:
+        producers: dict[str, None] = {}
+        for path in [dep.path for dep in stage.deps] + [p.path for p in stage.params]:
+            for producer in index.producers_of(path):
+                if producer == stage.address:
+                    raise PipelineError(
+                        "Same item(s) are defined as both a dependency and an output"
+                        f" in stage: {stage.address} ('{path}')."
+                    )
+                producers[producer] = None
+        upstream[stage.address] = tuple(producers)
+
+    pipeline = Pipeline(stages=tuple(stages), upstream=upstream, sources=tuple(dict.fromkeys(sources)))
+    _check_acyclic(pipeline)
+    return pipeline
+
+
+def _where(stage: Stage) -> str:
+    return str(stage.location) if stage.location else stage.file
+
+
+def _check_acyclic(pipeline: Pipeline) -> None:
+    """Iterative DFS with colours; a back edge names the stages in the cycle."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = {stage.address: WHITE for stage in pipeline.stages}
+    for start in pipeline.stages:
+        if colour[start.address] != WHITE:
+            continue
+        path: list[str] = [start.address]
+        iterators = [iter(pipeline.upstream[start.address])]
+        colour[start.address] = GREY
+        while iterators:
+            nxt = next(iterators[-1], None)
+            if nxt is None:
+                colour[path.pop()] = BLACK
+                iterators.pop()
+                continue
+            if colour[nxt] == GREY:
+                cycle = path[path.index(nxt):]
+                raise PipelineError(
+                    "Pipeline has a cycle: "
+                    + " -> ".join(reversed(cycle + [nxt]))
+                    + "\nSame item(s) are defined as both a dependency and an output"
+                    f" in stages: {', '.join(sorted(set(cycle)))}."
+                )
+            if colour[nxt] == WHITE:
+                colour[nxt] = GREY
+                path.append(nxt)
+                iterators.append(iter(pipeline.upstream[nxt]))
+
+
+def run_order(pipeline: Pipeline, addresses: Iterable[str]) -> list[str]:
+    """``addresses`` in a valid execution order: DFS post-order over
+    definition order, as DVC plans (dependencies first, independent stages in
+    the order they were defined)."""
+    wanted = set(addresses)
+    order: list[str] = []
+    done: set[str] = set()
+    for stage in pipeline.stages:
+        if stage.address not in wanted or stage.address in done:
+            continue
+        stack = [(stage.address, iter(pipeline.upstream[stage.address]))]
+        done.add(stage.address)
+        while stack:
+            address, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                order.append(address)
+            elif child in wanted and child not in done:
+                done.add(child)
+                stack.append((child, iter(pipeline.upstream[child])))
+    return order
+
+
+def upstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
+    """``addresses`` plus everything they depend on, transitively.  A frozen
+    stage is included but its own upstream is not (DVC cuts those edges)."""
+    closure: set[str] = set()
+    stack = list(addresses)
+    while stack:
+        address = stack.pop()
+        if address in closure:
+            continue
+        closure.add(address)
+        if not pipeline.stage(address).frozen:
+            stack.extend(pipeline.upstream[address])
+    return closure
+
+
+def downstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
+    """``addresses`` plus every stage that depends on them, transitively."""
+    closure: set[str] = set()
+    stack = list(addresses)
+    while stack:
+        address = stack.pop()
+        if address in closure:
+            continue
+        closure.add(address)
+        stack.extend(pipeline.downstream[address])
+    return closure

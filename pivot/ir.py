@@ -1,0 +1,136 @@
+"""The intermediate representation every part of pivot shares.
+
+Front ends (``dvc.yaml``, Pivotfile) build these objects; the optimizer,
+the emitters and the runner consume only them.  Every path held here is
+relative to the project root, normalised, in POSIX form (``"."`` for the
+root itself), so the IR never depends on where the project lives on disk.
+
+This module imports nothing of pivot.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Mapping
+
+
+class OutKind(enum.Enum):
+    """What a stage output is for; DVC lists outs, then metrics, then plots."""
+
+    OUT = "out"
+    METRIC = "metric"
+    PLOT = "plot"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a stage was defined: file (root-relative) and 1-based line."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Dep:
+    """A file or directory a stage reads.
+
+    ``path`` is root-relative and normalised; ``def_path`` is the path exactly
+    as written in the stage definition (relative to the stage wdir), which is
+    how ``dvc.lock`` records it.
+    """
+
+    path: str
+    def_path: str
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """A file or directory a stage writes."""
+
+    path: str
+    def_path: str
+    cache: bool = True
+    persist: bool = False
+    kind: OutKind = OutKind.OUT
+
+
+@dataclass(frozen=True, slots=True)
+class ParamsDep:
+    """Values a stage reads from a params file.
+
+    ``keys`` holds dotted keys (``train.lr``, ``layers.0``) in definition
+    order; ``None`` means the whole file is tracked.
+    """
+
+    path: str
+    def_path: str
+    keys: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One concrete unit of work: commands that turn deps into outs.
+
+    ``cmds`` has one entry per command; each runs in its own shell starting
+    in ``wdir``.  ``cmd_literal`` is the command as ``dvc.lock`` would record
+    it (a string, or a list when the definition used a list), kept only so
+    an existing ``dvc.lock`` can be adopted.
+    """
+
+    address: str
+    name: str
+    file: str
+    wdir: str
+    cmds: tuple[str, ...]
+    deps: tuple[Dep, ...] = ()
+    params: tuple[ParamsDep, ...] = ()
+    outs: tuple[Out, ...] = ()
+    frozen: bool = False
+    always_changed: bool = False
+    desc: str | None = None
+    meta: Any = field(default=None, compare=False, hash=False)
+    location: Location | None = field(default=None, compare=False)
+    group: str | None = None
+    cmd_literal: str | tuple[str, ...] | None = field(default=None, compare=False)
+
+    @property
+    def is_callback(self) -> bool:
+        """DVC's callback stage: no deps and no outs, so it always runs."""
+        return not self.deps and not self.params and not self.outs
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """All stages of a project, in definition order, and the DAG between them.
+
+    ``upstream[address]`` lists the addresses of the stages producing what
+    ``address`` depends on (no duplicates, in dep order).  ``sources`` lists
+    every file read to build the pipeline (pipeline definitions, params and
+    vars files), root-relative, so generated build files know when to
+    regenerate.
+    """
+
+    stages: tuple[Stage, ...]
+    upstream: Mapping[str, tuple[str, ...]]
+    sources: tuple[str, ...] = ()
+
+    @cached_property
+    def by_address(self) -> dict[str, Stage]:
+        return {stage.address: stage for stage in self.stages}
+
+    @cached_property
+    def downstream(self) -> dict[str, tuple[str, ...]]:
+        consumers: dict[str, list[str]] = {stage.address: [] for stage in self.stages}
+        for stage in self.stages:
+            for producer in self.upstream.get(stage.address, ()):
+                consumers[producer].append(stage.address)
+        return {address: tuple(users) for address, users in consumers.items()}
+
+    def stage(self, address: str) -> Stage:
+        return self.by_address[address]
