@@ -1,0 +1,160 @@
+"""Running one stage's commands as real processes.
+
+Each command runs in its own shell, started in the stage's working
+directory (a ``cd`` in one command never leaks into the next), in a new
+session so that an interrupt can end the command together with everything
+it started.  Output goes to the stage's log file; with ``echo`` it is also
+passed on line by line as it arrives.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+# Shells that read start-up files unless told not to (as DVC runs them).
+_NO_RC_FLAGS = {
+    "bash": ("--noprofile", "--norc"),
+    "zsh": ("--no-rcs",),
+    "fish": ("--no-config",),
+}
+
+
+def shell_prefix(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The argv that runs a command string: ``$PIVOT_SHELL``, else ``$SHELL``
+    (as DVC does), else ``/bin/sh``, followed by ``-c``."""
+    environ = os.environ if environ is None else environ
+    shell = environ.get("PIVOT_SHELL") or environ.get("SHELL") or "/bin/sh"
+    return (shell, *_NO_RC_FLAGS.get(os.path.basename(shell), ()), "-c")
+
+
+@dataclass(frozen=True, slots=True)
+class CommandsResult:
+    """How a stage's commands ended.
+
+    ``exit_code`` is 0 when every command succeeded, else the code of the
+    first failing one (negative: killed by that signal); ``interrupted`` is
+    set when pivot itself stopped the command.
+    """
+
+    exit_code: int
+    failed_command: str | None = None
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.interrupted
+
+
+class ProcessGroups:
+    """The process groups of every running command, so that an interrupt
+    can end them all.  Once ``stop`` was called no new command starts."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: set[int] = set()
+        self._stopping = False
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def spawn(self, argv: Sequence[str], **popen_kwargs) -> subprocess.Popen[bytes] | None:
+        """Start ``argv`` as the leader of a new session; None once stopping.
+
+        Spawning under the lock means ``stop`` sees every group it must end.
+        """
+        with self._lock:
+            if self._stopping:
+                return None
+            proc = subprocess.Popen(argv, start_new_session=True, **popen_kwargs)
+            self._running.add(proc.pid)
+            return proc
+
+    def finished(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._running.discard(proc.pid)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        """Refuse new commands and send ``sig`` to every running group."""
+        with self._lock:
+            self._stopping = True
+            groups = list(self._running)
+        for pgid in groups:
+            _signal_group(pgid, sig)
+
+    @property
+    def running(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass  # the group is already gone
+
+
+def run_commands(
+    cmds: Sequence[str],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    groups: ProcessGroups,
+    shell: Sequence[str],
+    echo: Callable[[bytes], None] | None = None,
+) -> CommandsResult:
+    """Run ``cmds`` one after the other, each in a fresh shell starting in
+    ``cwd``; stop at the first failure.  The log file is rewritten: each
+    command is announced by a ``> command`` line, as DVC prints it."""
+    with open(log_path, "wb") as log:
+        for cmd in cmds:
+            log.write(f"> {cmd}\n".encode())
+            log.flush()
+            if echo is not None:
+                echo(f"> {cmd}\n".encode())
+            stdout = subprocess.PIPE if echo is not None else log
+            proc = groups.spawn(
+                [*shell, cmd],
+                cwd=cwd,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+            )
+            if proc is None:
+                return CommandsResult(exit_code=-signal.SIGTERM, failed_command=cmd, interrupted=True)
+            try:
+                if echo is not None:
+                    assert proc.stdout is not None
+                    for line in proc.stdout:
+                        log.write(line)
+                        echo(line)
+                    proc.stdout.close()
+                code = proc.wait()
+            finally:
+                groups.finished(proc)
+            if code != 0:
+                return CommandsResult(exit_code=code, failed_command=cmd, interrupted=groups.stopping)
+    return CommandsResult(exit_code=0)
+
+
+def log_tail(log_path: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a log (decoded leniently), for failure reports."""
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])

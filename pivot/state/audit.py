@@ -1,0 +1,236 @@
+"""The audit trail: what every ``pivot run`` and ``pivot commit`` did.
+
+One JSON-lines file per invocation under ``.pivot/runs/``, named by its
+start time so names sort chronologically::
+
+    .pivot/runs/20260107T043704.123456Z-4242.jsonl
+
+The first line describes the invocation (``"type": "run"``), then one line
+per stage as it settles (``"type": "stage"``), then a closing line
+(``"type": "end"``).  Every line is written with a single ``write`` on a
+file opened for appending, so a reader never sees half a line from a live
+writer; a run killed with ``kill -9`` simply has no ``end`` line and reads
+as ``incomplete``.  A record holds everything needed to show it later
+(reasons as text, times, exit codes, log paths): reading a past run never
+looks at the current workspace.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+from pivot.project import Project
+
+RUNS_DIR = "runs"
+FORMAT_VERSION = 1
+
+
+class Outcome(enum.Enum):
+    """What happened to one stage in one invocation."""
+
+    RAN = "ran"
+    RESTORED = "restored"  # outputs checked out from the cache instead of running
+    SKIPPED = "skipped"  # up to date, frozen, or cut off (identical upstream outputs)
+    COMMITTED = "committed"  # recorded by `pivot commit` without running
+    FAILED = "failed"
+    BLOCKED = "blocked"  # not started: an upstream stage failed, or the run stopped
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonNote:
+    """A reason a stage ran, as its kind and rendered text."""
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    """One stage's line in a run record.  Times are Unix seconds."""
+
+    address: str
+    outcome: Outcome
+    reasons: tuple[ReasonNote, ...] = ()
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    log: str | None = None  # root-relative, POSIX
+    message: str | None = None  # why it failed / was blocked / was skipped
+
+    @property
+    def duration(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return self.ended - self.started
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "stage",
+            "address": self.address,
+            "outcome": self.outcome.value,
+            "reasons": [{"kind": r.kind, "text": r.text} for r in self.reasons],
+            "started": self.started,
+            "ended": self.ended,
+            "exit_code": self.exit_code,
+            "log": self.log,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "StageEntry":
+        return cls(
+            address=data["address"],
+            outcome=Outcome(data["outcome"]),
+            reasons=tuple(ReasonNote(r["kind"], r["text"]) for r in data.get("reasons", ())),
+            started=data.get("started"),
+            ended=data.get("ended"),
+            exit_code=data.get("exit_code"),
+            log=data.get("log"),
+            message=data.get("message"),
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A finished (or interrupted, or killed) invocation, as read back."""
+
+    run_id: str
+    command: str  # "run" or "commit"
+    argv: tuple[str, ...]
+    pid: int
+    started: float
+    ended: float | None
+    status: str  # "ok", "failed", "interrupted" or "incomplete"
+    stages: tuple[StageEntry, ...] = field(default=())
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.ended is None else self.ended - self.started
+
+
+class AuditWriter:
+    """Appends one invocation's record; use as a context manager or call
+    ``close(status)``."""
+
+    def __init__(self, project: Project, command: str, argv: Sequence[str]) -> None:
+        runs = project.ensure_state_dir() / RUNS_DIR
+        runs.mkdir(exist_ok=True)
+        self.started = time.time()
+        self.run_id = _run_id(self.started)
+        self.path = runs / f"{self.run_id}.jsonl"
+        self._fd: int | None = os.open(
+            self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL, 0o644
+        )
+        self._write(
+            {
+                "type": "run",
+                "version": FORMAT_VERSION,
+                "run_id": self.run_id,
+                "command": command,
+                "argv": list(argv),
+                "pid": os.getpid(),
+                "started": self.started,
+            }
+        )
+
+    def stage(self, entry: StageEntry) -> None:
+        self._write(entry.to_json())
+
+    def close(self, status: str) -> None:
+        if self._fd is None:
+            return
+        self._write({"type": "end", "status": status, "ended": time.time()})
+        os.close(self._fd)
+        self._fd = None
+
+    def _write(self, data: dict[str, Any]) -> None:
+        assert self._fd is not None, "audit record already closed"
+        os.write(self._fd, (json.dumps(data, ensure_ascii=False) + "\n").encode())
+
+    def __enter__(self) -> "AuditWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        # An exception escaping the command leaves the record without an end
+        # line only if it is KeyboardInterrupt-like; anything else is a failure.
+        if self._fd is not None:
+            self.close("interrupted" if exc_type is KeyboardInterrupt else "failed")
+
+
+def append_commit(project: Project, argv: Sequence[str], entries: Iterable[StageEntry]) -> Path:
+    """Record a ``pivot commit`` (used by emitted scripts) in the audit trail."""
+    writer = AuditWriter(project, "commit", argv)
+    for entry in entries:
+        writer.stage(entry)
+    writer.close("ok")
+    return writer.path
+
+
+def _run_id(started: float) -> str:
+    stamp = datetime.fromtimestamp(started, tz=timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{stamp}-{os.getpid()}"
+
+
+def runs_dir(project: Project) -> Path:
+    return project.state_dir / RUNS_DIR
+
+
+def read_runs(project: Project, limit: int | None = None) -> Iterator[RunRecord]:
+    """Recorded invocations, newest first; unreadable files are skipped."""
+    directory = runs_dir(project)
+    try:
+        names = sorted((n for n in os.listdir(directory) if n.endswith(".jsonl")), reverse=True)
+    except FileNotFoundError:
+        return
+    count = 0
+    for name in names:
+        record = read_run(directory / name)
+        if record is None:
+            continue
+        yield record
+        count += 1
+        if limit is not None and count >= limit:
+            return
+
+
+def read_run(path: Path) -> RunRecord | None:
+    """One record; a torn last line is ignored, a missing end reads as incomplete."""
+    header: dict[str, Any] | None = None
+    end: dict[str, Any] | None = None
+    stages: list[StageEntry] = []
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return None
+    for raw in lines:
+        try:
+            data = json.loads(raw)
+            kind = data["type"]
+            if kind == "run":
+                header = data
+            elif kind == "stage":
+                stages.append(StageEntry.from_json(data))
+            elif kind == "end":
+                end = data
+        except (ValueError, KeyError, TypeError):
+            continue
+    if header is None:
+        return None
+    return RunRecord(
+        run_id=header["run_id"],
+        command=header.get("command", "run"),
+        argv=tuple(header.get("argv", ())),
+        pid=header.get("pid", 0),
+        started=header["started"],
+        ended=end.get("ended") if end else None,
+        status=end.get("status", "ok") if end else "incomplete",
+        stages=tuple(stages),
+    )

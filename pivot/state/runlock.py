@@ -1,0 +1,72 @@
+"""One writer at a time: the project run lock (``.pivot/run.lock``).
+
+``pivot run`` and ``pivot checkout`` hold an exclusive ``flock`` on the
+file for as long as they change the workspace.  A second one fails at once
+with a message naming the holder's pid instead of waiting: two runs of one
+pipeline would race on the same outputs.  The kernel drops the lock when
+its holder dies, even by ``kill -9``, so a stale file never blocks anyone.
+Read-only commands (``status``, ``plan``, ``list``) never take it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from pivot.errors import StateError
+from pivot.project import Project
+
+LOCK_NAME = "run.lock"
+
+
+class RunLock:
+    """Context manager holding the run lock of ``project``."""
+
+    def __init__(self, project: Project, purpose: str = "run") -> None:
+        self.path: Path = project.state_dir / LOCK_NAME
+        self._project = project
+        self._purpose = purpose
+        self._fd: int | None = None
+
+    def __enter__(self) -> "RunLock":
+        self._project.ensure_state_dir()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise StateError(
+                f"another pivot {holder} is already changing this project"
+                f" (lock file {self._project.relpath(self.path)}); wait for it to finish"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {self._purpose}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+def _read_holder(fd: int) -> str:
+    """``run (pid 123)`` from the lock file, or a vaguer text if unreadable."""
+    try:
+        fields = os.pread(fd, 200, 0).decode(errors="replace").split()
+    except OSError:
+        fields = []
+    if len(fields) >= 2 and fields[0].isdigit():
+        return f"{fields[1]} (pid {fields[0]})"
+    if fields and fields[0].isdigit():
+        return f"run (pid {fields[0]})"
+    return "run"
