@@ -51,7 +51,7 @@ NASTY = [
 ]
 
 # Valid file names (no slash, no NUL, no newline: refused for Ninja anyway).
-NASTY_NAMES = [v for v in NASTY if v and "\n" not in v and "/" not in v] + [
+NASTY_NAMES = [v for v in NASTY if v and "\n" not in v and "\t" not in v and "/" not in v] + [
     "c$:d",
     "e$f.txt",
     "g|h.txt",
@@ -126,6 +126,8 @@ def test_ninja_refuses_pipe_and_newline_on_build_lines():
         ninja_escape_path("a|b", what="out")
     with pytest.raises(NinjaEscapeError, match="line break"):
         ninja_escape_path("a\nb")
+    with pytest.raises(NinjaEscapeError, match="tab"):
+        ninja_escape_path("a\tb")
     with pytest.raises(NinjaEscapeError, match="line break"):
         ninja_escape("echo a\necho b", what="command of stage 'x'")
 

@@ -60,9 +60,12 @@ def ninja_escape_path(path: str, *, what: str = "path") -> str:
     """``path`` as one token of a Ninja ``build`` line.
 
     Raises for ``|`` (no escape exists: bind the path to a variable and use
-    ``$name`` instead, see ``needs_binding``) and for newlines.
+    ``$name`` instead, see ``needs_binding``), for newlines, and for tabs
+    (Ninja's build log is tab-separated: such an output would rebuild forever).
     """
     _refuse_newline(path, what)
+    if "\t" in path:
+        raise NinjaEscapeError(f"{what} {path!r} contains a tab, which Ninja's build log cannot record")
     if "|" in path:
         raise NinjaEscapeError(f"{what} '{path}' contains '|', which a Ninja build line cannot escape")
     return path.replace("$", "$$").replace(" ", "$ ").replace(":", "$:")
@@ -71,6 +74,11 @@ def ninja_escape_path(path: str, *, what: str = "path") -> str:
 def needs_binding(path: str) -> bool:
     """True when ``path`` cannot appear literally on a build line."""
     return "|" in path
+
+
+def check_path(path: str, *, what: str = "path") -> None:
+    """Raise unless ``path`` can be written in a Ninja file, bound or not."""
+    ninja_escape_path(path.replace("|", "_"), what=what)
 
 
 def _refuse_newline(value: str, what: str) -> None:
