@@ -74,8 +74,7 @@ def log_relpath(address: str) -> str:
 
 def note(reason) -> ReasonNote:
     """A typed optimizer reason as kind + rendered text, for records."""
-    kind = getattr(reason, "kind", None)
-    return ReasonNote(kind=getattr(kind, "value", str(kind)), text=str(reason))
+    return ReasonNote(kind=reason.kind.name.lower(), text=reason.describe())
 
 
 def _is_upstream_only(reasons: Sequence) -> bool:
@@ -293,9 +292,12 @@ class Runner:
     def _restore(self, stage: Stage, decision) -> Outcome:
         started = time.time()
         try:
-            restore_outputs(stage, self.state)
-        except PivotError as exc:
-            return self._fail(stage, started, message=str(exc), reasons=decision.reasons)
+            report = outputs.restore(stage, self.state, decision.record)
+        except (PivotError, OSError) as exc:
+            return self._fail(stage, started, message=f"cannot restore outputs: {exc}", reasons=decision.reasons)
+        if report.missing:
+            missing = ", ".join(report.missing)
+            return self._fail(stage, started, message=f"not in the cache: {missing}", reasons=decision.reasons)
         self._settle(
             StageEntry(
                 stage.address,

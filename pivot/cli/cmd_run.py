@@ -1,0 +1,77 @@
+"""``pivot run``: run the stale stages, in parallel."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from pivot.cli import common
+
+
+@click.command(help="Run the stale stages of TARGETS (default: every stage), in parallel.")
+@common.targets_argument()
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None, help="Stages run at once [default: CPUs].")
+@click.option("-k", "--keep-going", is_flag=True, help="After a failure, go on with independent stages.")
+@click.option("-f", "--force", is_flag=True, help="Run every selected stage, stale or not.")
+@click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
+@click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
+@click.option("--dry", is_flag=True, help="Print the plan (as `pivot plan` does) and run nothing.")
+@click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
+def command(
+    targets: tuple[str, ...],
+    jobs: int | None,
+    keep_going: bool,
+    force: bool,
+    downstream: bool,
+    single_item: bool,
+    dry: bool,
+    verbose: bool,
+) -> None:
+    from pivot import optimizer
+    from pivot import targets as targets_mod
+    from pivot.backends.progress import Progress, use_status_line
+    from pivot.backends.runner import Runner, RunOptions
+    from pivot.state import State
+    from pivot.state.audit import AuditWriter
+    from pivot.state.runlock import RunLock
+
+    proj = common.project()
+    pipeline = common.load(proj, targets)
+    stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
+    if dry:
+        from pivot.backends import report
+
+        with State.open(proj, readonly=True) as state:
+            plan = optimizer.make_plan(pipeline, stages, state, force=force)
+        click.echo(report.plan_text(plan), nl=False)
+        return
+
+    jobs = jobs or os.cpu_count() or 1
+    options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose)
+    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose)
+    stream = click.get_text_stream("stdout")
+    status_line = use_status_line(stream)
+
+    def make_progress(total: int) -> Progress:
+        return Progress(stream, total, status_line=status_line, prefix_output=jobs > 1)
+
+    with RunLock(proj, "run"), State.open(proj) as state:
+        plan = optimizer.make_plan(pipeline, stages, state, force=force)
+        with AuditWriter(proj, "run", argv) as audit:
+            runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
+            summary = runner.run(plan)
+            status = "interrupted" if summary.interrupted else ("failed" if summary.failed else "ok")
+            audit.close(status)
+    sys.stdout.flush()
+    if summary.interrupted:
+        raise SystemExit(130)
+    if summary.failed:
+        raise SystemExit(1)
+
+
+def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose) -> list[str]:
+    """The invocation, as recorded in the audit trail."""
+    flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose}
+    return ["pivot", "run", *targets, "-j", str(jobs), *[flag for flag, on in flags.items() if on]]
