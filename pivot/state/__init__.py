@@ -1,0 +1,75 @@
+"""Everything pivot remembers between commands, bundled per command.
+
+``State.open(project)`` gives one object holding the stat cache, the hasher,
+the params reader, the lock records and the content cache.  Use it as a
+context manager: new stat rows are committed in one SQLite transaction when
+it closes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pivot.project import Project
+from pivot.state.hashing import Hasher, HashInfo, ManifestEntry
+from pivot.state.locks import LockEntry, LockRecord, LockStore
+from pivot.state.params import ParamsReader
+from pivot.state.statdb import StatDB
+from pivot.state.store import Cache, LinkMode
+
+if TYPE_CHECKING:
+    from pivot.ir import Stage
+    from pivot.state.dvclock import Adopter
+
+__all__ = [
+    "Cache",
+    "HashInfo",
+    "Hasher",
+    "LinkMode",
+    "LockEntry",
+    "LockRecord",
+    "LockStore",
+    "ManifestEntry",
+    "ParamsReader",
+    "State",
+]
+
+
+class State:
+    """The stores of one command.  ``readonly`` never writes anything."""
+
+    def __init__(self, project: Project, *, readonly: bool = False) -> None:
+        root = project.root
+        state_dir = project.state_dir
+        if not readonly:
+            project.ensure_state_dir()
+        self.project = project
+        self.readonly = readonly
+        self.statdb = StatDB(state_dir / "state.db", readonly=readonly)
+        self.hasher = Hasher(root, self.statdb)
+        self.params = ParamsReader(root)
+        self.locks = LockStore(state_dir / "locks", root)
+        self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
+        self._adopter: Adopter | None = None
+
+    @classmethod
+    def open(cls, project: Project, *, readonly: bool = False) -> "State":
+        return cls(project, readonly=readonly)
+
+    def __enter__(self) -> "State":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.statdb.close()
+
+    def adopt(self, stage: "Stage") -> LockRecord | None:
+        """A record adopted from the stage's ``dvc.lock`` entry when the
+        workspace still matches it (written unless readonly), else None."""
+        if self._adopter is None:
+            from pivot.state.dvclock import Adopter
+
+            self._adopter = Adopter(self)
+        return self._adopter.adopt(stage)

@@ -1,0 +1,343 @@
+"""Deciding what is stale, and why: one decision function for every command.
+
+``check_stage`` compares one stage with its lock record and returns a
+``Decision`` holding typed ``Reason``s.  The fast path (``explain=False``)
+stops at the first reason that forces a run; the explain path collects all
+of them.  ``make_plan`` applies it to the selected stages in run order and
+propagates "upstream stage X will rerun".  ``status``, ``plan``, ``why``,
+``run`` and ``emit`` all go through here, so they cannot disagree.
+
+The rules are DVC's: a stage runs when it has no record, its command
+changed, a dep or an out is modified, deleted or new, a tracked param is
+modified, deleted or new, an out is missing from the cache, or it is
+``always_changed`` / a callback stage (no deps, no outs).  Removing a dep
+or a param from the definition does not make a stage stale.  Staleness is
+equality of content hashes, never "newer than".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from pivot.ir import Pipeline, Stage
+
+if TYPE_CHECKING:
+    from pivot.state import State
+    from pivot.state.locks import LockRecord
+
+
+class ReasonKind(enum.Enum):
+    NO_RECORD = "no record"
+    CMD_CHANGED = "command changed"
+    DEP_MODIFIED = "dep modified"
+    DEP_DELETED = "dep deleted"
+    DEP_NEW = "dep new"
+    PARAM_MODIFIED = "param modified"
+    PARAM_DELETED = "param deleted"
+    PARAM_NEW = "param new"
+    OUT_MISSING = "out missing"
+    OUT_MODIFIED = "out modified"
+    OUT_NOT_IN_CACHE = "out not in cache"
+    ALWAYS_CHANGED = "always changed"
+    UPSTREAM = "upstream"
+    FORCED = "forced"
+
+    @property
+    def is_out_damage(self) -> bool:
+        """Reasons a checkout from the cache can repair."""
+        return self in (ReasonKind.OUT_MISSING, ReasonKind.OUT_MODIFIED)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a stage is stale.  ``path`` names the dep, out or params file,
+    ``key`` the param; ``old``/``new`` are hashes, values or commands."""
+
+    kind: ReasonKind
+    path: str | None = None
+    key: str | None = None
+    old: Any = None
+    new: Any = None
+    upstream: str | None = None
+
+    def describe(self) -> str:
+        kind = self.kind
+        if kind is ReasonKind.NO_RECORD:
+            return "never run (no lock record)"
+        if kind is ReasonKind.CMD_CHANGED:
+            return "command changed"
+        if kind is ReasonKind.ALWAYS_CHANGED:
+            return "always changed"
+        if kind is ReasonKind.FORCED:
+            return "forced"
+        if kind is ReasonKind.UPSTREAM:
+            return f"upstream stage '{self.upstream}' will rerun"
+        if kind is ReasonKind.DEP_MODIFIED:
+            return f"dep '{self.path}' modified"
+        if kind is ReasonKind.DEP_DELETED:
+            return f"dep '{self.path}' deleted"
+        if kind is ReasonKind.DEP_NEW:
+            return f"dep '{self.path}' new"
+        if kind is ReasonKind.PARAM_MODIFIED:
+            return f"param '{self.key}' in '{self.path}' modified"
+        if kind is ReasonKind.PARAM_DELETED:
+            if self.key is None:
+                return f"params file '{self.path}' deleted"
+            return f"param '{self.key}' in '{self.path}' deleted"
+        if kind is ReasonKind.PARAM_NEW:
+            if self.key is None:
+                return f"params file '{self.path}' new"
+            return f"param '{self.key}' in '{self.path}' new"
+        if kind is ReasonKind.OUT_MISSING:
+            return f"out '{self.path}' missing"
+        if kind is ReasonKind.OUT_MODIFIED:
+            return f"out '{self.path}' modified"
+        if kind is ReasonKind.OUT_NOT_IN_CACHE:
+            return f"out '{self.path}' not in cache"
+        return kind.value
+
+
+class Action(enum.Enum):
+    RUN = "run"
+    CHECKOUT = "checkout"  # outs damaged, everything else matches, cache has them
+    UP_TO_DATE = "up to date"
+    FROZEN = "frozen"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one stage and why."""
+
+    stage: Stage
+    action: Action
+    reasons: tuple[Reason, ...] = ()
+    adopted: bool = False  # up to date by adopting its dvc.lock entry
+    record: "LockRecord | None" = None  # the lock record it was compared with
+
+    @property
+    def address(self) -> str:
+        return self.stage.address
+
+    @property
+    def will_run(self) -> bool:
+        return self.action is Action.RUN
+
+    @property
+    def own_reasons(self) -> tuple[Reason, ...]:
+        """Reasons about the stage itself (not upstream or forced)."""
+        return tuple(r for r in self.reasons if r.kind not in (ReasonKind.UPSTREAM, ReasonKind.FORCED))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Decisions for the selected stages, in run order."""
+
+    decisions: tuple[Decision, ...]
+
+    @property
+    def to_run(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.RUN)
+
+    @property
+    def to_checkout(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.CHECKOUT)
+
+    @property
+    def up_to_date(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN))
+
+    @property
+    def adopted(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.adopted)
+
+    @property
+    def has_work(self) -> bool:
+        return any(d.action in (Action.RUN, Action.CHECKOUT) for d in self.decisions)
+
+    def counts(self) -> dict[Action, int]:
+        counts = Counter(d.action for d in self.decisions)
+        return {action: counts.get(action, 0) for action in Action}
+
+    def by_reason(self) -> dict[ReasonKind, int]:
+        """Stages to run or restore, counted by their first reason."""
+        counts = Counter(d.reasons[0].kind for d in self.decisions if d.reasons and d.action in (Action.RUN, Action.CHECKOUT))
+        return {kind: counts[kind] for kind in ReasonKind if counts.get(kind)}
+
+    def decision(self, address: str) -> Decision | None:
+        for decision in self.decisions:
+            if decision.address == address:
+                return decision
+        return None
+
+
+class _Stop(Exception):
+    """Fast path: a reason forcing a run was found."""
+
+
+def check_stage(
+    stage: Stage,
+    state: "State",
+    *,
+    explain: bool = False,
+    restored: Mapping[str, str] | None = None,
+) -> Decision:
+    """The stage's own status against its lock record.
+
+    ``restored`` maps paths an upstream checkout will restore to the hash
+    they will have; such deps are compared by that hash, not the disk."""
+    if stage.frozen:
+        return Decision(stage, Action.FROZEN)
+    reasons: list[Reason] = []
+
+    def add(reason: Reason) -> None:
+        reasons.append(reason)
+        if not explain and not reason.kind.is_out_damage:
+            raise _Stop
+
+    record = state.locks.read(stage.address)
+    adopted = False
+    if record is None:
+        record = state.adopt(stage)
+        adopted = record is not None
+    try:
+        if stage.always_changed or stage.is_callback:
+            add(Reason(ReasonKind.ALWAYS_CHANGED))
+        if record is None:
+            add(Reason(ReasonKind.NO_RECORD))
+            _no_record_reasons(stage, state, add)
+        else:
+            if tuple(record.cmd) != stage.cmds:
+                add(Reason(ReasonKind.CMD_CHANGED, old="\n".join(record.cmd), new="\n".join(stage.cmds)))
+            _dep_reasons(stage, state, record, add, restored or {})
+            _param_reasons(stage, state, record, add)
+            _out_reasons(stage, state, record, add)
+    except _Stop:
+        pass
+
+    if not reasons:
+        return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
+    if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons):
+        return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record)
+    return Decision(stage, Action.RUN, tuple(reasons), adopted=adopted, record=record)
+
+
+def _no_record_reasons(stage: Stage, state: "State", add) -> None:
+    """What DVC shows for a stage without lock entry: every dep, param file
+    and out, as modified, new or deleted."""
+    for dep in stage.deps:
+        info = state.hasher.hash(dep.path)
+        add(Reason(ReasonKind.DEP_NEW if info else ReasonKind.DEP_DELETED, path=dep.path,
+                   new=info.hash if info else None))
+    for pdep in dict.fromkeys(p.path for p in stage.params):
+        exists = state.params.read(pdep) is not None
+        add(Reason(ReasonKind.PARAM_NEW if exists else ReasonKind.PARAM_DELETED, path=pdep))
+    for out in stage.outs:
+        info = state.hasher.hash(out.path)
+        add(Reason(ReasonKind.OUT_MODIFIED if info else ReasonKind.OUT_MISSING, path=out.path,
+                   new=info.hash if info else None))
+
+
+def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restored: Mapping[str, str]) -> None:
+    for dep in stage.deps:
+        entry = record.dep(dep.path)
+        if dep.path in restored:
+            if entry is None or entry.hash != restored[dep.path]:
+                add(Reason(ReasonKind.DEP_MODIFIED if entry else ReasonKind.DEP_NEW, path=dep.path,
+                           old=entry.hash if entry else None, new=restored[dep.path]))
+            continue
+        info = state.hasher.hash(dep.path)
+        if info is None:
+            add(Reason(ReasonKind.DEP_DELETED, path=dep.path, old=entry.hash if entry else None))
+        elif entry is None:
+            add(Reason(ReasonKind.DEP_NEW, path=dep.path, new=info.hash))
+        elif entry.hash != info.hash:
+            add(Reason(ReasonKind.DEP_MODIFIED, path=dep.path, old=entry.hash, new=info.hash))
+
+
+def _param_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> None:
+    for pdep in stage.params:
+        current = state.params.values(pdep)
+        recorded = record.params.get(pdep.path)
+        if current is None:
+            add(Reason(ReasonKind.PARAM_DELETED, path=pdep.path))
+            continue
+        if recorded is None:
+            add(Reason(ReasonKind.PARAM_NEW, path=pdep.path))
+            continue
+        # whole-file tracking compares every top-level key, old and new
+        keys = pdep.keys if pdep.keys is not None else tuple(dict.fromkeys([*current, *recorded]))
+        for key in keys:
+            if key not in recorded:
+                if key in current:
+                    add(Reason(ReasonKind.PARAM_NEW, path=pdep.path, key=key, new=current[key]))
+                else:
+                    add(Reason(ReasonKind.PARAM_DELETED, path=pdep.path, key=key))
+            elif key not in current:
+                add(Reason(ReasonKind.PARAM_DELETED, path=pdep.path, key=key, old=recorded[key]))
+            elif current[key] != recorded[key]:
+                add(Reason(ReasonKind.PARAM_MODIFIED, path=pdep.path, key=key, old=recorded[key], new=current[key]))
+
+
+def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> None:
+    for out in stage.outs:
+        info = state.hasher.hash(out.path)
+        entry = record.out(out.path)
+        if info is None:
+            add(Reason(ReasonKind.OUT_MISSING, path=out.path, old=entry.hash if entry else None))
+        elif entry is None or entry.hash != info.hash:
+            add(Reason(ReasonKind.OUT_MODIFIED, path=out.path, old=entry.hash if entry else None, new=info.hash))
+        elif out.cache and not state.cache.contains(info):
+            add(Reason(ReasonKind.OUT_NOT_IN_CACHE, path=out.path, old=entry.hash, new=info.hash))
+
+
+def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reasons: list[Reason]) -> bool:
+    """Whether every damaged out can be checked out as recorded."""
+    if record is None:
+        return False
+    from pivot.state.hashing import HashInfo
+
+    for reason in reasons:
+        out = next((o for o in stage.outs if o.path == reason.path), None)
+        entry = record.out(reason.path) if reason.path else None
+        if out is None or entry is None or not out.cache:
+            return False
+        if not state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles)):
+            return False
+    return True
+
+
+def make_plan(
+    pipeline: Pipeline,
+    stages: Sequence[Stage],
+    state: "State",
+    *,
+    force: bool = False,
+    explain: bool = False,
+    assume_restored: bool = True,
+) -> Plan:
+    """Decisions for ``stages`` (already in run order), with upstream reruns
+    propagated downstream and ``force`` turning every non-frozen stage into a run.
+
+    With ``assume_restored`` (what ``run`` will do) a stage downstream of a
+    CHECKOUT sees the restored outs; ``status`` turns it off to report the
+    workspace as it is, like DVC."""
+    decided: dict[str, Decision] = {}
+    restored: dict[str, str] = {}
+    for stage in stages:
+        decision = check_stage(stage, state, explain=explain, restored=restored)
+        if decision.action is not Action.FROZEN:
+            if force:
+                decision = replace(decision, action=Action.RUN,
+                                   reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
+            rerun = [u for u in pipeline.upstream.get(stage.address, ())
+                     if u in decided and decided[u].action is Action.RUN]
+            if rerun and (decision.action is not Action.RUN or explain):
+                upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
+                decision = replace(decision, action=Action.RUN, reasons=(*decision.reasons, *upstream))
+        if assume_restored and decision.action is Action.CHECKOUT and decision.record is not None:
+            restored.update((entry.path, entry.hash) for entry in decision.record.outs)
+        decided[stage.address] = decision
+    return Plan(tuple(decided[stage.address] for stage in stages))

@@ -1,0 +1,220 @@
+"""Content hashes of files and directories: xxh3-128, stat-gated, memoised.
+
+A file's hash is its xxh3-128 digest (hex).  A directory's hash is the
+xxh3-128 of its manifest -- every file below it, sorted by relative path,
+with its hash, size and executable bit -- suffixed ``.dir``.  One
+``Hasher`` lives for one command: every path it hashed is remembered, so a
+directory shared by fifty stages is walked once, and a file whose stat
+matches the stat cache (``statdb``) is never read again.
+
+Symlinks are followed: a linked file or directory is hashed by its content.
+A link loop or a dangling link is a ``PivotError`` naming the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat as stat_mod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import xxhash
+
+from pivot.errors import StateError
+
+if TYPE_CHECKING:
+    from pivot.state.statdb import StatDB
+
+DIR_SUFFIX = ".dir"
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class HashInfo:
+    """Content hash of a file or a directory (``hash`` ends in ``.dir``)."""
+
+    hash: str
+    size: int
+    nfiles: int | None = None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.hash.endswith(DIR_SUFFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    """One file of a directory: path relative to the directory, POSIX."""
+
+    relpath: str
+    hash: str
+    size: int
+    isexec: bool = False
+
+
+def manifest_digest(entries: tuple[ManifestEntry, ...]) -> str:
+    """The directory hash of a manifest (entries already sorted by relpath).
+
+    NUL separates fields and records: it cannot occur in a path."""
+    digest = xxhash.xxh3_128()
+    for entry in entries:
+        digest.update(
+            f"{entry.relpath}\0{entry.hash}\0{entry.size}\0{int(entry.isexec)}\0".encode(
+                "utf-8", "surrogateescape"
+            )
+        )
+    return digest.hexdigest() + DIR_SUFFIX
+
+
+def file_digest(path: str | os.PathLike[str]) -> str:
+    """xxh3-128 of a file's bytes (reads it; callers go through the stat cache)."""
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Hasher:
+    """Hashes root-relative paths, once each per command."""
+
+    def __init__(self, root: Path, statdb: "StatDB | None" = None) -> None:
+        self.root = root
+        self.statdb = statdb
+        self._hashes: dict[str, HashInfo | None] = {}
+        self._manifests: dict[str, tuple[ManifestEntry, ...]] = {}
+        self.files_read = 0  # how many files had their content read (tests, benchmarks)
+
+    def hash(self, relpath: str) -> HashInfo | None:
+        """The hash of ``relpath``, or None when nothing is there."""
+        try:
+            return self._hashes[relpath]
+        except KeyError:
+            pass
+        info = self._compute(relpath)
+        self._hashes[relpath] = info
+        return info
+
+    def manifest(self, relpath: str) -> tuple[ManifestEntry, ...]:
+        """The sorted file list of directory ``relpath`` (empty for a file)."""
+        info = self.hash(relpath)
+        if info is None or not info.is_dir:
+            return ()
+        return self._manifests[relpath]
+
+    def invalidate(self, relpath: str) -> None:
+        """Forget ``relpath``, the directories holding it and, for a directory,
+        everything below it: a stage rewrote it."""
+        was_dir = relpath in self._manifests or os.path.isdir(os.path.join(self.root, relpath))
+        self._forget(relpath)
+        parent = os.path.dirname(relpath)
+        while parent:
+            self._forget(parent)
+            parent = os.path.dirname(parent)
+        self._forget(".")
+        if was_dir:
+            prefix = "" if relpath == "." else relpath + "/"
+            for known in [p for p in self._hashes if p.startswith(prefix)]:
+                self._forget(known)
+
+    def _forget(self, relpath: str) -> None:
+        self._hashes.pop(relpath, None)
+        self._manifests.pop(relpath, None)
+
+    def remember(self, relpath: str, info: HashInfo, manifest: tuple[ManifestEntry, ...] = ()) -> None:
+        """Record a hash known without reading (after a checkout from the cache)."""
+        self._hashes[relpath] = info
+        if info.is_dir:
+            self._manifests[relpath] = manifest
+
+    # -- computing ---------------------------------------------------------
+
+    def _compute(self, relpath: str) -> HashInfo | None:
+        path = os.path.join(self.root, relpath)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if os.path.islink(path):
+                raise StateError(f"'{relpath}' is a dangling symlink (-> {os.readlink(path)})") from None
+            return None
+        except OSError as exc:
+            raise _link_error(relpath, exc) from None
+        if stat_mod.S_ISDIR(st.st_mode):
+            entries = tuple(self._walk(relpath, path, st))
+            self._manifests[relpath] = entries
+            return HashInfo(
+                hash=manifest_digest(entries),
+                size=sum(e.size for e in entries),
+                nfiles=len(entries),
+            )
+        if not stat_mod.S_ISREG(st.st_mode):
+            raise StateError(f"'{relpath}' is not a regular file or directory")
+        return HashInfo(hash=self._file_hash(relpath, path, st), size=st.st_size)
+
+    def _file_hash(self, relpath: str, path: str, st: os.stat_result) -> str:
+        if self.statdb is not None:
+            known = self.statdb.lookup(relpath, st)
+            if known is not None:
+                return known
+        try:
+            digest = file_digest(path)
+        except OSError as exc:
+            raise StateError(f"cannot read '{relpath}': {exc.strerror}") from None
+        self.files_read += 1
+        if self.statdb is not None:
+            self.statdb.store(relpath, st, digest)
+        return digest
+
+    def _walk(self, relpath: str, path: str, st: os.stat_result) -> list[ManifestEntry]:
+        """Every file below a directory, following symlinks but never looping:
+        a directory already on the current descent path is a link loop."""
+        entries: list[ManifestEntry] = []
+        base = "" if relpath == "." else relpath + "/"
+        # (directory path, path inside the walked dir, ancestors' (dev, ino))
+        stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
+            (path, "", frozenset({(st.st_dev, st.st_ino)}))
+        ]
+        while stack:
+            directory, inner, ancestors = stack.pop()
+            try:
+                with os.scandir(directory) as listing:
+                    children = list(listing)
+            except OSError as exc:
+                raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
+            for child in children:
+                child_inner = inner + child.name
+                child_rel = base + child_inner
+                if relpath == "." and child_inner in (".pivot", ".git", ".dvc"):
+                    continue
+                try:
+                    child_st = child.stat()  # follows symlinks
+                except FileNotFoundError:
+                    raise StateError(
+                        f"'{child_rel}' is a dangling symlink (-> {os.readlink(child.path)})"
+                    ) from None
+                except OSError as exc:
+                    raise _link_error(child_rel, exc) from None
+                if stat_mod.S_ISDIR(child_st.st_mode):
+                    key = (child_st.st_dev, child_st.st_ino)
+                    if key in ancestors:
+                        raise StateError(f"'{child_rel}' is a symlink loop (it leads back to a parent directory)")
+                    stack.append((child.path, child_inner + "/", ancestors | {key}))
+                elif stat_mod.S_ISREG(child_st.st_mode):
+                    entries.append(
+                        ManifestEntry(
+                            relpath=child_inner,
+                            hash=self._file_hash(child_rel, child.path, child_st),
+                            size=child_st.st_size,
+                            isexec=bool(child_st.st_mode & stat_mod.S_IXUSR),
+                        )
+                    )
+        entries.sort(key=lambda e: e.relpath)
+        return entries
+
+
+def _link_error(relpath: str, exc: OSError) -> StateError:
+    if exc.errno == errno.ELOOP:
+        return StateError(f"'{relpath}' is a symlink loop")
+    return StateError(f"cannot read '{relpath}': {exc.strerror}")

@@ -1,0 +1,183 @@
+"""Per-stage lock records: what a stage's last completed run saw and made.
+
+One JSON file per stage under ``.pivot/locks/`` (sorted keys, indented, so
+diffs stay readable), named after the stage address with every character
+outside ``[A-Za-z0-9_-]`` percent-encoded (``sub/dvc.yaml:build@0.5`` ->
+``sub%2Fdvc%2Eyaml%3Abuild%400%2E5.json``).  Records are written atomically
+(temporary file + ``os.replace``) and only ever one stage's at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import xxhash
+
+from pivot.state.notices import warn
+
+LOCK_VERSION = 1
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_MAX_NAME = 200  # bytes; file names are limited to 255
+
+
+@dataclass(frozen=True, slots=True)
+class LockEntry:
+    """A dep or out as it was: root-relative path, content hash, size."""
+
+    path: str
+    hash: str
+    size: int
+    nfiles: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "hash": self.hash, "size": self.size}
+        if self.nfiles is not None:
+            data["nfiles"] = self.nfiles
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LockEntry":
+        nfiles = data.get("nfiles")
+        return cls(
+            path=_typed(data["path"], str),
+            hash=_typed(data["hash"], str),
+            size=_typed(data["size"], int),
+            nfiles=None if nfiles is None else _typed(nfiles, int),
+        )
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    """The state of one stage after its last completed run (or commit)."""
+
+    address: str
+    cmd: tuple[str, ...]
+    deps: tuple[LockEntry, ...] = ()
+    params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    outs: tuple[LockEntry, ...] = ()
+    adopted_from: str | None = None  # the dvc.lock this record was adopted from
+
+    def dep(self, path: str) -> LockEntry | None:
+        return _find(self.deps, path)
+
+    def out(self, path: str) -> LockEntry | None:
+        return _find(self.outs, path)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "version": LOCK_VERSION,
+            "address": self.address,
+            "cmd": list(self.cmd),
+            "deps": [entry.to_json() for entry in self.deps],
+            "params": {path: dict(values) for path, values in self.params.items()},
+            "outs": [entry.to_json() for entry in self.outs],
+        }
+        if self.adopted_from is not None:
+            data["adopted_from"] = self.adopted_from
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "LockRecord":
+        params = _typed(data.get("params", {}), dict)
+        return cls(
+            address=_typed(data["address"], str),
+            cmd=tuple(_typed(c, str) for c in _typed(data["cmd"], list)),
+            deps=tuple(LockEntry.from_json(e) for e in _typed(data.get("deps", []), list)),
+            params={_typed(k, str): _typed(v, dict) for k, v in params.items()},
+            outs=tuple(LockEntry.from_json(e) for e in _typed(data.get("outs", []), list)),
+            adopted_from=data.get("adopted_from"),
+        )
+
+
+def _find(entries: tuple[LockEntry, ...], path: str) -> LockEntry | None:
+    for entry in entries:
+        if entry.path == path:
+            return entry
+    return None
+
+
+def _typed(value: Any, kind: type) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ValueError(f"expected {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def lock_filename(address: str) -> str:
+    """A file name for ``address``: reversible escaping, bounded length."""
+    escaped = "".join(
+        ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
+        for ch in address
+    )
+    if len(escaped) > _MAX_NAME:
+        digest = xxhash.xxh3_64_hexdigest(address.encode("utf-8"))
+        escaped = f"{escaped[:_MAX_NAME - 18]}~{digest}"
+    return escaped + ".json"
+
+
+class LockStore:
+    """Reads and writes the records under ``.pivot/locks/``."""
+
+    def __init__(self, locks_dir: Path, project_root: Path | None = None) -> None:
+        self.dir = locks_dir
+        self._root = project_root
+
+    def path_for(self, address: str) -> Path:
+        return self.dir / lock_filename(address)
+
+    def read(self, address: str) -> LockRecord | None:
+        """The stage's record; None if absent or unreadable (with a warning)."""
+        path = self.path_for(address)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            warn(f"cannot read lock record '{self._show(path)}': {exc.strerror}; treating '{address}' as never run")
+            return None
+        try:
+            record = LockRecord.from_json(json.loads(raw))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            warn(f"lock record '{self._show(path)}' is corrupt ({exc}); treating '{address}' as never run")
+            return None
+        if record.address != address:
+            warn(f"lock record '{self._show(path)}' belongs to '{record.address}', not '{address}'; ignoring it")
+            return None
+        return record
+
+    def write(self, record: LockRecord) -> Path:
+        """Replace the stage's record atomically."""
+        path = self.path_for(record.address)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        return path
+
+    def remove(self, address: str) -> None:
+        _unlink_quietly(self.path_for(address))
+
+    def _show(self, path: Path) -> str:
+        if self._root is not None:
+            try:
+                return path.relative_to(self._root).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+
+def _unlink_quietly(path: str | os.PathLike[str]) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

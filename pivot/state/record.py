@@ -1,0 +1,76 @@
+"""Recording a stage as done: hash it, cache its outs, write its lock record.
+
+The runner calls this after a stage succeeded, ``pivot commit`` calls it for
+stages run by someone else (emitted scripts, by hand).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pivot.errors import StateError
+from pivot.ir import Stage
+from pivot.state.locks import LockEntry, LockRecord
+
+if TYPE_CHECKING:
+    from pivot.state import State
+
+
+def snapshot(stage: Stage, state: "State", *, adopted_from: str | None = None) -> LockRecord:
+    """The stage's current deps, params and outs as a record (nothing written)."""
+    hasher = state.hasher
+    deps: list[LockEntry] = []
+    for dep in stage.deps:
+        info = hasher.hash(dep.path)
+        if info is None:
+            raise StateError(f"stage '{stage.address}': dependency '{dep.path}' does not exist")
+        deps.append(LockEntry(dep.path, info.hash, info.size, info.nfiles))
+
+    params: dict[str, dict[str, Any]] = {}
+    for pdep in stage.params:
+        values = state.params.values(pdep)
+        if values is None:
+            raise StateError(f"stage '{stage.address}': params file '{pdep.path}' does not exist")
+        missing = [key for key in pdep.keys or () if key not in values]
+        if missing:
+            raise StateError(
+                f"stage '{stage.address}': parameters {', '.join(repr(k) for k in missing)}"
+                f" are missing from '{pdep.path}'"
+            )
+        params.setdefault(pdep.path, {}).update(values)
+
+    outs: list[LockEntry] = []
+    for out in stage.outs:
+        info = hasher.hash(out.path)
+        if info is None:
+            raise StateError(f"stage '{stage.address}' did not produce output '{out.path}'")
+        outs.append(LockEntry(out.path, info.hash, info.size, info.nfiles))
+
+    return LockRecord(
+        address=stage.address,
+        cmd=stage.cmds,
+        deps=tuple(deps),
+        params=params,
+        outs=tuple(outs),
+        adopted_from=adopted_from,
+    )
+
+
+def commit_stage(stage: Stage, state: "State", *, adopted_from: str | None = None) -> LockRecord:
+    """Hash deps, params and outs, save cached outs, write the lock record.
+
+    Outs are hashed afresh (the stage may just have rewritten them).  The
+    record is written last, so it only ever describes completed work.
+    """
+    if state.readonly:
+        raise StateError("cannot record stages: the state was opened read-only")
+    for out in stage.outs:
+        state.hasher.invalidate(out.path)
+    record = snapshot(stage, state, adopted_from=adopted_from)
+    for out, entry in zip(stage.outs, record.outs):
+        if out.cache:
+            info = state.hasher.hash(out.path)
+            assert info is not None  # hashed just above
+            state.cache.save(out.path, info)
+    state.locks.write(record)
+    return record
