@@ -1,0 +1,108 @@
+"""Front ends: find every pipeline file below the project root and load it.
+
+Discovery walks the root top-down in sorted order (so the stage order is
+stable), skipping ``.git``, ``.dvc``, ``.pivot`` and directories that are
+outputs of stages already found, as DVC does.  ``dvc.yaml`` files are
+loaded here; a ``Pivotfile`` is handed to ``pivot.frontends.pivotfile``,
+imported only when one exists (it needs lark).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from pivot import graph
+from pivot.ir import Pipeline, Stage
+from pivot.project import Project
+
+DVC_FILE = "dvc.yaml"
+PIVOT_FILE = "Pivotfile"
+SKIP_DIRS = frozenset({".git", ".dvc", ".pivot"})
+
+
+@dataclass(frozen=True)
+class PipelineFile:
+    relpath: str  # root-relative POSIX
+    kind: str  # DVC_FILE or PIVOT_FILE
+
+
+def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
+    """Every stage of every pipeline file under the root, linked into one DAG."""
+    stages, sources = load_stages(project, targets)
+    return graph.build_pipeline(stages, sources)
+
+
+def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Stage], list[str]]:
+    """Stages in discovery order and the files read to make them."""
+    from pivot.frontends.datafiles import DataFiles
+    from pivot.frontends.dvcyaml import DvcYamlLoader, read_parsing_config
+    from pivot.yaml12 import load_document_file
+
+    root = project.root
+    files = DataFiles(root)
+    config = read_parsing_config(root)
+    stages: list[Stage] = []
+    sources: list[str] = []
+    pivotfiles: list[tuple[int, str]] = []
+    out_dirs: set[str] = set()
+
+    for found in discover(project, out_dirs):
+        if found.kind == PIVOT_FILE:
+            pivotfiles.append((len(stages), found.relpath))
+            continue
+        sources.append(found.relpath)
+        document = load_document_file(root / found.relpath, found.relpath)
+        loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
+        stages.extend(loaded)
+        out_dirs.update(out.path for stage in loaded for out in stage.outs)
+    sources.extend(files.sources)
+
+    if pivotfiles and importlib.util.find_spec("pivot.frontends.pivotfile") is not None:
+        stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets)
+    return stages, list(dict.fromkeys(sources))
+
+
+def _with_pivotfiles(
+    project: Project,
+    stages: list[Stage],
+    sources: list[str],
+    pivotfiles: list[tuple[int, str]],
+    targets: Sequence[str],
+) -> list[Stage]:
+    """Pivotfile stages slotted in at their place in discovery order."""
+    from pivot.frontends.pivotfile import load_pivotfile
+
+    produced = {out.path for stage in stages for out in stage.outs}
+    needed = {dep.path for stage in stages for dep in stage.deps if dep.path not in produced}
+    needed.update(project.relpath(t) for t in targets if ":" not in t)
+    merged: list[Stage] = []
+    start = 0
+    for position, relpath in pivotfiles:
+        merged.extend(stages[start:position])
+        start = position
+        extra, extra_sources = load_pivotfile(project, relpath, needed)
+        merged.extend(extra)
+        sources.append(relpath)
+        sources.extend(extra_sources)
+    merged.extend(stages[start:])
+    return merged
+
+
+def discover(project: Project, out_dirs: set[str]) -> Iterator[PipelineFile]:
+    """Pipeline files below the root, top-down, sorted.  ``out_dirs`` may grow
+    while iterating (the caller adds outs of loaded stages) and is pruned."""
+    root = str(project.root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        prefix = "" if rel == "." else rel + "/"
+        names = set(filenames)
+        for name in (DVC_FILE, PIVOT_FILE):
+            if name in names:
+                yield PipelineFile(prefix + name, DVC_FILE if name == DVC_FILE else PIVOT_FILE)
+        dirnames[:] = sorted(
+            d for d in dirnames if d not in SKIP_DIRS and (prefix + d) not in out_dirs
+        )
+

@@ -1,0 +1,379 @@
+"""dvc.yaml -> Stages, resolved exactly as DVC 3.x resolves them.
+
+Order of work, as in DVC: the raw YAML is validated against the schema
+(before any ``${}``), the context is built from ``params.yaml`` beside the
+file plus top-level ``vars``, then each stage (or each foreach/matrix
+member, in DVC's generation order) is interpolated and turned into IR.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
+
+from pivot.errors import PipelineError
+from pivot.frontends import dvcschema
+from pivot.frontends.datafiles import DataFiles
+from pivot.frontends.interpolate import (
+    Context,
+    ContextError,
+    ExpressionError,
+    InterpolationError,
+    MissingKey,
+    VarsAlreadyLoaded,
+    check_expressions,
+    has_interpolation,
+    join_path,
+    to_str,
+)
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage
+from pivot.yaml12 import Document
+
+DEFAULT_PARAMS_FILE = "params.yaml"
+OUT_KINDS = (("outs", OutKind.OUT), ("metrics", OutKind.METRIC), ("plots", OutKind.PLOT))
+
+
+@dataclass(frozen=True)
+class ParsingConfig:
+    """The ``[parsing]`` section of ``.dvc/config``: how a dict in ``cmd`` renders."""
+
+    bool: str = "store_true"
+    list: str = "nargs"
+
+    def as_mapping(self) -> dict[str, str]:
+        return {"bool": self.bool, "list": self.list}
+
+
+@dataclass
+class DvcYamlLoader:
+    """Loads one dvc.yaml (``relpath`` from the project root) into Stages."""
+
+    relpath: str
+    document: Document
+    files: DataFiles
+    config: ParsingConfig = field(default_factory=ParsingConfig)
+
+    def __post_init__(self) -> None:
+        self.dir = posixpath.dirname(self.relpath) or "."
+        self._config = self.config.as_mapping()
+        self._context: Context | None = None
+
+    # -- errors in DVC's shape
+
+    def _fail(self, where: str, exc: InterpolationError | str) -> PipelineError:
+        spacing = "\n" if isinstance(exc, InterpolationError) and exc.multiline else " "
+        return PipelineError(f"failed to parse {where} in '{self.relpath}':{spacing}{exc}")
+
+    # -- the whole file
+
+    def stages(self) -> list[Stage]:
+        data = self.document.data
+        if data is None:
+            data = {}
+        dvcschema.validate(data, self.relpath, self.document)
+        definitions = data.get("stages") or {}
+        if not definitions:
+            return []
+        context = self._global_context(data.get("vars") or [])
+        found: list[Stage] = []
+        for name, definition in definitions.items():
+            line = self.document.line_of("stages", name)
+            if "matrix" in definition:
+                found.extend(self._matrix(context, name, definition, line))
+            elif "foreach" in definition:
+                found.extend(self._foreach(context, name, definition, line))
+            else:
+                found.append(self._entry(context, name, definition, line, group=None, generated=False))
+        return found
+
+    def _global_context(self, vars_: list[Any]) -> Context:
+        if has_interpolation(vars_):
+            raise self._fail("'vars'", "interpolating is not allowed")
+        context = Context()
+        try:
+            if self.files.exists(join_path(self.dir, DEFAULT_PARAMS_FILE)):
+                context.merge_file(DEFAULT_PARAMS_FILE, self.dir, self.files.load)
+            context.load_vars(vars_, self.dir, self.files.load)
+        except InterpolationError as exc:
+            raise self._fail("'vars'", exc) from None
+        return context
+
+    # -- foreach and matrix
+
+    def _foreach(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
+        raw = definition["foreach"]
+        try:
+            iterable, from_context = _resolve_iterable(context, raw)
+        except InterpolationError as exc:
+            raise self._fail(f"'stages.{name}.foreach'", exc) from None
+        if isinstance(iterable, dict):
+            members = {to_str(key): value for key, value in iterable.items()}
+        elif isinstance(iterable, list):
+            if any(isinstance(value, (dict, list)) for value in iterable):
+                members = {str(index): value for index, value in enumerate(iterable)}
+            else:
+                members = {
+                    _member_key(value, ctx): value for value, ctx in zip(iterable, from_context)
+                }
+        else:
+            raise PipelineError(
+                f"failed to resolve 'stages.{name}.foreach' in '{self.relpath}':"
+                f" expected list/dictionary, got {type(iterable).__name__}"
+            )
+        template = definition["do"]
+        if members:
+            self._check_syntax(name, template)
+        for key, value in members.items():
+            temporary = {"item": value}
+            if isinstance(iterable, dict):
+                temporary["key"] = key
+            yield self._generated(context, name, key, template, temporary, line)
+
+    def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
+        template = {k: v for k, v in definition.items() if k != "matrix"}
+        axes: dict[str, list[tuple[Any, bool]]] = {}
+        try:
+            for axis, raw in definition["matrix"].items():
+                values, from_context = _resolve_iterable(context, raw)
+                if isinstance(values, (dict, str)):
+                    values, from_context = list(values), [from_context[0]] * len(values)
+                if not isinstance(values, list):
+                    raise ExpressionError(
+                        f"expected a list for '{axis}', got {type(values).__name__}"
+                    )
+                axes[axis] = list(zip(values, from_context))
+        except InterpolationError as exc:
+            raise self._fail(f"'stages.{name}.matrix'", exc) from None
+        members: dict[str, dict[str, Any]] = {}
+        for combination in itertools.product(*(list(enumerate(v)) for v in axes.values())):
+            item: dict[str, Any] = {}
+            fragments: list[str] = []
+            for axis, (index, (value, ctx)) in zip(axes, combination):
+                item[axis] = value
+                composite = isinstance(value, (dict, list))
+                fragments.append(f"{axis}{index}" if composite else _member_key(value, ctx))
+            members["-".join(fragments)] = item
+        if members:
+            self._check_syntax(name, template)
+        for key, item in members.items():
+            yield self._generated(context, name, key, template, {"key": key, "item": item}, line)
+
+    def _generated(
+        self,
+        context: Context,
+        group: str,
+        key: str,
+        template: dict,
+        temporary: dict[str, Any],
+        line: int | None,
+    ) -> Stage:
+        previous = context.set_temporarily(temporary)
+        try:
+            return self._entry(context, f"{group}@{key}", template, line, group=group, generated=True)
+        finally:
+            context.restore(previous)
+
+    # -- one stage
+
+    def _check_syntax(self, name: str, definition: Mapping[str, Any]) -> None:
+        for key, value in definition.items():
+            try:
+                check_expressions(value)
+            except ExpressionError as exc:
+                raise self._fail(f"'stages.{name}.{key}'", exc) from None
+
+    def _entry(
+        self,
+        context: Context,
+        name: str,
+        definition: dict,
+        line: int | None,
+        *,
+        group: str | None,
+        generated: bool,
+    ) -> Stage:
+        if not generated:
+            self._check_syntax(name, definition)
+        wdir = self.dir
+        raw_wdir = definition.get("wdir")
+        if raw_wdir:
+            try:
+                wdir = join_path(self.dir, to_str(context.resolve_str(raw_wdir)))
+            except InterpolationError as exc:
+                raise self._fail(f"'stages.{name}.wdir'", exc) from None
+        vars_ = definition.get("vars") or []
+        if has_interpolation(vars_):
+            raise self._fail(f"'stages.{name}.vars'", "interpolating is not allowed")
+        if vars_:
+            context = context.clone()
+            try:
+                context.load_vars(vars_, wdir, self.files.load, stage_name=name)
+            except VarsAlreadyLoaded as exc:
+                raise self._fail(f"'stages.{name}.vars'", exc) from None
+            except InterpolationError as exc:
+                raise self._fail(f"stage '{name}'", exc) from None
+        resolved: dict[str, Any] = {}
+        for key, value in definition.items():
+            if key == "vars":
+                continue
+            try:
+                resolved[key] = context.resolve(value, key, self._config)
+            except (ExpressionError, MissingKey) as exc:
+                raise self._fail(f"'stages.{name}.{key}'", exc) from None
+            except ContextError as exc:
+                raise self._fail(f"stage '{name}'", exc) from None
+        return self._build(name, resolved, wdir, line, group)
+
+    def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None) -> Stage:
+        cmd = data.get("cmd")
+        if isinstance(cmd, str):
+            cmds: tuple[str, ...] = tuple(cmd.splitlines())
+            literal: str | tuple[str, ...] = cmd
+        elif isinstance(cmd, list):
+            cmds = literal = tuple(to_str(c) for c in cmd)
+        else:
+            raise self._fail(f"'stages.{name}.cmd'", f"expected str or list, got {type(cmd).__name__}")
+        deps = tuple(Dep(path=self._path(wdir, dep), def_path=str(dep)) for dep in data.get("deps") or [])
+        desc = data.get("desc")
+        return Stage(
+            address=name if self.relpath == "dvc.yaml" else f"{self.relpath}:{name}",
+            name=name,
+            file=self.relpath,
+            wdir=wdir,
+            cmds=cmds,
+            deps=deps,
+            params=self._params(name, wdir, data.get("params") or []),
+            outs=self._outs(name, wdir, data),
+            frozen=bool(data.get("frozen", False)),
+            always_changed=bool(data.get("always_changed", False)),
+            desc=None if desc is None else str(desc),
+            meta=data.get("meta"),
+            location=Location(self.relpath, line) if line else None,
+            group=group,
+            cmd_literal=literal,
+        )
+
+    def _path(self, wdir: str, path: Any) -> str:
+        text = str(path)
+        if os.path.isabs(text):
+            text = os.path.relpath(text, self.files.root)
+        return join_path(wdir, text.replace(os.sep, "/"))
+
+    def _params(self, name: str, wdir: str, entries: list[Any]) -> tuple[ParamsDep, ...]:
+        """DVC's _merge_params: bare keys go to params.yaml; a file mapped to
+        null or [] is tracked whole and swallows its listed keys."""
+        whole = {f for e in entries if isinstance(e, dict) for f, keys in e.items() if not keys}
+        merged: dict[str, list[str]] = {}
+        for entry in entries:
+            if isinstance(entry, str):
+                if DEFAULT_PARAMS_FILE not in whole:
+                    merged.setdefault(DEFAULT_PARAMS_FILE, []).append(entry)
+                continue
+            if not isinstance(entry, dict):
+                raise self._fail(
+                    f"'stages.{name}.params'",
+                    f"Only list of str/dict is supported. Got: '{type(entry).__name__}'.",
+                )
+            for file, keys in entry.items():
+                if file in whole:
+                    merged[file] = []
+                    continue
+                if not isinstance(keys, list):
+                    raise self._fail(
+                        f"'stages.{name}.params'",
+                        f"Expected list of params for custom params file '{file}',"
+                        f" got '{type(keys).__name__}'.",
+                    )
+                merged.setdefault(file, []).extend(to_str(k) for k in keys)
+        return tuple(
+            ParamsDep(
+                path=self._path(wdir, file),
+                def_path=str(file),
+                keys=None if file in whole else tuple(keys),
+            )
+            for file, keys in merged.items()
+        )
+
+    def _outs(self, name: str, wdir: str, data: dict[str, Any]) -> tuple[Out, ...]:
+        outs: list[Out] = []
+        for section, kind in OUT_KINDS:
+            merged: dict[str, dict[str, Any]] = {}
+            for entry in data.get(section) or []:
+                if isinstance(entry, dict):
+                    for path, flags in entry.items():
+                        if not isinstance(flags, dict):
+                            raise self._fail(
+                                f"'stages.{name}.{section}'",
+                                f"Expected dict for '{path}', got: '{type(flags).__name__}'",
+                            )
+                        merged.setdefault(str(path), {}).update(flags)
+                else:
+                    merged.setdefault(str(entry), {})
+            for path, flags in merged.items():
+                outs.append(
+                    Out(
+                        path=self._path(wdir, path),
+                        def_path=path,
+                        cache=bool(flags.get("cache", True)),
+                        persist=bool(flags.get("persist", False)),
+                        kind=kind,
+                    )
+                )
+        return tuple(outs)
+
+
+def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:
+    """foreach/matrix data resolved, with, per list item, whether it came
+    from the context (DVC names those with ``str()``, literals with to_str)."""
+    if isinstance(raw, str):
+        value, from_context = context.resolve_whole(raw)
+        size = len(value) if isinstance(value, (list, dict, str)) else 1
+        return value, [from_context] * max(size, 1)
+    if isinstance(raw, list):
+        items: list[Any] = []
+        flags: list[bool] = []
+        for item in raw:
+            if isinstance(item, str):
+                value, from_context = context.resolve_whole(item)
+            else:
+                value, from_context = context.resolve(item), False
+            items.append(value)
+            flags.append(from_context)
+        return items, flags
+    if isinstance(raw, dict):
+        return context.resolve(raw), [False] * len(raw)
+    return raw, [False]
+
+
+def _member_key(value: Any, from_context: bool) -> str:
+    return str(value) if from_context else to_str(value)
+
+
+def read_parsing_config(root: str | os.PathLike[str]) -> ParsingConfig:
+    """``[parsing]`` from ``.dvc/config`` then ``.dvc/config.local`` (configobj INI)."""
+    values: dict[str, str] = {}
+    for name in ("config", "config.local"):
+        path = os.path.join(root, ".dvc", name)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        section = None
+        for raw in lines:
+            text = raw.strip()
+            if not text or text.startswith(("#", ";")):
+                continue
+            if text.startswith("[") and text.endswith("]"):
+                section = text[1:-1].strip().strip("'\"")
+                continue
+            if section == "parsing" and "=" in text:
+                key, _, value = text.partition("=")
+                values[key.strip()] = value.strip().strip("'\"")
+    return ParsingConfig(
+        bool=values.get("bool", "store_true"),
+        list=values.get("list", "nargs"),
+    )

@@ -1,0 +1,395 @@
+"""``${...}`` interpolation exactly as DVC 3.x does it.
+
+The context is a plain nested dict built from ``params.yaml`` and ``vars``;
+merging is recursive and never overrides a value.  A string that is one
+whole ``${expr}`` keeps the type of the value; several references are
+rendered with :func:`to_str` (``true``/``false``, ``1e-05``, ``None``) and a
+dict inside ``cmd`` becomes ``--key value`` flags.  ``\\${`` escapes.
+
+Errors are the exceptions below; the dvc.yaml loader adds the
+``failed to parse '<where>' in '<file>'`` preamble.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+# DVC's KEYCRE: non-greedy, a preceding backslash escapes the reference.
+KEYCRE = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
+# DVC's pyparsing grammar: word (("." word) | ("[" word "]"))*, word = [^.[\]]+
+_WORD = r"[^.\[\]]+"
+_EXPR = re.compile(rf"{_WORD}(?:\s*\.{_WORD}|\s*\[{_WORD}\])*")
+_SEGMENT = re.compile(rf"\s*\.({_WORD})|\s*\[({_WORD})\]")
+PRIMITIVES = (int, float, str, bytes, bool)
+
+
+class InterpolationError(Exception):
+    """Base of every error below; ``multiline`` puts the message on its own
+    line after DVC's preamble (DVC does so for parse and merge errors)."""
+
+    multiline = False
+
+
+class ExpressionError(InterpolationError):
+    """``${...}`` is malformed, or its value cannot go where it is used."""
+
+    multiline = True
+
+
+class MissingKey(InterpolationError):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Could not find '{key}'")
+        self.key = key
+
+
+class ContextError(InterpolationError):
+    """Building the context failed (vars files, merging, reserved keys)."""
+
+
+class MergeConflict(ContextError):
+    multiline = True
+
+
+class VarsAlreadyLoaded(ContextError):
+    multiline = True
+
+
+class ReservedKeys(ContextError):
+    def __init__(self, keys: Sequence[str], source: str | None = None) -> None:
+        noun = "key" + ("s" if len(keys) > 1 else "")
+        message = f"attempted to modify reserved {noun} {_join_words(keys)}"
+        if source:
+            message += f" in '{source}'"
+        super().__init__(message)
+        self.keys = tuple(keys)
+
+
+def _join_words(words: Sequence[str]) -> str:
+    if len(words) == 1:
+        return words[0]
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+# --------------------------------------------------------------------------
+# expressions
+
+
+def parse_expression(inner: str) -> str:
+    """``a[0].b`` -> ``a.0.b`` (segments keep their spaces, as DVC's do)."""
+    if _EXPR.fullmatch(inner) is None:
+        raise ExpressionError(_syntax_message(inner))
+    first = re.match(_WORD, inner)
+    assert first is not None
+    parts = [first.group(0)]
+    parts.extend(dotted or indexed for dotted, indexed in _SEGMENT.findall(inner, first.end()))
+    return ".".join(parts)
+
+
+def _syntax_message(inner: str) -> str:
+    text = "${" + inner + "}"
+    # point at the first character the grammar cannot take
+    ok = 0
+    match = re.match(_WORD, inner)
+    if match:
+        ok = match.end()
+        for segment in _SEGMENT.finditer(inner, ok):
+            if segment.start() != ok:
+                break
+            ok = segment.end()
+    found = inner[ok] if ok < len(inner) else "}"
+    pointer = " " * (ok + 2) + "^"
+    return f"{text}\n{pointer}\nParseException: unexpected '{found}' (at char {ok + 2})"
+
+
+def check_expressions(data: Any) -> None:
+    """Raise ExpressionError for the first malformed ``${...}`` in ``data``."""
+    for text in _strings(data):
+        if "${" in text:
+            for match in KEYCRE.finditer(text):
+                parse_expression(match.group("inner"))
+
+
+def has_interpolation(data: Any) -> bool:
+    return any("${" in s and KEYCRE.search(s) for s in _strings(data))
+
+
+def _strings(data: Any) -> Iterator[str]:
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(data, (list, tuple, set)):
+        for item in data:
+            yield from _strings(item)
+
+
+# --------------------------------------------------------------------------
+# rendering
+
+
+def to_str(value: Any, config: Mapping[str, Any] | None = None) -> str:
+    """A value inside a string, rendered as DVC renders it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, dict):
+        return dict_to_flags(value, config or {})
+    return str(value)
+
+
+def dict_to_flags(data: Mapping[str, Any], config: Mapping[str, Any]) -> str:
+    """``{epochs: 10, verbose: true, layers: [1, 2]}`` -> ``--epochs 10 --verbose --layers 1 2``."""
+    bool_mode = config.get("bool", "store_true")
+    list_mode = config.get("list", "nargs")
+    parts: list[str] = []
+    for key, value in _flatten(data, ""):
+        if isinstance(value, bool):
+            if value:
+                parts.append(f"--{key}")
+            elif bool_mode == "boolean_optional":
+                parts.append(f"--no-{key}")
+        elif isinstance(value, str):
+            parts.append(f"--{key} {shlex.quote(value)}")
+        elif isinstance(value, (list, tuple, set, dict)):
+            for index, item in enumerate(value):
+                if isinstance(item, str):
+                    item = shlex.quote(item)
+                elif isinstance(item, (list, tuple, set, dict)):
+                    raise ExpressionError(f"Cannot interpolate nested iterable in '{key}'")
+                if list_mode == "append" or index == 0:
+                    parts.append(f"--{key} {item}")
+                else:
+                    parts.append(str(item))
+        else:
+            parts.append(f"--{key} {value}")
+    return " ".join(parts)
+
+
+def _flatten(data: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flatten(value, name + ".")
+        else:
+            yield name, value
+
+
+def check_value(value: Any, key: str | None) -> None:
+    """DVC's validate_value: only scalars go into stage fields (a dict may
+    go into ``cmd``); ``key`` None (wdir, foreach, top level) skips it."""
+    if value is None or isinstance(value, PRIMITIVES) or key is None or "foreach" in key:
+        return
+    if isinstance(value, dict) and key == "cmd":
+        return
+    raise ExpressionError(f"Cannot interpolate data of type '{type(value).__name__}'")
+
+
+# --------------------------------------------------------------------------
+# the context
+
+Loader = Callable[[str], Any]  # root-relative path -> parsed data (raises ContextError)
+
+
+class Context:
+    """Variables for interpolation, with where each one came from.
+
+    ``data`` is shared structurally between clones: merging copies a nested
+    dict before writing into it, so cloning is a shallow copy.
+    """
+
+    __slots__ = ("data", "origins", "imports", "reserved")
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.origins: dict[tuple[str, ...], str] = {}  # path -> source that set it
+        self.imports: dict[str, list[str] | None] = {}  # file -> keys loaded (None: all)
+        self.reserved: tuple[str, ...] = ()
+
+    def clone(self) -> "Context":
+        new = Context()
+        new.data = dict(self.data)
+        new.origins = dict(self.origins)
+        new.imports = {k: (list(v) if v is not None else None) for k, v in self.imports.items()}
+        new.reserved = self.reserved
+        return new
+
+    # -- building
+
+    def merge(self, update: Mapping[Any, Any], source: str) -> None:
+        """Merge ``update`` recursively; any existing leaf is a conflict."""
+        clean = context_value(update)
+        taken = [key for key in self.reserved if key in clean]
+        if taken:
+            raise ReservedKeys(taken)
+        self._merge_into(self.data, clean, (), source)
+
+    def _merge_into(self, into: dict, update: Mapping, path: tuple[str, ...], source: str) -> None:
+        for key, value in update.items():
+            here = path + (key,)
+            current = into.get(key)
+            if isinstance(current, dict) and isinstance(value, dict):
+                into[key] = dict(current)  # copy on write: clones share nested dicts
+                self._merge_into(into[key], value, here, source)
+            elif key in into:
+                raise MergeConflict(
+                    f"cannot redefine '{'.'.join(here)}' from '{source}'"
+                    f" as it already exists in '{self._origin(here)}'"
+                )
+            else:
+                into[key] = value
+                self.origins[here] = source
+
+    def _origin(self, path: tuple[str, ...]) -> str:
+        while path:
+            if path in self.origins:
+                return self.origins[path]
+            path = path[:-1]
+        return "<local>"
+
+    def merge_file(self, item: str, wdir: str, load: Loader) -> None:
+        """A ``vars`` entry ``path`` or ``path:key1,key2`` (relative to ``wdir``)."""
+        file_part, _, keys_part = item.partition(":")
+        path = join_path(wdir, file_part)
+        keys = [k for k in keys_part.split(",") if k] if keys_part else None
+        if path in self.imports:
+            if not keys and self.imports[path] is None:
+                return  # the same whole file twice is fine
+            self._check_loaded(path, item, keys)
+        data = load(path)
+        if not isinstance(data, Mapping):
+            raise ContextError(f"expected a dictionary, got '{type(data).__name__}' in file '{path}'")
+        if keys:
+            missing = next((k for k in keys if k not in data), None)
+            if missing is not None:
+                raise ContextError(f"could not find '{missing}' in '{path}'")
+            data = {k: data[k] for k in keys}
+        try:
+            self.merge(data, path)
+        except ReservedKeys as exc:
+            raise ReservedKeys(exc.keys, item) from None
+        if path not in self.imports:
+            self.imports[path] = list(keys) if keys else None
+        elif keys:
+            loaded = self.imports[path]
+            assert loaded is not None
+            loaded.extend(keys)
+
+    def _check_loaded(self, path: str, item: str, keys: list[str] | None) -> None:
+        loaded = self.imports[path]
+        if not keys and isinstance(loaded, list):
+            raise VarsAlreadyLoaded(f"cannot load '{item}' as it's partially loaded already")
+        if keys and loaded is None:
+            raise VarsAlreadyLoaded(f"cannot partially load '{item}' as it's already loaded.")
+        if isinstance(loaded, list) and keys and set(keys) & set(loaded):
+            raise VarsAlreadyLoaded(f"cannot load '{item}' as it's partially loaded already")
+
+    def load_vars(self, entries: Sequence[Any], wdir: str, load: Loader, stage_name: str = "") -> None:
+        """A ``vars`` list: files relative to ``wdir`` and inline dicts."""
+        joiner = "." if stage_name else ""
+        for index, entry in enumerate(entries):
+            if isinstance(entry, str):
+                self.merge_file(entry, wdir, load)
+            else:
+                self.merge(entry, f"{stage_name}{joiner}vars[{index}]")
+
+    def set_temporarily(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Set reserved top-level values (foreach ``item``/``key``); returns
+        what to pass to :meth:`restore`."""
+        previous = {key: self.data.get(key, _MISSING) for key in values}
+        self.data.update(values)
+        self.reserved = tuple(values)
+        return previous
+
+    def restore(self, previous: Mapping[str, Any]) -> None:
+        for key, value in previous.items():
+            if value is _MISSING:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+        self.reserved = ()
+
+    # -- lookup and resolution
+
+    def select(self, expr: str) -> Any:
+        node: Any = self.data
+        for raw in expr.split("."):
+            segment = raw.strip()
+            try:
+                if isinstance(node, dict):
+                    node = node[segment]
+                elif isinstance(node, list):
+                    node = node[int(segment)]
+                else:
+                    raise MissingKey(expr)
+            except (KeyError, IndexError, ValueError):
+                raise MissingKey(expr) from None
+        return node
+
+    def resolve(self, data: Any, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        """``data`` with every string interpolated (dict keys too)."""
+        if isinstance(data, str):
+            return self.resolve_str(data, key, config) if "${" in data else data
+        if isinstance(data, dict):
+            return {self.resolve(k, key, config): self.resolve(v, key, config) for k, v in data.items()}
+        if isinstance(data, list):
+            return [self.resolve(item, key, config) for item in data]
+        return data
+
+    def resolve_str(self, text: str, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        matches = list(KEYCRE.finditer(text))
+        if len(matches) == 1 and matches[0].group(0) == text:
+            value = self.select(parse_expression(matches[0].group("inner")))
+            check_value(value, key)
+            return value
+        pieces: list[str] = []
+        index = 0
+        for match in matches:
+            value = self.select(parse_expression(match.group("inner")))
+            check_value(value, key)
+            pieces.append(text[index : match.start()])
+            pieces.append(to_str(value, config))
+            index = match.end()
+        pieces.append(text[index:])
+        return "".join(pieces).replace("\\${", "${")
+
+    def resolve_whole(self, text: str) -> tuple[Any, bool]:
+        """Resolve one foreach/matrix entry: ``(value, came_from_context)``.
+
+        DVC names generated stages after context values with ``str()``
+        (``True``) and after literals with :func:`to_str` (``true``).
+        """
+        if "${" not in text:
+            return text, False
+        matches = list(KEYCRE.finditer(text))
+        if len(matches) == 1 and matches[0].group(0) == text:
+            return self.select(parse_expression(matches[0].group("inner"))), True
+        return self.resolve_str(text), False
+
+
+_MISSING = object()
+
+
+def context_value(data: Any) -> Any:
+    """``data`` as the context holds it: DVC drops non-string dict keys."""
+    if isinstance(data, dict):
+        if all(isinstance(k, str) for k in data) and not any(isinstance(v, (dict, list)) for v in data.values()):
+            return data
+        return {k: context_value(v) for k, v in data.items() if isinstance(k, str)}
+    if isinstance(data, list):
+        if not any(isinstance(v, (dict, list)) for v in data):
+            return data
+        return [context_value(v) for v in data]
+    return data
+
+
+def join_path(base: str, path: str) -> str:
+    """``base``/``path`` normalised, POSIX, ``"."`` for the root."""
+    import posixpath
+
+    joined = posixpath.normpath(posixpath.join(base or ".", path)) if path else posixpath.normpath(base or ".")
+    return joined
