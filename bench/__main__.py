@@ -1,0 +1,138 @@
+"""``python -m bench``: generate workspaces and measure pivot against DVC.
+
+    python -m bench run --sizes 93,1000          # the table in docs/benchmarks.md
+    python -m bench run --sizes 93 --no-dvc      # pivot only (the smoke test)
+    python -m bench generate --stages 93 /tmp/ws # just a workspace
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bench import report, scenario
+from bench.generate import Shape, generate
+from bench.measure import Measurement
+from bench.tools import Dvc, Op, Pivot
+
+ALL_OPS = frozenset(Op) - {Op.HELP}
+PIVOT_ONLY = frozenset({Op.FRESH_RUN_SERIAL, Op.EMIT_NINJA, Op.NINJA_NOOP})
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="measure pivot (and DVC) at one or more sizes")
+    run.add_argument("--sizes", default="93,1000", help="stage counts, comma separated (>= 93)")
+    run.add_argument("--repeat", type=int, default=5, help="timed runs per operation, after one warm-up")
+    run.add_argument("--fresh-repeat", type=int, default=None,
+                     help="fresh runs per size (default 3 below 1,000 stages, else 1)")
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds before a command is killed")
+    run.add_argument("--dvc", default=None, help="dvc executable or virtualenv (else $PIVOT_BENCH_DVC, else bench/.dvcenv)")
+    run.add_argument("--no-dvc", action="store_true", help="measure pivot only")
+    run.add_argument("--dvc-ops", default=None,
+                     help="comma-separated op names DVC runs at sizes >= 10,000 (default: list,status only)")
+    run.add_argument("--floor-max", type=int, default=1000,
+                     help="largest size at which the bare commands are replayed serially")
+    run.add_argument("--run-files", type=int, default=2000, help="files in the shared data/raw/runs directory")
+    run.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
+    run.add_argument("--out", type=Path, default=Path("bench/out"))
+    run.add_argument("--keep", action="store_true", help="keep the workspaces after the run")
+
+    gen = commands.add_parser("generate", help="write one workspace")
+    gen.add_argument("--stages", type=int, default=93)
+    gen.add_argument("--run-files", type=int, default=2000)
+    gen.add_argument("dest", type=Path)
+    return parser.parse_args(argv)
+
+
+def progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def dvc_ops_for(stages: int, requested: str | None) -> frozenset[Op]:
+    """DVC cannot finish a 10,000-stage repro in any sensible time: by default
+    it only lists and reports status there (the table says so)."""
+    if stages < 10000:
+        return ALL_OPS - PIVOT_ONLY
+    if requested:
+        names = {name.strip() for name in requested.split(",")}
+        return frozenset(op for op in ALL_OPS - PIVOT_ONLY if op.name.lower() in names)
+    return frozenset({Op.LIST})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.command == "generate":
+        generate(args.dest, Shape.for_stages(args.stages, args.run_files))
+        print(f"wrote a {args.stages}-stage workspace to {args.dest}")
+        return 0
+
+    sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    pivot = Pivot.find()
+    dvc = None
+    if not args.no_dvc:
+        from bench.dvcenv import find_dvc
+
+        dvc = Dvc(name="dvc", argv=(str(find_dvc(args.dvc)),))
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    progress(f"pivot commands available: {', '.join(sorted(pivot.available)) or 'none'}")
+
+    settings = scenario.Settings(repeat=args.repeat, timeout=args.timeout, workdir=args.workdir)
+    help_pivot = scenario.sample_op(pivot, Op.HELP, args.workdir, settings)
+    help_dvc = scenario.sample_op(dvc, Op.HELP, args.workdir, settings) if dvc else None
+
+    results: list[report.SizeResult] = []
+    for stages in sizes:
+        shape = Shape.for_stages(stages, args.run_files)
+        fresh_repeat = args.fresh_repeat or (3 if stages < 1000 else 1)
+        sized = scenario.Settings(repeat=args.repeat, fresh_repeat=fresh_repeat, timeout=args.timeout, workdir=args.workdir)
+        progress(f"{stages} stages: generating")
+        pristine = scenario.pristine_workspace(shape, sized)
+        size = report.SizeResult(stages)
+        pivot_ops = ALL_OPS if stages <= args.floor_max else ALL_OPS - {Op.FRESH_RUN_SERIAL}
+        if stages <= args.floor_max:
+            progress(f"{stages} stages: bare commands")
+            size.command_floor = scenario.command_floor(pristine, args.workdir / f"stages-{stages}" / "floor", sized)
+        progress(f"{stages} stages: pivot")
+        pivot_run = scenario.bench_tool(pivot, shape, pristine, sized, pivot_ops)
+        size.pivot = pivot_run.results
+        if dvc:
+            progress(f"{stages} stages: dvc")
+            dvc_run = scenario.bench_tool(dvc, shape, pristine, sized, dvc_ops_for(stages, args.dvc_ops))
+            size.dvc = dvc_run.results
+            if stages >= 10000 and Op.FRESH_RUN not in dvc_ops_for(stages, args.dvc_ops):
+                reason = "not attempted at 10,000 stages (DVC repro needs hours; see docs/benchmarks.md)"
+                size.dvc[Op.FRESH_RUN] = Measurement.skipped(reason)
+            if pivot_run.workspace and dvc_run.workspace:
+                size.outputs_differ = scenario.compare_outputs(pivot_run.workspace, dvc_run.workspace)
+        results.append(size)
+        print(report.size_table(size) + "\n", flush=True)
+        if not args.keep:
+            shutil.rmtree(args.workdir / f"stages-{stages}", ignore_errors=True)
+
+    targets = report.evaluate_targets(results, help_pivot)
+    print(report.help_table(help_pivot, help_dvc) + "\n")
+    print(report.targets_table(targets))
+    meta = {
+        "date": datetime.now().isoformat(timespec="seconds"),
+        "machine": report.machine(),
+        "versions": report.tool_versions(dvc.argv if dvc else None),
+        "settings": {"repeat": args.repeat, "timeout_s": args.timeout, "run_files": args.run_files},
+    }
+    data = report.to_json(results, help_pivot, help_dvc, targets, meta)
+    path = report.write_json(data, args.out, datetime.now().strftime("%Y-%m-%d-%H%M%S"))
+    markdown = "\n\n".join([*(report.size_table(size) for size in results),
+                            report.help_table(help_pivot, help_dvc), report.targets_table(targets)])
+    (args.out / "latest.md").write_text(markdown + "\n")
+    progress(f"wrote {path} and {args.out / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
