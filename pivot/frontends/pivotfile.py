@@ -1,0 +1,822 @@
+"""The Pivotfile front end: syntax tree -> rules -> concrete Stages.
+
+Loading runs in three steps:
+
+1. :mod:`pivotfile_parse` parses each file (the Pivotfile and what it
+   includes) into statements;
+2. :class:`_Evaluator` runs the statements top to bottom -- variables,
+   ``configfile``, ``include`` -- and turns each ``rule`` into a :class:`Rule`
+   (patterns parsed, sections checked, shell placeholders validated);
+3. :func:`_resolve` instantiates rules: every rule without wildcards is a
+   stage; a rule with wildcards becomes one stage per value set that some
+   requested file needs, working backwards from the inputs of the concrete
+   rules and from ``needed`` (files other pipelines or the command line ask
+   for), Snakemake style.
+
+The result is plain IR; nothing downstream knows it came from a Pivotfile.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import posixpath
+import re
+import shlex
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Collection, Iterable, Mapping
+
+from pivot.errors import PipelineError
+from pivot.frontends import pivotfile_parse as syntax
+from pivot.frontends.pivotfile_parse import Pos, Source
+from pivot.frontends.wildcards import Pattern, PatternError, parse_pattern
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage
+from pivot.project import Project
+
+DEFAULT_PARAMS_FILE = "params.yaml"
+SECTIONS = ("input", "output", "params", "shell", "wdir", "always_changed", "frozen", "desc")
+OUTPUT_MARKERS = ("directory", "metric", "plot", "persist", "nocache")
+MAX_RESOLUTION_DEPTH = 10_000
+_CONSTANTS: dict[str, Any] = {
+    "true": True, "false": False, "True": True, "False": False, "null": None, "None": None,
+}
+_KIND_ORDER = {OutKind.OUT: 0, OutKind.METRIC: 1, OutKind.PLOT: 2}
+
+
+def load_pivotfile(
+    project: Project,
+    relpath: str,
+    needed: Collection[str] = (),
+    provided: Collection[str] = (),
+) -> tuple[list[Stage], list[str]]:
+    """The stages of the Pivotfile at ``relpath`` (root-relative) and the files
+    read to build them (the Pivotfile, included files, configfiles).
+
+    ``needed``: root-relative paths that something outside this file wants
+    (other pipelines' deps, file targets); a wildcard rule whose output matches
+    one is instantiated for it.  ``provided``: paths other pipelines produce,
+    so inputs naming them are not reported missing.
+    """
+    evaluator = _Evaluator(project, relpath)
+    evaluator.run_file(relpath)
+    rules = evaluator.finish()
+    stages = _resolve(project, relpath, rules, sorted(set(needed)), set(provided))
+    return stages, evaluator.sources
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass(frozen=True)
+class Marked:
+    """An output path wrapped in markers such as ``metric()`` or ``persist()``."""
+
+    path: str
+    markers: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PathItem:
+    """One path of an input or output section, with its markers (outputs)."""
+
+    pos: Pos
+    name: str | None
+    pattern: Pattern  # as written, relative to wdir
+    rooted: Pattern  # root-relative, normalised
+    markers: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ShellCommand:
+    """One command: literal text and placeholders (``input[0]``, ``config.a``)."""
+
+    pos: Pos
+    parts: tuple[str | "Placeholder", ...]
+
+
+@dataclass(frozen=True)
+class Placeholder:
+    kind: str  # input, output, wildcards, config
+    index: int | None = None
+    name: str | None = None
+    keys: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParamsItem:
+    pos: Pos
+    file: Pattern | None  # None: the default params.yaml
+    keys: tuple[Pattern, ...] | None  # None: the whole file
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule after evaluation: every value known, wildcards still open."""
+
+    name: str
+    pos: Pos
+    wdir: str  # root-relative
+    inputs: tuple[PathItem, ...]
+    outputs: tuple[PathItem, ...]
+    params: tuple[ParamsItem, ...]
+    shell: tuple[ShellCommand, ...]
+    frozen: bool
+    always_changed: bool
+    desc: str | None
+    wildcards: tuple[str, ...]
+
+    @property
+    def is_target_only(self) -> bool:
+        """Only inputs: it names files to build but runs nothing itself."""
+        return not self.shell and not self.outputs
+
+    def describe(self) -> str:
+        return f"rule '{self.name}' ({self.pos.source.relpath}:{self.pos.line})"
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class _Zip:
+    """The ``zip`` argument of expand(): pair lists instead of their product."""
+
+
+_ZIP = _Zip()
+
+
+class _Evaluator:
+    """Runs statements in order: variables, config, includes, rules."""
+
+    def __init__(self, project: Project, top: str) -> None:
+        self.project = project
+        self.top = top
+        self.env: dict[str, Any] = {"config": {}, "zip": _ZIP}
+        self.rules: list[tuple[syntax.RuleDecl, str]] = []
+        self.rule_pos: dict[str, Pos] = {}
+        self.sources: list[str] = []
+        self.including: list[str] = []
+
+    # files ---------------------------------------------------------------
+
+    def run_file(self, relpath: str, pos: Pos | None = None) -> None:
+        if relpath in self.including:
+            chain = " -> ".join([*self.including, relpath])
+            raise _error(pos, f"include cycle: {chain}")
+        text = self._read(relpath, pos, "Pivotfile")
+        self.sources.append(relpath)
+        statements = syntax.parse(Source(relpath, text))
+        base = posixpath.dirname(relpath) or "."
+        self.including.append(relpath)
+        for statement in statements:
+            if isinstance(statement, syntax.Assign):
+                if statement.name in ("config", "zip") or statement.name in _CONSTANTS:
+                    raise statement.pos.error(f"'{statement.name}' is reserved and cannot be assigned")
+                self.env[statement.name] = self.eval(statement.expr)
+            elif isinstance(statement, syntax.Include):
+                self.run_file(self._path_value(statement.expr, base), statement.pos)
+            elif isinstance(statement, syntax.ConfigFile):
+                self._load_config(self._path_value(statement.expr, base), statement.pos)
+            else:
+                self._declare_rule(statement, base)
+        self.including.pop()
+
+    def _read(self, relpath: str, pos: Pos | None, what: str) -> str:
+        try:
+            return self.project.abspath(relpath).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise _error(pos, f"{what} '{relpath}' does not exist") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _error(pos, f"cannot read {what} '{relpath}': {exc}") from None
+
+    def _path_value(self, expr: syntax.Expr, base: str) -> str:
+        value = self.eval(expr)
+        if not isinstance(value, str) or not value:
+            raise expr.pos.error("expected a path string")
+        return posixpath.normpath(posixpath.join(base, value))
+
+    def _load_config(self, relpath: str, pos: Pos) -> None:
+        import yaml
+
+        text = self._read(relpath, pos, "configfile")
+        self.sources.append(relpath)
+        try:
+            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{relpath}:{mark.line + 1}" if mark else relpath
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise PipelineError(f"{where}: invalid YAML in configfile: {problem}") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise pos.error(f"configfile '{relpath}' must hold a mapping, not {type(data).__name__}")
+        _deep_update(self.env["config"], data)
+
+    def _declare_rule(self, decl: syntax.RuleDecl, base: str) -> None:
+        if decl.name in self.rule_pos:
+            first = self.rule_pos[decl.name]
+            raise decl.pos.error(
+                f"duplicate rule name '{decl.name}' (first defined at {first.source.relpath}:{first.line})"
+            )
+        self.rule_pos[decl.name] = decl.pos
+        self.rules.append((decl, base))
+
+    def finish(self) -> list[Rule]:
+        """Build every rule once all statements ran (so `config` is complete)."""
+        return [self._rule(decl, base) for decl, base in self.rules]
+
+    # expressions ----------------------------------------------------------
+
+    def eval(self, expr: syntax.Expr) -> Any:
+        if isinstance(expr, syntax.Literal):
+            return expr.value
+        if isinstance(expr, syntax.Var):
+            if expr.name in self.env:
+                return self.env[expr.name]
+            if expr.name in _CONSTANTS:
+                return _CONSTANTS[expr.name]
+            raise expr.pos.error(f"unknown variable '{expr.name}'")
+        if isinstance(expr, syntax.ListExpr):
+            return [self.eval(item) for item in expr.items]
+        if isinstance(expr, syntax.DictExpr):
+            result = {}
+            for key_expr, value_expr in expr.pairs:
+                key = self.eval(key_expr)
+                if not isinstance(key, (str, int, float, bool)):
+                    raise key_expr.pos.error("a dict key must be a string or a number")
+                result[key] = self.eval(value_expr)
+            return result
+        if isinstance(expr, syntax.GetItem):
+            return self._lookup(expr, self.eval(expr.target), self.eval(expr.key))
+        if isinstance(expr, syntax.GetAttr):
+            target = self.eval(expr.target)
+            if not isinstance(target, dict):
+                raise expr.pos.error(f"cannot read '.{expr.name}' of a {_type_name(target)}")
+            return self._lookup(expr, target, expr.name)
+        if isinstance(expr, syntax.Call):
+            return self._call(expr)
+        raise AssertionError(f"unhandled expression {expr!r}")
+
+    @staticmethod
+    def _lookup(expr: syntax.Expr, target: Any, key: Any) -> Any:
+        if isinstance(target, dict):
+            if key in target:
+                return target[key]
+            raise expr.pos.error(f"key '{key}' not found")
+        if isinstance(target, (list, str)) and isinstance(key, int) and not isinstance(key, bool):
+            if -len(target) <= key < len(target):
+                return target[key]
+            raise expr.pos.error(f"index {key} out of range (length {len(target)})")
+        raise expr.pos.error(f"cannot index a {_type_name(target)} with {key!r}")
+
+    def _call(self, call: syntax.Call) -> Any:
+        args = [self.eval(a) for a in call.args]
+        kwargs = {name: (self.eval(value), value.pos) for name, value in call.kwargs}
+        if call.function == "expand":
+            return self._expand(call, args, kwargs)
+        if call.function in OUTPUT_MARKERS:
+            if len(args) != 1 or kwargs:
+                raise call.pos.error(f"{call.function}() takes exactly one path")
+            inner = args[0]
+            if isinstance(inner, str):
+                return Marked(inner, frozenset({call.function}))
+            if isinstance(inner, Marked):
+                return Marked(inner.path, inner.markers | {call.function})
+            raise call.pos.error(f"{call.function}() takes a path string, not a {_type_name(inner)}")
+        known = ", ".join(("expand", *OUTPUT_MARKERS))
+        raise call.pos.error(f"unknown function '{call.function}' (known: {known})")
+
+    def _expand(self, call: syntax.Call, args: list[Any], kwargs: dict[str, tuple[Any, Pos]]) -> list[str]:
+        """Snakemake's expand(): every pattern formatted with every combination
+        (the product of the keyword lists, or their zip)."""
+        if not args or len(args) > 2 or (len(args) == 2 and args[1] is not _ZIP):
+            raise call.pos.error("expand() takes a pattern (or a list of them), optionally zip, and keyword lists")
+        patterns = args[0] if isinstance(args[0], list) else [args[0]]
+        names = list(kwargs)
+        lists = []
+        for name, (value, pos) in kwargs.items():
+            values = value if isinstance(value, list) else [value]
+            for v in values:
+                if not isinstance(v, (str, int, float)) or isinstance(v, bool):
+                    raise pos.error(f"expand(): values of '{name}' must be strings or numbers")
+            lists.append([_scalar_text(v) for v in values])
+        if len(args) == 2:
+            if len({len(values) for values in lists}) > 1:
+                raise call.pos.error("expand(..., zip, ...) needs lists of equal length")
+            combos = list(zip(*lists))
+        else:
+            combos = list(itertools.product(*lists))
+        result: list[str] = []
+        for pattern_text in patterns:
+            if not isinstance(pattern_text, str):
+                raise call.pos.error("expand(): a pattern must be a string")
+            try:
+                pattern = parse_pattern(pattern_text)
+            except PatternError as exc:
+                raise call.pos.error(f"expand(): {exc}") from None
+            for combo in combos:
+                values = dict(zip(names, combo))
+                missing = [w for w in pattern.wildcards if w not in values]
+                if missing:
+                    raise call.pos.error(
+                        f"expand(): no values for {{{missing[0]}}} (write {{{{{missing[0]}}}}} to keep it a wildcard)"
+                    )
+                # literals unescape, so {{x}} becomes the wildcard {x}; values stay literal
+                result.append(
+                    "".join(
+                        p if isinstance(p, str) else values[p.name].replace("{", "{{").replace("}", "}}")
+                        for p in pattern.parts
+                    )
+                )
+        return result
+
+    # rules ----------------------------------------------------------------
+
+    def _rule(self, decl: syntax.RuleDecl, base: str) -> Rule:
+        sections: dict[str, syntax.Section] = {}
+        for section in decl.sections:
+            if section.name not in SECTIONS:
+                raise section.pos.error(
+                    f"unknown section '{section.name}' in rule '{decl.name}' (expected one of: {', '.join(SECTIONS)})"
+                )
+            if section.name in sections:
+                raise section.pos.error(f"section '{section.name}' given twice in rule '{decl.name}'")
+            if not section.items:
+                raise section.pos.error(f"section '{section.name}' is empty")
+            sections[section.name] = section
+
+        wdir = base
+        if "wdir" in sections:
+            wdir_text = self._single(sections["wdir"], str)
+            wdir = posixpath.normpath(posixpath.join(base, _literal_path(wdir_text, sections["wdir"].pos)))
+        outputs = self._paths(sections.get("output"), wdir, allow_markers=True)
+        wildcards = tuple(dict.fromkeys(w for item in outputs for w in item.pattern.wildcards))
+        inputs = self._paths(sections.get("input"), wdir, allow_markers=False)
+        for item in inputs:
+            for name in item.pattern.wildcards:
+                if name not in wildcards:
+                    raise item.pos.error(
+                        f"wildcard '{{{name}}}' in the input of rule '{decl.name}' does not appear in its output"
+                    )
+        if wildcards and "@" in decl.name:
+            raise decl.pos.error(f"rule '{decl.name}' has wildcards, so its name cannot contain '@'")
+        params = self._params(sections.get("params"), wildcards, decl.name)
+        shell = tuple(
+            self._shell_command(item, decl.name, inputs, outputs, wildcards)
+            for item in self._strings(sections.get("shell"))
+        )
+        if outputs and not shell:
+            raise decl.pos.error(f"rule '{decl.name}' has an output but no shell command")
+        return Rule(
+            name=decl.name,
+            pos=decl.pos,
+            wdir=wdir,
+            inputs=inputs,
+            outputs=outputs,
+            params=params,
+            shell=shell,
+            frozen=self._flag(sections.get("frozen")),
+            always_changed=self._flag(sections.get("always_changed")),
+            desc=self._single(sections["desc"], str) if "desc" in sections else None,
+            wildcards=wildcards,
+        )
+
+    def _single(self, section: syntax.Section, kind: type) -> Any:
+        item = section.items[0]
+        if len(section.items) > 1 or item.name is not None:
+            raise section.pos.error(f"section '{section.name}' takes exactly one value")
+        value = self.eval(item.expr)
+        if not isinstance(value, kind):
+            raise item.pos.error(f"'{section.name}' must be a {kind.__name__}, not a {_type_name(value)}")
+        return value
+
+    def _flag(self, section: syntax.Section | None) -> bool:
+        return bool(self._single(section, bool)) if section else False
+
+    def _values(self, section: syntax.Section | None) -> Iterable[tuple[syntax.Item, Any]]:
+        """Each item's value(s), lists flattened, with the item they came from."""
+        if section is None:
+            return
+        for item in section.items:
+            stack = [self.eval(item.expr)]
+            while stack:
+                value = stack.pop(0)
+                if isinstance(value, list):
+                    stack[:0] = value
+                else:
+                    yield item, value
+
+    def _strings(self, section: syntax.Section | None) -> Iterable[syntax.Item | tuple[syntax.Item, str]]:
+        for item, value in self._values(section):
+            if item.name is not None:
+                raise item.pos.error(f"section '{section.name}' takes no named items")  # type: ignore[union-attr]
+            if not isinstance(value, str):
+                raise item.pos.error(f"expected a string in '{section.name}', not a {_type_name(value)}")  # type: ignore[union-attr]
+            yield item, value
+
+    def _paths(self, section: syntax.Section | None, wdir: str, *, allow_markers: bool) -> tuple[PathItem, ...]:
+        items: list[PathItem] = []
+        for item, value in self._values(section):
+            markers: frozenset[str] = frozenset()
+            if isinstance(value, Marked):
+                if not allow_markers:
+                    raise item.pos.error(f"{'/'.join(sorted(value.markers))}() marks outputs, not inputs")
+                markers, value = value.markers, value.path
+                if {"metric", "plot"} <= markers:
+                    raise item.pos.error("an output cannot be both metric() and plot()")
+            if not isinstance(value, str) or not value:
+                raise item.pos.error(f"expected a path string, not {_type_name(value)}")
+            try:
+                pattern = parse_pattern(value)
+            except PatternError as exc:
+                raise item.pos.error(f"{exc} in '{value}'") from None
+            if not allow_markers and any(w.constraint for w in pattern.parts if not isinstance(w, str)):
+                raise item.pos.error("wildcard constraints belong in output patterns")
+            items.append(PathItem(item.pos, item.name, pattern, pattern.joined(wdir), markers))
+        return tuple(items)
+
+    def _params(self, section: syntax.Section | None, wildcards: tuple[str, ...], rule: str) -> tuple[ParamsItem, ...]:
+        items: list[ParamsItem] = []
+        for item, text in self._strings(section):
+            file_text, colon, keys_text = text.rpartition(":") if ":" in text else ("", "", text)
+            try:
+                file = parse_pattern(file_text) if colon else None
+                if keys_text.strip():
+                    keys = tuple(parse_pattern(k.strip()) for k in keys_text.split(",") if k.strip())
+                elif colon:
+                    keys = None
+                else:
+                    raise PatternError("empty params key")
+            except PatternError as exc:
+                raise item.pos.error(f"{exc} in params '{text}'") from None
+            for pattern in ([file] if file else []) + list(keys or ()):
+                for name in pattern.wildcards:
+                    if name not in wildcards:
+                        raise item.pos.error(f"wildcard '{{{name}}}' in params of rule '{rule}' does not appear in its output")
+            items.append(ParamsItem(item.pos, file, keys))
+        return tuple(items)
+
+    def _shell_command(self, entry: tuple[syntax.Item, str], rule: str, inputs, outputs, wildcards) -> ShellCommand:
+        item, text = entry
+        parts: list[str | Placeholder] = []
+        for literal, field_text in _split_format(text, item.pos):
+            if literal:
+                parts.append(literal)
+            if field_text is None:
+                continue
+            placeholder = _placeholder(field_text, item.pos, rule, inputs, outputs, wildcards)
+            if placeholder.kind == "config":  # config is complete by now: render once
+                parts.append(_config_text(_config_value(self.env["config"], placeholder.keys, item.pos)))
+            else:
+                parts.append(placeholder)
+        return ShellCommand(item.pos, tuple(parts))
+
+
+def _literal_path(text: str, pos: Pos) -> str:
+    try:
+        pattern = parse_pattern(text)
+    except PatternError as exc:
+        raise pos.error(str(exc)) from None
+    if not pattern.is_concrete:
+        raise pos.error("wdir cannot contain wildcards")
+    return pattern.format({})
+
+
+_FIELD = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _split_format(text: str, pos: Pos) -> list[tuple[str, str | None]]:
+    """``(literal, field)`` pairs of a shell template; ``{{``/``}}`` are braces."""
+    pieces: list[tuple[str, str | None]] = []
+    literal: list[str] = []
+    start = 0
+    for found in _FIELD.finditer(text):
+        literal.append(text[start : found.start()])
+        start = found.end()
+        token = found.group(0)
+        if token in ("{{", "}}"):
+            literal.append(token[0])
+        elif token in ("{", "}"):
+            raise pos.error(f"single '{token}' in shell command (write '{token}{token}' for a literal brace)")
+        else:
+            pieces.append(("".join(literal), found.group(1).strip()))
+            literal = []
+    literal.append(text[start:])
+    pieces.append(("".join(literal), None))
+    return pieces
+
+
+_PLACEHOLDER = re.compile(
+    r"(?P<io>input|output)(?:\[(?P<index>\d+)\]|\.(?P<name>[A-Za-z_]\w*))?\Z"
+    r"|wildcards\.(?P<wildcard>[A-Za-z_]\w*)\Z"
+    r"|config(?P<keys>(?:\.[\w\-]+|\[[^\]]+\])+)\Z"
+)
+
+
+def _placeholder(text: str, pos: Pos, rule: str, inputs, outputs, wildcards) -> Placeholder:
+    found = _PLACEHOLDER.match(text)
+    if not found:
+        raise pos.error(
+            f"unknown placeholder '{{{text}}}' in rule '{rule}' (use input, input[N], input.NAME, "
+            "output, output[N], output.NAME, wildcards.NAME, config.KEY; '{{' for a literal brace)"
+        )
+    if found.group("io"):
+        kind = found.group("io")
+        items = inputs if kind == "input" else outputs
+        if found.group("index") is not None:
+            index = int(found.group("index"))
+            if index >= len(items):
+                raise pos.error(f"'{{{text}}}': rule '{rule}' has {len(items)} {kind} item(s)")
+            return Placeholder(kind, index=index)
+        if found.group("name"):
+            name = found.group("name")
+            if not any(item.name == name for item in items):
+                known = ", ".join(sorted({i.name for i in items if i.name})) or "none"
+                raise pos.error(f"'{{{text}}}': rule '{rule}' has no {kind} named '{name}' (named: {known})")
+            return Placeholder(kind, name=name)
+        return Placeholder(kind)
+    if found.group("wildcard"):
+        name = found.group("wildcard")
+        if name not in wildcards:
+            raise pos.error(f"'{{{text}}}': rule '{rule}' has no wildcard '{name}' (its outputs define: {', '.join(wildcards) or 'none'})")
+        return Placeholder("wildcards", name=name)
+    keys = tuple(k.strip("'\"") for k in re.findall(r"\.([\w\-]+)|\[([^\]]+)\]", found.group("keys")) for k in k if k)
+    return Placeholder("config", keys=keys)
+
+
+def _config_value(config: Any, keys: tuple[str, ...], pos: Pos) -> Any:
+    value = config
+    for depth, key in enumerate(keys):
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.lstrip("-").isdigit() and -len(value) <= int(key) < len(value):
+            value = value[int(key)]
+        else:
+            dotted = ".".join(keys[: depth + 1])
+            raise pos.error(f"'{{config.{'.'.join(keys)}}}': config has no key '{dotted}'")
+    if isinstance(value, dict):
+        raise pos.error(f"'{{config.{'.'.join(keys)}}}' is a mapping; name one of its keys")
+    return value
+
+
+# ---------------------------------------------------------------- resolution
+
+
+@dataclass
+class _Instance:
+    rule: Rule
+    values: dict[str, str]
+    depth: int
+
+    @property
+    def name(self) -> str:
+        if not self.rule.wildcards:
+            return self.rule.name
+        return self.rule.name + "@" + "-".join(self.values[w] for w in self.rule.wildcards)
+
+
+@dataclass(frozen=True)
+class _Request:
+    path: str
+    wanted_by: _Instance | None  # None: asked for from outside (needed)
+
+
+class _Producers:
+    """Which rule produces a root-relative path: concrete outputs by dict,
+    wildcard outputs by regex (pre-filtered on constant prefix/suffix)."""
+
+    def __init__(self, rules: list[Rule]) -> None:
+        self.concrete: dict[str, Rule] = {}
+        self.concrete_dirs: dict[str, Rule] = {}
+        self.patterns: list[tuple[Rule, PathItem]] = []
+        for rule in rules:
+            for item in rule.outputs:
+                if item.rooted.is_concrete:
+                    path = item.rooted.format({})
+                    self.concrete.setdefault(path, rule)
+                    self.concrete_dirs.setdefault(path, rule)
+                else:
+                    self.patterns.append((rule, item))
+
+    def candidates(self, path: str) -> list[tuple[Rule, dict[str, str]]]:
+        found: dict[str, tuple[Rule, dict[str, str]]] = {}
+        if path in self.concrete:
+            rule = self.concrete[path]
+            found[rule.name] = (rule, {})
+        for parent in _parents(path):  # inside an output directory
+            if parent in self.concrete_dirs:
+                rule = self.concrete_dirs[parent]
+                found.setdefault(rule.name, (rule, {}))
+        for rule, item in self.patterns:
+            values = item.rooted.matcher.match(path)
+            if values is None and "directory" in item.markers:
+                values = next(filter(None, (item.rooted.matcher.match(p) for p in _parents(path))), None)
+            if values is not None and rule.name not in found:
+                found[rule.name] = (rule, values)
+        return list(found.values())
+
+
+def _resolve(
+    project: Project, relpath: str, rules: list[Rule], needed: list[str], provided: set[str]
+) -> list[Stage]:
+    producers = _Producers(rules)
+    instances: dict[tuple[str, tuple[str, ...]], _Instance] = {}
+    by_rule: dict[str, list[_Instance]] = {rule.name: [] for rule in rules}
+    queue: deque[_Request] = deque()
+
+    def instantiate(rule: Rule, values: dict[str, str], depth: int) -> None:
+        key = (rule.name, tuple(values[w] for w in rule.wildcards))
+        if key in instances:
+            return
+        if depth > MAX_RESOLUTION_DEPTH:
+            raise rule.pos.error(
+                f"wildcard resolution of rule '{rule.name}' goes deeper than {MAX_RESOLUTION_DEPTH} levels"
+                " (a pattern that matches its own inputs?); constrain the wildcards"
+            )
+        instance = _Instance(rule, values, depth)
+        instances[key] = instance
+        by_rule[rule.name].append(instance)
+        for item in rule.inputs:
+            queue.append(_Request(item.rooted.format(values), instance))
+
+    for rule in rules:
+        if not rule.wildcards:
+            instantiate(rule, {}, 0)
+    for path in needed:
+        queue.append(_Request(path, None))
+
+    unproduced: list[_Request] = []
+    while queue:
+        request = queue.popleft()
+        candidates = producers.candidates(request.path)
+        if len(candidates) > 1:
+            names = " and ".join(r.describe() for r, _ in candidates)
+            wanted = f" (wanted by {_wanted(request.wanted_by)})" if request.wanted_by else ""
+            raise PipelineError(
+                f"{relpath}: '{request.path}'{wanted} can be produced by {names}; "
+                "make the patterns distinct, e.g. with a wildcard constraint {name,regex}"
+            )
+        if candidates:
+            rule, values = candidates[0]
+            if rule.wildcards:
+                depth = request.wanted_by.depth + 1 if request.wanted_by else 0
+                instantiate(rule, values, depth)
+        elif request.wanted_by is not None:
+            unproduced.append(request)
+
+    stages = [_stage(project, relpath, inst) for rule in rules for inst in by_rule[rule.name]
+              if not rule.is_target_only]
+    _check_missing(project, unproduced, stages, provided)
+    return stages
+
+
+def _check_missing(project: Project, requests: list[_Request], stages: list[Stage], provided: set[str]) -> None:
+    """Inputs nobody produces must exist on disk (or come from another pipeline)."""
+    if not requests:
+        return
+    outputs = sorted({out.path for stage in stages for out in stage.outs} | provided)
+    for request in requests:
+        path = request.path
+        if path in provided or any(p in provided for p in _parents(path)):
+            continue
+        if os.path.lexists(project.abspath(path)):
+            continue
+        prefix = path + "/"
+        if any(o.startswith(prefix) for o in outputs):  # a directory holding outputs
+            continue
+        instance = request.wanted_by
+        assert instance is not None
+        item = next((i for i in instance.rule.inputs if i.rooted.format(instance.values) == path), None)
+        pos = item.pos if item else instance.rule.pos
+        raise pos.error(
+            f"missing input '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
+        )
+
+
+def _wanted(instance: _Instance) -> str:
+    rule = instance.rule
+    label = f"rule '{rule.name}'"
+    if rule.wildcards:
+        label += f" as '{instance.name}'"
+    return f"{label} ({rule.pos.source.relpath}:{rule.pos.line})"
+
+
+def _parents(path: str) -> Iterable[str]:
+    parent = posixpath.dirname(path)
+    while parent:
+        yield parent
+        parent = posixpath.dirname(parent)
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _stage(project: Project, relpath: str, instance: _Instance) -> Stage:
+    rule, values = instance.rule, instance.values
+    deps: dict[str, Dep] = {}
+    input_paths: list[str] = []
+    for item in rule.inputs:
+        def_path = item.pattern.format(values)
+        input_paths.append(def_path)
+        deps.setdefault(item.rooted.format(values), Dep(item.rooted.format(values), def_path))
+    outs: dict[str, Out] = {}
+    output_paths: list[str] = []
+    for item in rule.outputs:
+        def_path = item.pattern.format(values)
+        output_paths.append(def_path)
+        path = item.rooted.format(values)
+        kind = OutKind.METRIC if "metric" in item.markers else OutKind.PLOT if "plot" in item.markers else OutKind.OUT
+        outs.setdefault(path, Out(path, def_path, cache="nocache" not in item.markers,
+                                  persist="persist" in item.markers, kind=kind))
+    cmds = tuple(_render(cmd, instance, input_paths, output_paths) for cmd in rule.shell)
+    name = instance.name
+    is_root = relpath == "Pivotfile"
+    group = rule.name if rule.wildcards else (name.partition("@")[0] if "@" in name else None)
+    return Stage(
+        address=name if is_root else f"{relpath}:{name}",
+        name=name,
+        file=relpath,
+        wdir=rule.wdir,
+        cmds=cmds,
+        deps=tuple(deps.values()),
+        params=_params_deps(rule, values),
+        outs=tuple(sorted(outs.values(), key=lambda o: _KIND_ORDER[o.kind])),
+        frozen=rule.frozen,
+        always_changed=rule.always_changed,
+        desc=rule.desc,
+        location=Location(rule.pos.source.relpath, rule.pos.line, rule.pos.column),
+        group=group,
+    )
+
+
+def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]:
+    """Params items grouped by file, in order of first mention (as DVC merges them)."""
+    by_file: dict[str, list[str] | None] = {}
+    for item in rule.params:
+        def_path = item.file.format(values) if item.file else DEFAULT_PARAMS_FILE
+        if item.keys is None:
+            by_file[def_path] = None
+            continue
+        keys = by_file.setdefault(def_path, [])
+        if keys is not None:
+            keys.extend(k.format(values) for k in item.keys if k.format(values) not in keys)
+    return tuple(
+        ParamsDep(
+            path=posixpath.normpath(posixpath.join(rule.wdir, def_path)),
+            def_path=def_path,
+            keys=None if keys is None else tuple(dict.fromkeys(keys)),
+        )
+        for def_path, keys in by_file.items()
+    )
+
+
+def _render(cmd: ShellCommand, instance: _Instance, inputs: list[str], outputs: list[str]) -> str:
+    rule = instance.rule
+    out: list[str] = []
+    for part in cmd.parts:
+        if isinstance(part, str):
+            out.append(part)
+        elif part.kind in ("input", "output"):
+            paths = inputs if part.kind == "input" else outputs
+            items = rule.inputs if part.kind == "input" else rule.outputs
+            if part.index is not None:
+                chosen = [paths[part.index]]
+            elif part.name is not None:
+                chosen = [p for p, item in zip(paths, items) if item.name == part.name]
+            else:
+                chosen = paths
+            out.append(" ".join(shlex.quote(p) for p in chosen))
+        else:  # wildcards
+            out.append(instance.values[part.name or ""])
+    return "".join(out)
+
+
+def _config_text(value: Any) -> str:
+    if isinstance(value, list):
+        return " ".join(_scalar_text(v) for v in value)
+    return _scalar_text(value)
+
+
+def _scalar_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _type_name(value: Any) -> str:
+    return {str: "string", int: "number", float: "number", bool: "boolean", list: "list",
+            dict: "dict", type(None): "null", Marked: "marked output"}.get(type(value), type(value).__name__)
+
+
+def _deep_update(target: dict, new: Mapping) -> None:
+    for key, value in new.items():
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _deep_update(target[key], value)
+        else:
+            target[key] = value
+
+
+def _error(pos: Pos | None, message: str) -> PipelineError:
+    return pos.error(message) if pos else PipelineError(message)

@@ -1,0 +1,432 @@
+"""Parsing a Pivotfile into a syntax tree (no evaluation yet).
+
+The grammar lives in ``grammar/pivotfile.lark``; the LALR tables built from it
+are pickled once into the user's cache directory so later loads skip the
+grammar analysis.  Every node keeps its position, and every error -- lark's
+included -- becomes a :class:`PipelineError` reading ``file:line:col: message``
+followed by the source line and a caret.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import lark
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.indenter import Indenter
+
+from pivot import resources
+from pivot.errors import PipelineError
+
+# ---------------------------------------------------------------- positions
+
+
+@dataclass(frozen=True, eq=False)
+class Source:
+    """One Pivotfile's text and its root-relative path."""
+
+    relpath: str
+    text: str = field(repr=False)
+
+    def line_text(self, line: int) -> str:
+        lines = self.text.splitlines()
+        return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+@dataclass(frozen=True, eq=False)
+class Pos:
+    """Where a node starts: file, 1-based line and column."""
+
+    source: Source = field(repr=False)
+    line: int
+    column: int
+
+    def error(self, message: str) -> PipelineError:
+        """``file:line:col: message``, then the source line with a caret."""
+        text = self.source.line_text(self.line)
+        caret = " " * (max(self.column, 1) - 1) + "^"
+        return PipelineError(
+            f"{self.source.relpath}:{self.line}:{self.column}: {message}\n    {text}\n    {caret}"
+        )
+
+
+# ---------------------------------------------------------------- syntax tree
+
+
+@dataclass(frozen=True, eq=False)
+class Expr:
+    pos: Pos
+
+
+@dataclass(frozen=True, eq=False)
+class Literal(Expr):
+    value: str | int | float
+
+
+@dataclass(frozen=True, eq=False)
+class Var(Expr):
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class ListExpr(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DictExpr(Expr):
+    pairs: tuple[tuple[Expr, Expr], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class GetItem(Expr):
+    target: Expr
+    key: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class GetAttr(Expr):
+    target: Expr
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Call(Expr):
+    function: str
+    args: tuple[Expr, ...]
+    kwargs: tuple[tuple[str, Expr], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Item:
+    """One entry of a section: positional (``name`` is None) or ``name=expr``."""
+
+    pos: Pos
+    name: str | None
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Section:
+    pos: Pos
+    name: str
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class RuleDecl:
+    pos: Pos
+    name: str
+    sections: tuple[Section, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Assign:
+    pos: Pos
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Include:
+    pos: Pos
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class ConfigFile:
+    pos: Pos
+    expr: Expr
+
+
+Statement = RuleDecl | Assign | Include | ConfigFile
+
+
+# ---------------------------------------------------------------- parser
+
+
+class PivotfileIndenter(Indenter):
+    """Indentation to _INDENT/_DEDENT; newlines inside brackets are dropped."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB", "LBRACE"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB", "RBRACE"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = 8
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pivot"
+
+
+@cache
+def _parser() -> Lark:
+    """The LALR parser, from the pickled tables when they match this grammar,
+    lark version and Python version; else built and pickled atomically."""
+    grammar = resources.grammar_path("pivotfile.lark").read_text()
+    key = hashlib.sha256(
+        f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
+    ).hexdigest()[:20]
+    cached = _cache_dir() / f"pivotfile-{key}.lark.pickle"
+    try:
+        with open(cached, "rb") as f:
+            return Lark.load(f)
+    except Exception:  # missing, truncated or from another version: rebuild
+        pass
+    parser = Lark(
+        grammar,
+        parser="lalr",
+        postlex=PivotfileIndenter(),
+        propagate_positions=True,
+        maybe_placeholders=False,
+    )
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".pivotfile-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            parser.save(f)
+        os.replace(tmp, cached)
+    except OSError:  # a read-only home only costs speed
+        pass
+    return parser
+
+
+def parse(source: Source) -> tuple[Statement, ...]:
+    """The statements of ``source``; syntax errors as PipelineError."""
+    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as exc:
+        raise _syntax_error(source, exc) from None
+    try:
+        return _ToAst(source).transform(tree)
+    except VisitError as exc:  # lark wraps what the transformer raises
+        if isinstance(exc.orig_exc, PipelineError):
+            raise exc.orig_exc from None
+        raise
+
+
+# Terminal names as a user would call them in "expected ..." lists.
+_TOKEN_NAMES = {
+    "NAME": "a name",
+    "STRING": "a string",
+    "LONG_STRING": "a string",
+    "NUMBER": "a number",
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "end of block",
+    "$END": "end of file",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "LBRACE": "'{'",
+    "RBRACE": "'}'",
+    "DOT": "'.'",
+    "RULE": "'rule'",
+    "INCLUDE": "'include'",
+    "CONFIGFILE": "'configfile'",
+}
+
+
+def _describe_token(token: Token) -> str:
+    if token.type in ("_NL", "$END", "_INDENT", "_DEDENT"):
+        return _TOKEN_NAMES[token.type]
+    return repr(str(token))
+
+
+def _syntax_error(source: Source, exc: UnexpectedInput) -> PipelineError:
+    line, column = exc.line, exc.column
+    if isinstance(exc, UnexpectedCharacters):
+        char = source.text.splitlines()[line - 1][column - 1 : column] if line > 0 else ""
+        message = f"unexpected character {char!r}"
+        if char in "\"'":
+            message = "unterminated string"
+    elif isinstance(exc, UnexpectedToken):
+        token = exc.token
+        if token.type in ("_NL", "_DEDENT", "$END") and (line is None or line < 1):
+            line, column = _last_position(source)
+        if token.type == "_INDENT":
+            message = "unexpected indentation"
+        else:
+            message = f"unexpected {_describe_token(token)}"
+        expected = sorted({_TOKEN_NAMES.get(name, name) for name in exc.expected})
+        if expected:
+            message += f" (expected {', '.join(expected)})"
+    elif isinstance(exc, UnexpectedEOF):
+        line, column = _last_position(source)
+        message = "unexpected end of file"
+    else:
+        message = str(exc).splitlines()[0]
+    if not line or line < 1:
+        line, column = _last_position(source)
+    return Pos(source, line, column).error(message)
+
+
+def _last_position(source: Source) -> tuple[int, int]:
+    lines = source.text.splitlines() or [""]
+    return len(lines), len(lines[-1]) + 1
+
+
+# ---------------------------------------------------------------- tree -> AST
+
+
+def decode_string(token: str) -> str:
+    """A string literal's value: quotes removed, escapes decoded (raw strings
+    keep backslashes); unknown escapes stay as written, as in Python."""
+    raw = token[:1] in "rR"
+    body = token[1:] if raw else token
+    quote = 3 if body[:3] in ('"""', "'''") else 1
+    body = body[quote:-quote]
+    if raw or "\\" not in body:
+        return body
+    out: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if char != "\\" or i + 1 == len(body):
+            out.append(char)
+            i += 1
+            continue
+        nxt = body[i + 1]
+        if nxt in _ESCAPES:
+            out.append(_ESCAPES[nxt])
+            i += 2
+        elif nxt == "x" and _is_hex(body[i + 2 : i + 4]):
+            out.append(chr(int(body[i + 2 : i + 4], 16)))
+            i += 4
+        elif nxt == "\n":  # backslash-newline continues the line
+            i += 2
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+_ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t", "r": "\r", "0": "\0"}
+
+
+def _is_hex(text: str) -> bool:
+    return len(text) == 2 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """One method per grammar rule; each builds a node that remembers its position."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__()
+        self.source = source
+
+    def _pos(self, meta: Any) -> Pos:
+        return Pos(self.source, getattr(meta, "line", 1), getattr(meta, "column", 1))
+
+    def _tok_pos(self, token: Token) -> Pos:
+        return Pos(self.source, token.line or 1, token.column or 1)
+
+    def start(self, meta, children) -> tuple[Statement, ...]:
+        return tuple(children)
+
+    def configfile(self, meta, children) -> ConfigFile:
+        return ConfigFile(self._pos(meta), children[0])
+
+    def include(self, meta, children) -> Include:
+        return Include(self._pos(meta), children[0])
+
+    def assign(self, meta, children) -> Assign:
+        name, expr = children
+        return Assign(self._tok_pos(name), str(name), expr)
+
+    def rule(self, meta, children) -> RuleDecl:
+        name_token, *sections = children
+        name = decode_string(name_token) if name_token.type == "STRING" else str(name_token)
+        if not name:
+            raise self._tok_pos(name_token).error("a rule name cannot be empty")
+        return RuleDecl(self._tok_pos(name_token), name, tuple(sections))
+
+    def section(self, meta, children) -> Section:
+        name, *lists = children
+        items = tuple(item for item_list in lists for item in item_list)
+        return Section(self._tok_pos(name), str(name), items)
+
+    def item_list(self, meta, children) -> list[Item]:
+        return children
+
+    def item(self, meta, children) -> Item:
+        return Item(children[0].pos, None, children[0])
+
+    def named_item(self, meta, children) -> Item:
+        name, expr = children
+        return Item(self._tok_pos(name), str(name), expr)
+
+    def string(self, meta, children) -> Literal:
+        token = children[0]
+        value = decode_string(token)
+        if token.type == "LONG_STRING":  # a block of text: drop its indentation
+            value = textwrap.dedent(value).strip("\n").rstrip()
+        return Literal(self._tok_pos(token), value)
+
+    def number(self, meta, children) -> Literal:
+        text = str(children[0])
+        value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
+        return Literal(self._tok_pos(children[0]), value)
+
+    def var(self, meta, children) -> Var:
+        return Var(self._tok_pos(children[0]), str(children[0]))
+
+    def list(self, meta, children) -> ListExpr:
+        return ListExpr(self._pos(meta), tuple(children))
+
+    def dict(self, meta, children) -> DictExpr:
+        return DictExpr(self._pos(meta), tuple(children))
+
+    def pair(self, meta, children) -> tuple[Expr, Expr]:
+        return children[0], children[1]
+
+    def getitem(self, meta, children) -> GetItem:
+        return GetItem(self._pos(meta), children[0], children[1])
+
+    def getattr(self, meta, children) -> GetAttr:
+        return GetAttr(self._pos(meta), children[0], str(children[1]))
+
+    def call(self, meta, children) -> Call:
+        name, *rest = children
+        arguments = rest[0] if rest else []
+        args = tuple(a for a in arguments if isinstance(a, Expr))
+        kwargs = tuple(a for a in arguments if isinstance(a, tuple))
+        positional_done = False
+        for argument in arguments:
+            if isinstance(argument, tuple):
+                positional_done = True
+            elif positional_done:
+                raise argument.pos.error("positional argument follows keyword argument")
+        return Call(self._tok_pos(name), str(name), args, kwargs)
+
+    def arguments(self, meta, children) -> list[Any]:
+        return children
+
+    def argument(self, meta, children) -> Expr:
+        return children[0]
+
+    def keyword_argument(self, meta, children) -> tuple[str, Expr]:
+        return str(children[0]), children[1]
