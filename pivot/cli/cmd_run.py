@@ -51,7 +51,7 @@ def command(
     jobs = jobs or os.cpu_count() or 1
     options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose)
     argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose)
-    stream = click.get_text_stream("stdout")
+    stream = sys.stdout
     status_line = use_status_line(stream)
 
     def make_progress(total: int) -> Progress:
