@@ -80,10 +80,15 @@ def _with_pivotfiles(
     needed.update(project.relpath(t) for t in targets if ":" not in t)
     merged: list[Stage] = []
     start = 0
+    read: set[str] = set()  # Pivotfiles already loaded, directly or through `include:`
     for position, relpath in pivotfiles:
         merged.extend(stages[start:position])
         start = position
-        extra, extra_sources = load_pivotfile(project, relpath, needed)
+        if relpath in read:
+            continue
+        extra, extra_sources = load_pivotfile(project, relpath, needed, provided=produced)
+        read.update(extra_sources)
+        produced.update(out.path for stage in extra for out in stage.outs)
         merged.extend(extra)
         sources.append(relpath)
         sources.extend(extra_sources)
