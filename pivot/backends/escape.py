@@ -86,9 +86,16 @@ def _refuse_newline(value: str, what: str) -> None:
         raise NinjaEscapeError(f"{what} {value!r} contains a line break, which Ninja files cannot hold")
 
 
+def comment_text(value: str) -> str:
+    """``value`` safe inside a ``#`` comment of either language: a line break
+    would end the comment and turn the rest into code."""
+    return value.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def register_filters(env: "jinja2.Environment") -> None:
     """Make the quoting functions available to templates as filters."""
     env.filters["sh"] = sh_quote
     env.filters["sh_path"] = sh_path
     env.filters["ninja"] = ninja_escape
     env.filters["ninja_path"] = ninja_escape_path
+    env.filters["comment"] = comment_text
