@@ -1,0 +1,206 @@
+"""Status, plan and why as text and JSON.
+
+``status_json`` has exactly the shape of ``dvc status --json``; the text
+forms follow DVC's tab-indented layout.  Everything here is pure: it turns
+a ``Plan`` into strings and plain data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pivot.optimizer import Action, Decision, Plan, Reason, ReasonKind
+
+UP_TO_DATE_TEXT = "Pipelines are up to date."
+
+# reason kind -> the word DVC's status uses for the entry
+_DEP_STATE = {
+    ReasonKind.DEP_MODIFIED: "modified",
+    ReasonKind.DEP_NEW: "modified",  # DVC: an existing dep without a recorded hash is "modified"
+    ReasonKind.DEP_DELETED: "deleted",
+    ReasonKind.PARAM_MODIFIED: "modified",
+    ReasonKind.PARAM_NEW: "new",
+    ReasonKind.PARAM_DELETED: "deleted",
+}
+_OUT_STATE = {
+    ReasonKind.OUT_MISSING: "deleted",
+    ReasonKind.OUT_MODIFIED: "modified",
+    ReasonKind.OUT_NOT_IN_CACHE: "not in cache",
+}
+
+
+# -- status ------------------------------------------------------------------
+
+
+def _stale(plan: Plan) -> list[Decision]:
+    return [d for d in plan.decisions if d.own_reasons]
+
+
+def stage_status(decision: Decision) -> list[Any]:
+    """One stage's entry of ``dvc status --json``: changed deps, changed
+    outs, "always changed", "changed command", in DVC's order."""
+    deps: dict[str, Any] = {}
+    outs: dict[str, str] = {}
+    extra: list[str] = []
+    for reason in decision.own_reasons:
+        kind = reason.kind
+        if kind in _DEP_STATE and reason.path is not None:
+            if kind.name.startswith("PARAM") and reason.key is not None:
+                entry = deps.setdefault(reason.path, {})
+                if isinstance(entry, dict):
+                    entry[reason.key] = _DEP_STATE[kind]
+            else:
+                deps[reason.path] = _DEP_STATE[kind]
+        elif kind in _OUT_STATE and reason.path is not None:
+            outs[reason.path] = _OUT_STATE[kind]
+    kinds = {r.kind for r in decision.own_reasons}
+    if ReasonKind.ALWAYS_CHANGED in kinds:
+        extra.append("always changed")
+    if ReasonKind.CMD_CHANGED in kinds:
+        extra.append("changed command")
+    result: list[Any] = []
+    if deps:
+        result.append({"changed deps": deps})
+    if outs:
+        result.append({"changed outs": outs})
+    return result + extra
+
+
+def status_json(plan: Plan) -> dict[str, list[Any]]:
+    return {d.address: stage_status(d) for d in _stale(plan)}
+
+
+def status_text(plan: Plan) -> str:
+    lines: list[str] = []
+    for decision in _stale(plan):
+        lines.append(f"{decision.address}:")
+        for item in stage_status(decision):
+            if isinstance(item, str):
+                lines.append(f"\t{item}")
+                continue
+            for title, entries in item.items():
+                lines.append(f"\t{title}:")
+                for path, state in entries.items():
+                    if isinstance(state, dict):
+                        lines.append(f"\t\t{path}:")
+                        lines.extend(f"\t\t\t{s + ':':<20}{key}" for key, s in state.items())
+                    else:
+                        lines.append(f"\t\t{state + ':':<20}{path}")
+    if not lines:
+        lines.append(UP_TO_DATE_TEXT)
+    lines.extend(_adopted_lines(plan))
+    return "\n".join(lines) + "\n"
+
+
+def _adopted_lines(plan: Plan) -> list[str]:
+    adopted = plan.adopted
+    if not adopted:
+        return []
+    return [f"Adopted from dvc.lock (up to date): {', '.join(d.address for d in adopted)}"]
+
+
+# -- plan --------------------------------------------------------------------
+
+
+def reason_json(reason: Reason) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": reason.kind.name.lower(), "text": reason.describe()}
+    for name in ("path", "key", "old", "new", "upstream"):
+        value = getattr(reason, name)
+        if value is not None:
+            data[name] = value
+    return data
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    counts = plan.counts()
+    return {
+        "stages": [
+            {
+                "address": d.address,
+                "action": d.action.value,
+                "adopted": d.adopted,
+                "reasons": [reason_json(r) for r in d.reasons],
+            }
+            for d in plan.decisions
+        ],
+        "summary": {
+            "run": counts[Action.RUN],
+            "checkout": counts[Action.CHECKOUT],
+            "up_to_date": counts[Action.UP_TO_DATE],
+            "frozen": counts[Action.FROZEN],
+            "adopted": len(plan.adopted),
+            "by_reason": {kind.name.lower(): n for kind, n in plan.by_reason().items()},
+        },
+    }
+
+
+def plan_text(plan: Plan) -> str:
+    lines: list[str] = []
+    for decision in plan.decisions:
+        if decision.action is Action.RUN:
+            lines.append(f"run       {decision.address}")
+        elif decision.action is Action.CHECKOUT:
+            lines.append(f"checkout  {decision.address}  (restored from cache)")
+        else:
+            continue
+        lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
+    lines.append(summary_line(plan))
+    lines.extend(_adopted_lines(plan))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.counts()
+    parts = [f"{counts[Action.RUN]} to run"]
+    if counts[Action.CHECKOUT]:
+        parts.append(f"{counts[Action.CHECKOUT]} to restore from cache")
+    parts.append(f"{counts[Action.UP_TO_DATE]} up to date")
+    if counts[Action.FROZEN]:
+        parts.append(f"{counts[Action.FROZEN]} frozen")
+    line = ", ".join(parts)
+    by_reason = plan.by_reason()
+    if by_reason:
+        line += " (" + ", ".join(f"{n} {kind.value}" for kind, n in by_reason.items()) + ")"
+    return line + "."
+
+
+# -- why -----------------------------------------------------------------------
+
+
+def why_text(decision: Decision) -> str:
+    address = decision.address
+    if decision.action is Action.FROZEN:
+        return f"Stage '{address}' is frozen: it never runs.\n"
+    if decision.action is Action.UP_TO_DATE:
+        note = " (adopted from dvc.lock)" if decision.adopted else ""
+        return f"Stage '{address}' is up to date{note}.\n"
+    verb = "will run" if decision.action is Action.RUN else "will be restored from cache"
+    lines = [f"Stage '{address}' {verb}:"]
+    for reason in decision.reasons:
+        lines.extend(_explain(reason))
+    return "\n".join(lines) + "\n"
+
+
+def _short(digest: Any) -> str:
+    return str(digest)[:8] if digest else "(none)"
+
+
+def _explain(reason: Reason) -> list[str]:
+    kind = reason.kind
+    text = f"  {reason.describe()}"
+    if kind in (ReasonKind.DEP_MODIFIED, ReasonKind.OUT_MODIFIED, ReasonKind.OUT_NOT_IN_CACHE):
+        return [f"{text}: {_short(reason.old)} -> {_short(reason.new)}"]
+    if kind in (ReasonKind.PARAM_MODIFIED,):
+        return [f"{text}: {reason.old!r} -> {reason.new!r}"]
+    if kind is ReasonKind.PARAM_NEW and reason.key is not None:
+        return [f"{text}: {reason.new!r}"]
+    if kind is ReasonKind.PARAM_DELETED and reason.key is not None and reason.old is not None:
+        return [f"{text}: was {reason.old!r}"]
+    if kind is ReasonKind.CMD_CHANGED:
+        import difflib
+
+        diff = difflib.unified_diff(
+            str(reason.old).splitlines(), str(reason.new).splitlines(), "recorded", "now", lineterm="", n=1
+        )
+        return [text + ":", *(f"    {line}" for line in list(diff)[2:])]
+    return [text]

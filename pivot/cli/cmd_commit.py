@@ -1,0 +1,28 @@
+"""``pivot commit``: record stages as up to date without running them."""
+
+from __future__ import annotations
+
+import click
+
+from pivot.cli import common
+
+
+@click.command(help="Record TARGETS (default: every stage) as up to date: hash deps and outs, "
+               "save outs to the cache, write lock records. Like `dvc commit`.")
+@common.targets_argument()
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
+def command(targets: tuple[str, ...], quiet: bool) -> None:
+    from pivot import targets as targets_mod
+    from pivot.state import State
+    from pivot.state.record import commit_stage
+
+    proj = common.project()
+    pipeline = common.load(proj, targets)
+    stages = targets_mod.select(pipeline, proj, targets, single_item=True)
+    with State.open(proj) as state:
+        for stage in stages:
+            if stage.frozen:
+                continue
+            commit_stage(stage, state)
+            if not quiet:
+                click.echo(f"Recorded '{stage.address}'.")

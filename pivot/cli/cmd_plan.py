@@ -1,0 +1,44 @@
+"""``pivot plan``: what ``pivot run`` would do, in order, and why."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from pivot.cli import common
+
+
+@click.command(help="Dry run: every stage `pivot run TARGETS` would run, in order, with reasons.")
+@common.targets_argument()
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (see docs/status.md).")
+@click.option("--check", is_flag=True, help="Exit 1 when anything would run or be restored.")
+@click.option("-f", "--force", is_flag=True, help="Plan every selected stage as forced.")
+@click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
+@click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
+@click.option("--explain", is_flag=True, help="List every reason, not only the first.")
+def command(
+    targets: tuple[str, ...],
+    as_json: bool,
+    check: bool,
+    force: bool,
+    downstream: bool,
+    single_item: bool,
+    explain: bool,
+) -> None:
+    from pivot import optimizer
+    from pivot import targets as targets_mod
+    from pivot.backends import report
+    from pivot.state import State
+
+    proj = common.project()
+    pipeline = common.load(proj, targets)
+    stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
+    with State.open(proj) as state:
+        plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain)
+    if as_json:
+        common.echo_json(report.plan_json(plan))
+    else:
+        click.echo(report.plan_text(plan), nl=False)
+    if check and plan.has_work:
+        sys.exit(1)
