@@ -172,3 +172,37 @@ def test_log_shows_what_ran_and_why(ws) -> None:
     assert [r["stages"][0]["reasons"][0]["kind"] for r in runs] == ["dep_modified", "no_record"]
     assert runs[0]["stages"][0]["log"] == ".pivot/logs/second.log"
     assert runs[0]["status"] == "ok" and runs[0]["stages"][0]["duration"] >= 0
+
+
+def test_dry_run_prints_the_plan_and_runs_nothing(ws) -> None:
+    ws.write("dvc.yaml", """\
+        stages:
+          a:
+            cmd: echo A > a.txt
+            outs: [a.txt]
+          b:
+            cmd: cp a.txt b.txt
+            deps: [a.txt]
+            outs: [b.txt]
+        """)
+    dry = ws.pivot("run", "--dry").stdout
+    assert dry == ws.pivot("plan").stdout
+    assert "a" in dry and "b" in dry
+    assert not (ws.root / "a.txt").exists()
+    ws.pivot("run", "a")
+    assert ws.pivot("run", "--dry", "b").stdout == ws.pivot("plan", "b").stdout
+
+
+def test_commit_is_recorded_in_the_log(ws) -> None:
+    ws.write("dvc.yaml", """\
+        stages:
+          by_hand:
+            cmd: echo made > made.txt
+            outs: [made.txt]
+        """)
+    ws.write("made.txt", "made\n")
+    ws.pivot("commit", "by_hand")
+    (run,) = json.loads(ws.pivot("log", "--json").stdout)
+    assert run["command"] == "commit"
+    assert [(s["address"], s["outcome"]) for s in run["stages"]] == [("by_hand", "committed")]
+    assert "0 ran, 0 restored, 1 up to date" in ws.pivot("run").stdout

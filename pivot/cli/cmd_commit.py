@@ -19,10 +19,24 @@ def command(targets: tuple[str, ...], quiet: bool) -> None:
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=True)
+    committed = []
     with State.open(proj) as state:
         for stage in stages:
             if stage.frozen:
                 continue
             commit_stage(stage, state)
+            committed.append(stage.address)
             if not quiet:
                 click.echo(f"Recorded '{stage.address}'.")
+    _audit(proj, targets, committed)
+
+
+def _audit(proj, targets: tuple[str, ...], committed: list[str]) -> None:
+    """Append this commit to the audit trail (`pivot log`), as runs are."""
+    import time
+
+    from pivot.state import audit
+
+    now = time.time()
+    entries = [audit.StageEntry(a, audit.Outcome.COMMITTED, started=now, ended=now) for a in committed]
+    audit.append_commit(proj, ["pivot", "commit", *targets], entries)

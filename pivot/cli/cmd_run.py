@@ -43,7 +43,8 @@ def command(
     if dry:
         from pivot.backends import report
 
-        with State.open(proj, readonly=True) as state:
+        # exactly what `pivot plan` does, so the two always print the same
+        with State.open(proj) as state:
             plan = optimizer.make_plan(pipeline, stages, state, force=force)
         click.echo(report.plan_text(plan), nl=False)
         return
