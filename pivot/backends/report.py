@@ -202,5 +202,5 @@ def _explain(reason: Reason) -> list[str]:
         diff = difflib.unified_diff(
             str(reason.old).splitlines(), str(reason.new).splitlines(), "recorded", "now", lineterm="", n=1
         )
-        return [text + ":", *(f"    {line}" for line in list(diff)[2:])]
+        return [text + ":", *(f"    {line}" for line in list(diff)[2:] if not line.startswith("@@"))]
     return [text]
