@@ -16,6 +16,8 @@ def _expected_files() -> list[Path]:
 
 def test_outputs_match_what_dvc_repro_produced(ws) -> None:
     shutil.copytree(FIXTURE / "project", ws.root, dirs_exist_ok=True)
+    for stored in ws.root.rglob("dvc.yaml.fixture"):
+        stored.rename(stored.with_name("dvc.yaml"))
     first = ws.pivot("run", "-j", "2")
     assert "4 ran, 0 restored, 0 up to date, 0 failed" in first.stdout
     files = _expected_files()
