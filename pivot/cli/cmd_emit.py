@@ -94,3 +94,76 @@ def sh(
         _write_atomically(Path(output), text, executable=True)
     else:
         click.echo(text, nl=False)
+
+
+@command.command("ninja", help="Write a Ninja file building every stage (default: build.ninja at the root).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the Ninja file to FILE.")
+def ninja_command(output: str | None) -> None:
+    from pivot import optimizer
+    from pivot.backends import ninja
+    from pivot.state import State
+
+    proj = common.project()
+    pipeline = common.load(proj)
+    target = Path(os.path.abspath(output)) if output else proj.root / "build.ninja"
+    build_file = proj.relpath(target)
+    model = ninja.build_ninja(
+        pipeline,
+        build_file=build_file,
+        pivot_command=_pivot_command(),
+        source_dirs=ninja.scan_source_dirs(proj.root, pipeline),
+    )
+    text = ninja.render_ninja(model)
+    with State.open(proj) as state:
+        plan = optimizer.make_plan(pipeline, pipeline.stages, state)
+        ninja.write_keys(proj.root, plan.decisions, state)
+    _write_atomically(target, text)
+
+
+def _stage(address: str):
+    proj = common.project()
+    pipeline = common.load(proj)
+    if address not in pipeline.by_address:
+        from pivot.errors import PivotError
+
+        raise PivotError(f"no stage '{address}' in the pipeline (re-run `pivot emit ninja`)")
+    return proj, pipeline.stage(address)
+
+
+@command.command("ninja-prepare", hidden=True)
+@click.argument("address")
+def ninja_prepare(address: str) -> None:
+    """Exit 0 when the stage must run (outputs prepared), 3 when it is fresh."""
+    from pivot.backends import ninja
+    from pivot.state import State
+
+    proj, stage = _stage(address)
+    with State.open(proj) as state:
+        must_run = ninja.prepare_stage(proj.root, stage, state)
+    if not must_run:
+        raise SystemExit(ninja.FRESH_EXIT)
+
+
+@command.command("ninja-finish", hidden=True)
+@click.argument("address")
+def ninja_finish(address: str) -> None:
+    """After `pivot commit`: refresh the stage's output stamps."""
+    from pivot.backends import ninja
+    from pivot.state import State
+
+    proj, stage = _stage(address)
+    with State.open(proj) as state:
+        ninja.write_out_stamps(proj.root, stage, state)
+
+
+@command.command("ninja-dirstamp", hidden=True)
+@click.argument("directory")
+@click.argument("stamp")
+def ninja_dirstamp(directory: str, stamp: str) -> None:
+    """Rewrite STAMP with DIRECTORY's content hash, only when it changed."""
+    from pivot.backends import ninja
+    from pivot.state import State
+
+    proj = common.project()
+    with State.open(proj) as state:
+        ninja.write_dir_stamp(proj.root, proj.relpath(directory), Path(stamp).absolute(), state)

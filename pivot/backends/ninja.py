@@ -1,0 +1,457 @@
+"""``pivot emit ninja``: the pipeline as a Ninja file (``templates/build.ninja.j2``).
+
+Two steps, as Meson does it: ``build_ninja`` turns the IR into a small
+Ninja-shaped model (``NinjaRule``, ``NinjaBuild``, ``NinjaFile``), then the
+template writes it.  Ninja decides by mtimes, pivot by content; the bridge
+(details in docs/emit.md):
+
+* each stage edge also reads a key file (``.pivot/ninja/keys/``) holding its
+  commands and params values, rewritten only when they change -- at emit
+  time and by the regenerate edge, which reruns when a pipeline, params or
+  vars file changes;
+* downstream edges read per-output stamps (``.pivot/ninja/outs/``) holding the
+  output's content hash, rewritten only when it changes; with ``restat``
+  an output rewritten with the same content stops propagation;
+* a source directory dep is read through a stamp (``.pivot/ninja/dirs/``)
+  whose edge depends on every file and subdirectory listed at emit time;
+* an edge Ninja finds dirty first asks pivot (``pivot emit ninja-prepare``)
+  whether the stage is stale by content; if not, it does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+
+from pivot import __version__
+from pivot.backends.environment import stage_env
+from pivot.backends.escape import (
+    check_path,
+    comment_text,
+    needs_binding,
+    ninja_escape,
+    ninja_escape_path,
+    sh_path,
+    sh_quote,
+)
+from pivot.graph import OutIndex
+from pivot.ir import Pipeline, Stage
+
+if TYPE_CHECKING:
+    from pivot.optimizer import Decision
+    from pivot.state import State
+
+NINJA_DIR = ".pivot/ninja"
+ALWAYS = f"{NINJA_DIR}/always"  # a phony target that is never built: always dirty
+FRESH_EXIT = 3  # ninja-prepare: the stage is up to date, run nothing
+_ROOT_MARK = Path("/__pivot_root__")
+
+
+# -- where the bridge files live ------------------------------------------------
+
+
+def _flat(name: str) -> str:
+    """``name`` as one safe file name (percent-encoded, bounded length)."""
+    flat = urllib.parse.quote(name, safe="@+,=-._")
+    if len(flat) > 150:
+        flat = flat[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return flat
+
+
+def key_path(address: str) -> str:
+    return f"{NINJA_DIR}/keys/{_flat(address)}"
+
+
+def out_stamp(path: str) -> str:
+    return f"{NINJA_DIR}/outs/{_flat(path)}"
+
+
+def dir_stamp(path: str) -> str:
+    return f"{NINJA_DIR}/dirs/{_flat(path)}"
+
+
+def done_stamp(address: str) -> str:
+    """The output of a stage that declares none."""
+    return f"{NINJA_DIR}/done/{_flat(address)}"
+
+
+# -- the Ninja model --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NinjaRule:
+    """A ``rule``; ``command`` and ``description`` are Ninja text already."""
+
+    name: str
+    command: str
+    description: str
+    restat: bool = False
+    generator: bool = False
+
+    def text(self) -> str:
+        lines = [f"rule {self.name}", f"  command = {self.command}", f"  description = {self.description}"]
+        if self.restat:
+            lines.append("  restat = 1")
+        if self.generator:
+            lines.append("  generator = 1")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class NinjaBuild:
+    """A ``build`` edge.  Paths and variable values are plain text; ``text``
+    escapes them, binding paths with ``|`` (unescapable) to variables."""
+
+    outputs: tuple[str, ...]
+    rule: str
+    inputs: tuple[str, ...] = ()
+    implicit: tuple[str, ...] = ()
+    implicit_outputs: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()
+    comment: str | None = None
+
+    def text(self) -> str:
+        bound: list[tuple[str, str]] = []
+
+        def token(path: str) -> str:
+            if needs_binding(path):
+                name = f"path{len(bound)}"
+                bound.append((name, path))
+                return f"${name}"
+            return ninja_escape_path(path)
+
+        def tokens(paths: Sequence[str]) -> str:
+            return "".join(" " + token(p) for p in paths)
+
+        head = "build" + tokens(self.outputs)
+        if self.implicit_outputs:
+            head += " |" + tokens(self.implicit_outputs)
+        head += f": {self.rule}" + tokens(self.inputs)
+        if self.implicit:
+            head += " |" + tokens(self.implicit)
+        lines = [f"# {comment_text(self.comment)}"] if self.comment else []
+        lines.append(head)
+        lines += [f"  {name} = {ninja_escape(value)}" for name, value in (*self.variables, *bound)]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class NinjaFile:
+    version: str
+    sources: tuple[str, ...]
+    variables: tuple[tuple[str, str], ...]
+    rules: tuple[NinjaRule, ...]
+    builds: tuple[NinjaBuild, ...]
+
+
+# -- what is on disk ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceDir:
+    """A directory dep no stage produces, as listed at emit time."""
+
+    path: str
+    files: tuple[str, ...]
+    subdirs: tuple[str, ...]
+
+
+def scan_source_dirs(root: Path, pipeline: Pipeline) -> dict[str, SourceDir]:
+    """Every dep that is a directory on disk and not inside (or equal to) an
+    output, with what it holds (outputs below it left out)."""
+    index = OutIndex.build(pipeline.stages)
+    found: dict[str, SourceDir] = {}
+    for stage in pipeline.stages:
+        for dep in stage.deps:
+            path = dep.path
+            if path in found or path in index.owner or index.enclosing_out(path):
+                continue
+            if os.path.isdir(root / path) and not os.path.islink(root / path):
+                found[path] = _list_dir(root, path, index)
+    return found
+
+
+def _list_dir(root: Path, path: str, index: OutIndex) -> SourceDir:
+    files: list[str] = []
+    subdirs: list[str] = [path]
+    for dirpath, dirnames, filenames in os.walk(root / path):
+        rel = Path(os.path.relpath(dirpath, root)).as_posix()
+        kept = []
+        for name in sorted(dirnames):
+            child = posixpath.join(rel, name)
+            if child in index.owner or os.path.islink(os.path.join(dirpath, name)):
+                if child not in index.owner:
+                    files.append(child)
+                continue
+            kept.append(name)
+            subdirs.append(child)
+        dirnames[:] = kept
+        files += [posixpath.join(rel, name) for name in sorted(filenames) if posixpath.join(rel, name) not in index.owner]
+    return SourceDir(path, tuple(files), tuple(subdirs))
+
+
+# -- IR -> model ------------------------------------------------------------------------
+
+
+def build_ninja(
+    pipeline: Pipeline,
+    *,
+    build_file: str,
+    pivot_command: str,
+    source_dirs: Mapping[str, SourceDir],
+) -> NinjaFile:
+    """The Ninja model of every stage of ``pipeline``.
+
+    Raises PivotError naming the stage when a path or command cannot be
+    written in a Ninja file (line breaks, tabs in paths).
+    """
+    index = OutIndex.build(pipeline.stages)
+    builds: list[NinjaBuild] = []
+
+    regen_inputs = [p for p in _regenerate_sources(pipeline) if not _related_outs(index, p)]
+    regen_dirs = [d for sd in source_dirs.values() for d in sd.subdirs]
+    builds.append(
+        NinjaBuild(
+            outputs=(build_file,),
+            rule="regenerate",
+            inputs=tuple(regen_inputs),
+            implicit=tuple(dict.fromkeys(regen_dirs)),
+            comment="rewrite this file when the pipeline, params or vars files change",
+        )
+    )
+    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in regen_inputs]
+
+    for sd in source_dirs.values():
+        inside = [out_stamp(o) for o in _related_outs(index, sd.path)]
+        builds.append(
+            NinjaBuild(
+                outputs=(dir_stamp(sd.path),),
+                rule="dirstamp",
+                implicit=(*sd.subdirs, *sd.files, *inside),
+                variables=(("dir", sh_path(sd.path)), ("desc", sd.path)),
+                comment=f"content of directory {sd.path}",
+            )
+        )
+
+    uses_always = False
+    for stage in pipeline.stages:
+        build = _stage_build(stage, index, source_dirs)
+        uses_always |= ALWAYS in build.implicit
+        builds.append(build)
+    if uses_always:
+        builds.append(NinjaBuild(outputs=(ALWAYS,), rule="phony"))
+
+    return NinjaFile(
+        version=__version__,
+        sources=pipeline.sources,
+        variables=(("pivot", pivot_command),),
+        rules=RULES,
+        builds=tuple(builds),
+    )
+
+
+RULES = (
+    NinjaRule(
+        name="stage",
+        command=(
+            f"$pivot emit ninja-prepare $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
+            " $script && $pivot commit -q $addr && $pivot emit ninja-finish $addr"
+        ),
+        description="$desc",
+        restat=True,
+    ),
+    NinjaRule(
+        name="dirstamp",
+        command="$pivot emit ninja-dirstamp $dir $out",
+        description="checking $desc",
+        restat=True,
+    ),
+    NinjaRule(
+        name="regenerate",
+        command="$pivot emit ninja -o $out",
+        description="regenerating $out",
+        generator=True,
+    ),
+)
+
+
+def _regenerate_sources(pipeline: Pipeline) -> list[str]:
+    sources = dict.fromkeys(pipeline.sources)
+    for stage in pipeline.stages:
+        sources.update(dict.fromkeys(p.path for p in stage.params))
+    return list(sources)
+
+
+def _related_outs(index: OutIndex, path: str) -> list[str]:
+    """Outputs equal to ``path``, enclosing it, or inside it."""
+    related = []
+    if path in index.owner:
+        related.append(path)
+    outer = index.enclosing_out(path)
+    if outer is not None:
+        related.append(outer)
+    prefix = "" if path == "." else path + "/"
+    related += [p for p in index.sorted_paths if p.startswith(prefix)]
+    return related
+
+
+def _stage_build(stage: Stage, index: OutIndex, source_dirs: Mapping[str, SourceDir]) -> NinjaBuild:
+    where = f"stage '{stage.address}'"
+    inputs: dict[str, None] = {}
+    for dep in stage.deps:
+        check_path(dep.path, what=f"dependency of {where}")
+        related = _related_outs(index, dep.path)
+        inputs.update(dict.fromkeys(out_stamp(o) for o in related))
+        if dep.path in source_dirs:
+            inputs[dir_stamp(dep.path)] = None
+        elif not related:
+            inputs[dep.path] = None
+    for params in stage.params:
+        # Params values reach the edge through the key file; a params file
+        # some stage writes is also read through that output's stamp.
+        inputs.update(dict.fromkeys(out_stamp(o) for o in _related_outs(index, params.path)))
+    implicit = [key_path(stage.address)]
+    if stage.always_changed or stage.is_callback:
+        implicit.append(ALWAYS)
+
+    for out in stage.outs:
+        check_path(out.path, what=f"output of {where}")
+    outputs = tuple(out.path for out in stage.outs) or (done_stamp(stage.address),)
+    return NinjaBuild(
+        outputs=outputs,
+        rule="stage",
+        inputs=tuple(inputs),
+        implicit=tuple(implicit),
+        implicit_outputs=tuple(out_stamp(out.path) for out in stage.outs),
+        variables=(
+            ("addr", sh_quote(stage.address)),
+            ("desc", stage.address),
+            ("script", stage_script(stage)),
+        ),
+        comment=f"{stage.address} ({stage.location or stage.file})",
+    )
+
+
+def stage_script(stage: Stage) -> str:
+    """The stage's commands as one shell line: the environment of `pivot run`,
+    then each command in its own subshell started in the wdir (``eval`` keeps
+    a ``#`` comment in a command from swallowing the closing parenthesis)."""
+    env = stage_env(_ROOT_MARK, stage)
+    exports = " ".join(
+        f'{name}="$PIVOT_ROOT"' if value == str(_ROOT_MARK) else f"{name}={sh_quote(value)}"
+        for name, value in env.items()
+        if name != "PIVOT_ROOT"
+    )
+    cd = "" if stage.wdir == "." else f"cd -- {sh_quote(stage.wdir)} && "
+    for cmd in stage.cmds:
+        ninja_escape(cmd, what=f"a command of stage '{stage.address}'")  # refuse line breaks early
+    commands = " && ".join(f"( {cd}eval {sh_quote(cmd)} )" for cmd in stage.cmds) or "true"
+    return f'PIVOT_ROOT="$(pwd -P)" && export PIVOT_ROOT {exports} && {commands}'
+
+
+def render_ninja(model: NinjaFile) -> str:
+    from pivot.backends.templates import environment
+
+    return environment().get_template("build.ninja.j2").render(n=model)
+
+
+# -- bridge files (side effects) ----------------------------------------------------------
+
+
+def key_text(stage: Stage, state: "State") -> str:
+    """What the key file of ``stage`` holds: its commands and params values."""
+    params = {p.path: state.params.values(p) for p in stage.params}
+    return json.dumps({"cmds": list(stage.cmds), "params": params}, sort_keys=True, indent=1, default=str) + "\n"
+
+
+# A key file created for a stage that is already up to date gets this mtime,
+# so that it does not look newer than the stage's outputs.
+_OLD = 1.0
+
+
+def write_keys(root: Path, decisions: Iterable["Decision"], state: "State") -> None:
+    """Bring every stage's key file up to date with the plan.
+
+    A stage the plan would run for reasons of its own gets a key newer than
+    anything, so Ninja reruns it even when no mtime shows it (an output
+    edited by hand, a dep restored with an old mtime).  Other keys are
+    rewritten only when their text changes.
+    """
+    from pivot.optimizer import Action
+
+    for decision in decisions:
+        stage = decision.stage
+        path = root / key_path(stage.address)
+        text = key_text(stage, state)
+        stale = decision.action is Action.CHECKOUT or (
+            decision.action is Action.RUN and bool(decision.own_reasons)
+        )
+        changed = write_if_changed(path, text)
+        if stale:
+            now = time.time()
+            os.utime(path, (now, now))
+        elif changed:
+            os.utime(path, (_OLD, _OLD))
+
+
+def write_if_changed(path: Path, text: str) -> bool:
+    """Atomically write ``text`` unless ``path`` already holds it (its mtime
+    is what Ninja looks at).  True when written."""
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
+    """Stamp each output with its recorded hash; untouched when unchanged,
+    so ``restat`` stops Ninja from rerunning what depends on it."""
+    record = state.locks.read(stage.address)
+    for out in stage.outs:
+        entry = record.out(out.path) if record else None
+        write_if_changed(root / out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
+    if not stage.outs:
+        path = root / done_stamp(stage.address)
+        write_if_changed(path, "done\n")
+        os.utime(path)
+
+
+def write_dir_stamp(root: Path, relpath: str, stamp: Path, state: "State") -> None:
+    """Stamp a source directory with its content hash, only when it changed."""
+    state.hasher.invalidate(relpath)
+    info = state.hasher.hash(relpath)
+    write_if_changed(stamp, (info.hash if info else "absent") + "\n")
+
+
+def prepare_stage(root: Path, stage: Stage, state: "State") -> bool:
+    """Before a stage edge's commands: True when the stage must run (its
+    outputs are then prepared as the runner does); otherwise restore damaged
+    outputs if the plan says so, refresh the stamps, and return False."""
+    from pivot import optimizer
+    from pivot.backends import outputs
+    from pivot.errors import PivotError
+    from pivot.optimizer import Action
+
+    decision = optimizer.check_stage(stage, state)
+    if decision.action is Action.RUN:
+        outputs.prepare(root, stage)
+        return True
+    if decision.action is Action.CHECKOUT:
+        report = outputs.restore(stage, state, decision.record)
+        if report.missing:
+            raise PivotError(f"stage '{stage.address}': not in the cache: {', '.join(report.missing)}")
+    write_out_stamps(root, stage, state)
+    return False
