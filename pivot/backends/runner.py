@@ -18,13 +18,12 @@ import heapq
 import os
 import queue
 import signal
-import sys
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
-from contextlib import contextmanager
 
 from pivot.backends import execute, outputs
 from pivot.backends.environment import stage_env
@@ -182,7 +181,7 @@ class Runner:
         if pending:
             (self.root / ".pivot" / LOGS_DIR).mkdir(parents=True, exist_ok=True)
 
-        with self.interrupt.installed():
+        with self.interrupt.installed(), self._cleanup_on_error():
             while ready or running:
                 if self.interrupt.requested and stop_reason is None:
                     stop_reason = "run interrupted"
@@ -217,6 +216,17 @@ class Runner:
         )
         progress.finish(summary)
         return summary
+
+    @contextmanager
+    def _cleanup_on_error(self) -> Iterator[None]:
+        """An unexpected error (disk full while committing...) must not leave
+        commands running behind pivot's back."""
+        try:
+            yield
+        except BaseException:
+            self.groups.stop(signal.SIGTERM)
+            self._stop_workers()
+            raise
 
     def _next_done(self) -> _Done | None:
         """The next finished stage; wakes up regularly so signals are seen."""

@@ -159,8 +159,7 @@ class AuditWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        # An exception escaping the command leaves the record without an end
-        # line only if it is KeyboardInterrupt-like; anything else is a failure.
+        # Not closed by the command: it ended with an exception.
         if self._fd is not None:
             self.close("interrupted" if exc_type is KeyboardInterrupt else "failed")
 
