@@ -222,7 +222,7 @@ class Context:
 
     def merge(self, update: Mapping[Any, Any], source: str) -> None:
         """Merge ``update`` recursively; any existing leaf is a conflict."""
-        clean = context_value(update)
+        clean = context_value(update, source)
         taken = [key for key in self.reserved if key in clean]
         if taken:
             raise ReservedKeys(taken)
@@ -374,17 +374,20 @@ class Context:
 _MISSING = object()
 
 
-def context_value(data: Any) -> Any:
-    """``data`` as the context holds it: DVC drops non-string dict keys."""
+def context_value(data: Any, source: str = "", path: str = "") -> Any:
+    """``data`` as the context holds it: DVC drops non-string dict keys and
+    refuses values that are not scalars, lists or dicts (dates)."""
     if isinstance(data, dict):
-        if all(isinstance(k, str) for k in data) and not any(isinstance(v, (dict, list)) for v in data.values()):
-            return data
-        return {k: context_value(v) for k, v in data.items() if isinstance(k, str)}
+        return {
+            k: context_value(v, source, f"{path}.{k}" if path else k)
+            for k, v in data.items()
+            if isinstance(k, str)
+        }
     if isinstance(data, list):
-        if not any(isinstance(v, (dict, list)) for v in data):
-            return data
-        return [context_value(v) for v in data]
-    return data
+        return [context_value(v, source, f"{path}.{i}" if path else str(i)) for i, v in enumerate(data)]
+    if data is None or isinstance(data, PRIMITIVES):
+        return data
+    raise ContextError(f"Unsupported value of type '{type(data).__name__}' in '{source}:{path}'")
 
 
 def join_path(base: str, path: str) -> str:

@@ -353,6 +353,13 @@ class _Evaluator:
             wdir = posixpath.normpath(posixpath.join(base, _literal_path(wdir_text, sections["wdir"].pos)))
         outputs = self._paths(sections.get("output"), wdir, allow_markers=True)
         wildcards = tuple(dict.fromkeys(w for item in outputs for w in item.pattern.wildcards))
+        for item in outputs:  # else a match on one output could not name the others
+            lacking = [w for w in wildcards if w not in item.pattern.wildcards]
+            if lacking:
+                raise item.pos.error(
+                    f"every output of rule '{decl.name}' must use the same wildcards;"
+                    f" this one lacks {{{lacking[0]}}}"
+                )
         inputs = self._paths(sections.get("input"), wdir, allow_markers=False)
         for item in inputs:
             for name in item.pattern.wildcards:
@@ -610,9 +617,11 @@ class _Producers:
                 rule = self.concrete_dirs[parent]
                 found.setdefault(rule.name, (rule, {}))
         for rule, item in self.patterns:
-            values = item.rooted.matcher.match(path)
-            if values is None and "directory" in item.markers:
-                values = next(filter(None, (item.rooted.matcher.match(p) for p in _parents(path))), None)
+            if "directory" in item.markers:  # the outermost directory holding `path`
+                tried = [*reversed(list(_parents(path))), path]
+                values = next(filter(None, (item.rooted.matcher.match(p) for p in tried)), None)
+            else:
+                values = item.rooted.matcher.match(path)
             if values is not None and rule.name not in found:
                 found[rule.name] = (rule, values)
         return list(found.values())

@@ -266,8 +266,13 @@ def _syntax_error(source: Source, exc: UnexpectedInput) -> PipelineError:
         token = exc.token
         if token.type in ("_NL", "_DEDENT", "$END") and (line is None or line < 1):
             line, column = _last_position(source)
-        if token.type == "_INDENT":
+        if token.type == "_INDENT":  # it borrows the position of the newline before it
+            line, column = token.end_line or line, token.end_column or column
             message = "unexpected indentation"
+        elif _follows_colon_line(source, line) and token.type != "_NL":
+            return Pos(source, line, column).error(
+                f"unexpected {_describe_token(token)} (expected an indented block after ':')"
+            )
         else:
             message = f"unexpected {_describe_token(token)}"
         expected = sorted({_TOKEN_NAMES.get(name, name) for name in exc.expected})
@@ -281,6 +286,15 @@ def _syntax_error(source: Source, exc: UnexpectedInput) -> PipelineError:
     if not line or line < 1:
         line, column = _last_position(source)
     return Pos(source, line, column).error(message)
+
+
+def _follows_colon_line(source: Source, line: int) -> bool:
+    """Whether the previous code line ends with ':' (a block must follow)."""
+    for previous in reversed(source.text.splitlines()[: max(line - 1, 0)]):
+        code = previous.split("#", 1)[0].rstrip()
+        if code:
+            return code.endswith(":")
+    return False
 
 
 def _last_position(source: Source) -> tuple[int, int]:
