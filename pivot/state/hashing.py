@@ -82,6 +82,7 @@ class Hasher:
 
     def __init__(self, root: Path, statdb: "StatDB | None" = None) -> None:
         self.root = root
+        self._prefix = str(root).rstrip("/") + "/"  # cheaper than os.path.join per path
         self.statdb = statdb
         self._hashes: dict[str, HashInfo | None] = {}
         self._manifests: dict[str, tuple[ManifestEntry, ...]] = {}
@@ -132,7 +133,7 @@ class Hasher:
     # -- computing ---------------------------------------------------------
 
     def _compute(self, relpath: str) -> HashInfo | None:
-        path = os.path.join(self.root, relpath)
+        path = self._prefix + relpath
         try:
             st = os.stat(path)
         except FileNotFoundError:

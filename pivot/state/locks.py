@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ import xxhash
 from pivot.state.notices import warn
 
 LOCK_VERSION = 1
-_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME = 200  # bytes; file names are limited to 255
 
 
@@ -42,13 +43,12 @@ class LockEntry:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "LockEntry":
-        nfiles = data.get("nfiles")
-        return cls(
-            path=_typed(data["path"], str),
-            hash=_typed(data["hash"], str),
-            size=_typed(data["size"], int),
-            nfiles=None if nfiles is None else _typed(nfiles, int),
-        )
+        path, digest, size, nfiles = data["path"], data["hash"], data["size"], data.get("nfiles")
+        if type(path) is not str or type(digest) is not str or type(size) is not int or (
+            nfiles is not None and type(nfiles) is not int
+        ):
+            raise ValueError(f"malformed entry {dict(data)!r}")
+        return cls(path, digest, size, nfiles)
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,10 @@ class LockRecord:
         )
 
 
+def _escape_char(match: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in match.group().encode("utf-8"))
+
+
 def _find(entries: tuple[LockEntry, ...], path: str) -> LockEntry | None:
     for entry in entries:
         if entry.path == path:
@@ -109,10 +113,7 @@ def _typed(value: Any, kind: type) -> Any:
 
 def lock_filename(address: str) -> str:
     """A file name for ``address``: reversible escaping, bounded length."""
-    escaped = "".join(
-        ch if ch in _SAFE else "".join(f"%{b:02X}" for b in ch.encode("utf-8"))
-        for ch in address
-    )
+    escaped = _UNSAFE.sub(_escape_char, address)
     if len(escaped) > _MAX_NAME:
         digest = xxhash.xxh3_64_hexdigest(address.encode("utf-8"))
         escaped = f"{escaped[:_MAX_NAME - 18]}~{digest}"
@@ -124,6 +125,7 @@ class LockStore:
 
     def __init__(self, locks_dir: Path, project_root: Path | None = None) -> None:
         self.dir = locks_dir
+        self._dir_str = str(locks_dir)
         self._root = project_root
 
     def path_for(self, address: str) -> Path:
@@ -131,9 +133,10 @@ class LockStore:
 
     def read(self, address: str) -> LockRecord | None:
         """The stage's record; None if absent or unreadable (with a warning)."""
-        path = self.path_for(address)
+        path = f"{self._dir_str}/{lock_filename(address)}"
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as handle:
+                raw = handle.read()
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -167,10 +170,10 @@ class LockStore:
     def remove(self, address: str) -> None:
         _unlink_quietly(self.path_for(address))
 
-    def _show(self, path: Path) -> str:
+    def _show(self, path: str | Path) -> str:
         if self._root is not None:
             try:
-                return path.relative_to(self._root).as_posix()
+                return Path(path).relative_to(self._root).as_posix()
             except ValueError:
                 pass
         return str(path)

@@ -62,6 +62,9 @@ def lookup(data: Any, dotted: str) -> Any:
     """``data[a][b][0]`` for ``a.b.0``; ``_MISSING`` when absent."""
     node = data
     for part in dotted.split("."):
+        if type(node) is dict and part in node:  # the common case, without ABC checks
+            node = node[part]
+            continue
         if isinstance(node, Mapping):
             if part in node:
                 node = node[part]
@@ -86,7 +89,8 @@ def is_missing(value: Any) -> bool:
 
 def normalise(value: Any) -> Any:
     """The value as it survives a JSON round trip (lock records are JSON)."""
-    if value is None or isinstance(value, (str, bool, int)):
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int:
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -134,13 +138,11 @@ def _load(path: Path, relpath: str) -> Mapping[str, Any] | None:
 def load_yaml_text(text: str, relpath: str) -> Any:
     """YAML 1.2 as DVC reads it (``pivot.yaml12`` when available)."""
     try:
-        from pivot import yaml12  # type: ignore[attr-defined]
-
-        loader = getattr(yaml12, "loads", None)
-    except ImportError:
-        loader = None
-    if loader is not None:
-        return loader(text, relpath)
+        from pivot import yaml12
+    except ImportError:  # pragma: no cover - the loader ships with pivot
+        yaml12 = None  # type: ignore[assignment]
+    if yaml12 is not None:
+        return yaml12.load_text(text, relpath)
     import yaml
 
     try:

@@ -72,6 +72,7 @@ class Cache:
         self.root = root
         self.dir = cache_dir
         self.objects = cache_dir / "files"
+        self._objects_str = str(self.objects)
         self.hasher = hasher
         self.mode = mode
         self._present: set[str] = set()
@@ -126,7 +127,7 @@ class Cache:
     def _has_object(self, digest: str) -> bool:
         if digest in self._present:
             return True
-        if self.object_path(digest).is_file():
+        if os.path.isfile(f"{self._objects_str}/{digest[:2]}/{digest[2:]}"):
             self._present.add(digest)
             return True
         return False
