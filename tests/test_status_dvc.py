@@ -59,3 +59,24 @@ def test_status_targets_only_that_stage(project):
     SCENARIOS["dep_modified"](project.root)
     assert json.loads(project.pivot("status", "train", "--json").stdout) == {}
     assert list(json.loads(project.pivot("status", "train", "--with-deps", "--json").stdout)) == ["prepare"]
+
+
+def test_warm_status_reads_no_file_content(project, monkeypatch):
+    import os
+    import time
+
+    from pivot.state import hashing
+
+    project.pivot("status")  # adopts, hashes and caches everything
+    past = time.time() - 10  # out of the racy window
+    for dirpath, dirs, files in os.walk(project.root):
+        dirs[:] = [d for d in dirs if d != ".pivot"]
+        for name in files:
+            os.utime(os.path.join(dirpath, name), (past, past))
+    project.pivot("status")  # refreshes the stat rows once
+
+    def no_reads(path):
+        raise AssertionError(f"warm status read {path}")
+
+    monkeypatch.setattr(hashing, "file_digest", no_reads)
+    assert project.pivot("status", "--json").stdout.strip() == "{}"
