@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from functools import lru_cache
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 # DVC's KEYCRE: non-greedy, a preceding backslash escapes the reference.
@@ -76,6 +77,7 @@ def _join_words(words: Sequence[str]) -> str:
 # expressions
 
 
+@lru_cache(maxsize=8192)
 def parse_expression(inner: str) -> str:
     """``a[0].b`` -> ``a.0.b`` (segments keep their spaces, as DVC's do)."""
     if _EXPR.fullmatch(inner) is None:
