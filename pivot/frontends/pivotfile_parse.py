@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import sys
 import tempfile
 import textwrap
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import (
     UnexpectedCharacters,
     UnexpectedEOF,
@@ -177,46 +178,90 @@ def _cache_dir() -> Path:
 
 
 @cache
-def _parser() -> Lark:
-    """The LALR parser, from the pickled tables when they match this grammar,
-    lark version and Python version; else built and pickled atomically."""
+def _grammar_key() -> str:
+    """Changes whenever the grammar, lark or the Python version does."""
     grammar = resources.grammar_path("pivotfile.lark").read_text()
-    key = hashlib.sha256(
-        f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()
-    ).hexdigest()[:20]
-    cached = _cache_dir() / f"pivotfile-{key}.lark.pickle"
-    try:
-        with open(cached, "rb") as f:
-            return Lark.load(f)
-    except Exception:  # missing, truncated or from another version: rebuild
-        pass
-    parser = Lark(
-        grammar,
-        parser="lalr",
-        postlex=PivotfileIndenter(),
-        propagate_positions=True,
-        maybe_placeholders=False,
+    text = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}\0{AST_FORMAT}"
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+# Bump when the syntax tree classes change shape, to invalidate cached trees.
+AST_FORMAT = 1
+
+
+@cache
+def _parser() -> tuple[Lark, "_ToAst"]:
+    """The LALR parser, its transformer applied inline (no parse tree is built).
+
+    The tables come from a pickle in the user's cache directory when one
+    matches this grammar, lark and Python version (lark checks a hash of all
+    three); otherwise they are built and the pickle is written to a temporary
+    name and renamed into place, so concurrent processes never read half a file.
+    """
+    grammar = resources.grammar_path("pivotfile.lark").read_text()
+    cached = _cache_dir() / f"pivotfile-{_grammar_key()}.lark.pickle"
+    transformer = _ToAst()
+    options: dict[str, Any] = dict(
+        parser="lalr", postlex=PivotfileIndenter(), transformer=transformer, maybe_placeholders=False
     )
+    if cached.is_file():
+        return Lark(grammar, cache=str(cached), **options), transformer
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".pivotfile-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            parser.save(f)
+        os.close(fd)
+        os.unlink(tmp)  # lark writes the cache itself when the file is absent
+        parser = Lark(grammar, cache=tmp, **options)
         os.replace(tmp, cached)
     except OSError:  # a read-only home only costs speed
-        pass
-    return parser
+        parser = Lark(grammar, **options)
+    return parser, transformer
+
+
+AST_CACHE_ENTRIES = 64
 
 
 def parse(source: Source) -> tuple[Statement, ...]:
-    """The statements of ``source``; syntax errors as PipelineError."""
-    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    """The statements of ``source``; syntax errors as PipelineError.
+
+    Parsing costs about 50 us a line, so the statements of a file already
+    seen (same text, same grammar) are read back from a pickle instead.
+    """
+    key = hashlib.sha256(f"{_grammar_key()}\0{source.relpath}\0{source.text}".encode()).hexdigest()[:32]
+    cached = _cache_dir() / "ast" / f"{key}.pickle"
     try:
-        tree = _parser().parse(text)
+        with open(cached, "rb") as f:
+            return pickle.load(f)
+    except Exception:  # absent, or unreadable: parse
+        pass
+    statements = _parse(source)
+    _store(cached, statements)
+    return statements
+
+
+def _store(path: Path, statements: tuple[Statement, ...]) -> None:
+    """Write atomically; keep only the newest AST_CACHE_ENTRIES files."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ast-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(statements, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+        entries = sorted(path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-AST_CACHE_ENTRIES]:
+            old.unlink(missing_ok=True)
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass
+
+
+def _parse(source: Source) -> tuple[Statement, ...]:
+    text = source.text if source.text.endswith("\n") else source.text + "\n"
+    parser, transformer = _parser()
+    transformer.source = source  # loading is single-threaded; positions need the file
+    try:
+        return parser.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(source, exc) from None
-    try:
-        return _ToAst(source).transform(tree)
     except VisitError as exc:  # lark wraps what the transformer raises
         if isinstance(exc.orig_exc, PipelineError):
             raise exc.orig_exc from None
@@ -344,86 +389,85 @@ def _is_hex(text: str) -> bool:
     return len(text) == 2 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-@v_args(meta=True)
 class _ToAst(Transformer):
-    """One method per grammar rule; each builds a node that remembers its position."""
+    """One method per grammar rule, applied while parsing; every node takes
+    its position from a token, so no parse tree or meta is needed."""
 
-    def __init__(self, source: Source) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.source = source
+        self.source = Source("", "")
 
-    def _pos(self, meta: Any) -> Pos:
-        return Pos(self.source, getattr(meta, "line", 1), getattr(meta, "column", 1))
-
-    def _tok_pos(self, token: Token) -> Pos:
+    def _pos(self, token: Token) -> Pos:
         return Pos(self.source, token.line or 1, token.column or 1)
 
-    def start(self, meta, children) -> tuple[Statement, ...]:
+    def start(self, children) -> tuple[Statement, ...]:
         return tuple(children)
 
-    def configfile(self, meta, children) -> ConfigFile:
-        return ConfigFile(self._pos(meta), children[0])
+    def configfile(self, children) -> ConfigFile:
+        return ConfigFile(children[0].pos, children[0])
 
-    def include(self, meta, children) -> Include:
-        return Include(self._pos(meta), children[0])
+    def include(self, children) -> Include:
+        return Include(children[0].pos, children[0])
 
-    def assign(self, meta, children) -> Assign:
+    def assign(self, children) -> Assign:
         name, expr = children
-        return Assign(self._tok_pos(name), str(name), expr)
+        return Assign(self._pos(name), str(name), expr)
 
-    def rule(self, meta, children) -> RuleDecl:
+    def rule(self, children) -> RuleDecl:
         name_token, *sections = children
         name = decode_string(name_token) if name_token.type == "STRING" else str(name_token)
         if not name:
-            raise self._tok_pos(name_token).error("a rule name cannot be empty")
-        return RuleDecl(self._tok_pos(name_token), name, tuple(sections))
+            raise self._pos(name_token).error("a rule name cannot be empty")
+        return RuleDecl(self._pos(name_token), name, tuple(sections))
 
-    def section(self, meta, children) -> Section:
+    def section(self, children) -> Section:
         name, *lists = children
         items = tuple(item for item_list in lists for item in item_list)
-        return Section(self._tok_pos(name), str(name), items)
+        return Section(self._pos(name), str(name), items)
 
-    def item_list(self, meta, children) -> list[Item]:
+    def item_list(self, children) -> list[Item]:
         return children
 
-    def item(self, meta, children) -> Item:
+    def item(self, children) -> Item:
         return Item(children[0].pos, None, children[0])
 
-    def named_item(self, meta, children) -> Item:
+    def named_item(self, children) -> Item:
         name, expr = children
-        return Item(self._tok_pos(name), str(name), expr)
+        return Item(self._pos(name), str(name), expr)
 
-    def string(self, meta, children) -> Literal:
+    def string(self, children) -> Literal:
         token = children[0]
         value = decode_string(token)
         if token.type == "LONG_STRING":  # a block of text: drop its indentation
             value = textwrap.dedent(value).strip("\n").rstrip()
-        return Literal(self._tok_pos(token), value)
+        return Literal(self._pos(token), value)
 
-    def number(self, meta, children) -> Literal:
+    def number(self, children) -> Literal:
         text = str(children[0])
         value: int | float = float(text) if any(c in text for c in ".eE") else int(text)
-        return Literal(self._tok_pos(children[0]), value)
+        return Literal(self._pos(children[0]), value)
 
-    def var(self, meta, children) -> Var:
-        return Var(self._tok_pos(children[0]), str(children[0]))
+    def var(self, children) -> Var:
+        return Var(self._pos(children[0]), str(children[0]))
 
-    def list(self, meta, children) -> ListExpr:
-        return ListExpr(self._pos(meta), tuple(children))
+    def list(self, children) -> ListExpr:
+        bracket, *items = children
+        return ListExpr(self._pos(bracket), tuple(items))
 
-    def dict(self, meta, children) -> DictExpr:
-        return DictExpr(self._pos(meta), tuple(children))
+    def dict(self, children) -> DictExpr:
+        brace, *pairs = children
+        return DictExpr(self._pos(brace), tuple(pairs))
 
-    def pair(self, meta, children) -> tuple[Expr, Expr]:
+    def pair(self, children) -> tuple[Expr, Expr]:
         return children[0], children[1]
 
-    def getitem(self, meta, children) -> GetItem:
-        return GetItem(self._pos(meta), children[0], children[1])
+    def getitem(self, children) -> GetItem:
+        return GetItem(children[1].pos, children[0], children[1])
 
-    def getattr(self, meta, children) -> GetAttr:
-        return GetAttr(self._pos(meta), children[0], str(children[1]))
+    def getattr(self, children) -> GetAttr:
+        return GetAttr(self._pos(children[1]), children[0], str(children[1]))
 
-    def call(self, meta, children) -> Call:
+    def call(self, children) -> Call:
         name, *rest = children
         arguments = rest[0] if rest else []
         args = tuple(a for a in arguments if isinstance(a, Expr))
@@ -434,13 +478,13 @@ class _ToAst(Transformer):
                 positional_done = True
             elif positional_done:
                 raise argument.pos.error("positional argument follows keyword argument")
-        return Call(self._tok_pos(name), str(name), args, kwargs)
+        return Call(self._pos(name), str(name), args, kwargs)
 
-    def arguments(self, meta, children) -> list[Any]:
+    def arguments(self, children) -> list[Any]:
         return children
 
-    def argument(self, meta, children) -> Expr:
+    def argument(self, children) -> Expr:
         return children[0]
 
-    def keyword_argument(self, meta, children) -> tuple[str, Expr]:
+    def keyword_argument(self, children) -> tuple[str, Expr]:
         return str(children[0]), children[1]

@@ -52,10 +52,14 @@ class Pattern:
 
     def format(self, values: Mapping[str, str]) -> str:
         """The path with every wildcard replaced by its value."""
+        if len(self.parts) == 1 and isinstance(self.parts[0], str):
+            return self.parts[0]
         return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
 
     def joined(self, base: str) -> "Pattern":
         """``base/self``, normalised like a path, wildcards kept intact."""
+        if self.is_concrete:
+            return Pattern((posixpath.normpath(posixpath.join(base, self.format({}))),))
         # Stand-ins keep constraints such as [^/]+ away from normpath.
         marks = [p for p in self.parts if isinstance(p, Wildcard)]
         text = "".join(p if isinstance(p, str) else f"\0{i}\0" for i, p in enumerate_wildcards(self.parts))
@@ -102,6 +106,8 @@ def escape_braces(text: str) -> str:
 
 def parse_pattern(text: str) -> Pattern:
     """Split ``text`` into literals and wildcards; PatternError when malformed."""
+    if "{" not in text and "}" not in text:  # the common case: a plain path
+        return Pattern((text,) if text else ())
     parts: list[Part] = []
     literal: list[str] = []
     i = 0
