@@ -30,13 +30,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run = commands.add_parser("run", help="measure pivot (and DVC) at one or more sizes")
     run.add_argument("--sizes", default="93,1000", help="stage counts, comma separated (>= 93)")
     run.add_argument("--repeat", type=int, default=5, help="timed runs per operation, after one warm-up")
+    run.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
     run.add_argument("--fresh-repeat", type=int, default=None,
                      help="fresh runs per size (default 3 below 1,000 stages, else 1)")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds before a command is killed")
     run.add_argument("--dvc", default=None, help="dvc executable or virtualenv (else $PIVOT_BENCH_DVC, else bench/.dvcenv)")
     run.add_argument("--no-dvc", action="store_true", help="measure pivot only")
     run.add_argument("--dvc-ops", default=None,
-                     help="comma-separated op names DVC runs at sizes >= 10,000 (default: list,status only)")
+                     help="comma-separated ops DVC runs at sizes >= 10,000 (default: list,fresh_run; "
+                          "a fresh run that times out skips the ops that need it)")
+    run.add_argument("--skip", default="", help=f"comma-separated ops not to measure: {', '.join(op.name.lower() for op in ALL_OPS)}")
     run.add_argument("--floor-max", type=int, default=1000,
                      help="largest size at which the bare commands are replayed serially")
     run.add_argument("--run-files", type=int, default=2000, help="files in the shared data/raw/runs directory")
@@ -55,15 +58,23 @@ def progress(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def parse_ops(names: str) -> frozenset[Op]:
+    wanted = {name.strip().lower() for name in names.split(",") if name.strip()}
+    known = {op.name.lower(): op for op in ALL_OPS}
+    unknown = wanted - known.keys()
+    if unknown:
+        raise SystemExit(f"bench: unknown ops {sorted(unknown)}; known: {sorted(known)}")
+    return frozenset(known[name] for name in wanted)
+
+
 def dvc_ops_for(stages: int, requested: str | None) -> frozenset[Op]:
     """DVC cannot finish a 10,000-stage repro in any sensible time: by default
     it only lists and reports status there (the table says so)."""
     if stages < 10000:
         return ALL_OPS - PIVOT_ONLY
     if requested:
-        names = {name.strip() for name in requested.split(",")}
-        return frozenset(op for op in ALL_OPS - PIVOT_ONLY if op.name.lower() in names)
-    return frozenset({Op.LIST})
+        return parse_ops(requested) - PIVOT_ONLY
+    return frozenset({Op.LIST, Op.FRESH_RUN})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
+    skipped = parse_ops(args.skip)
     pivot = Pivot.find()
     dvc = None
     if not args.no_dvc:
@@ -83,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     args.workdir.mkdir(parents=True, exist_ok=True)
     progress(f"pivot commands available: {', '.join(sorted(pivot.available)) or 'none'}")
 
-    settings = scenario.Settings(repeat=args.repeat, timeout=args.timeout, workdir=args.workdir)
+    settings = scenario.Settings(repeat=args.repeat, warmup=args.warmup, timeout=args.timeout, workdir=args.workdir)
     help_pivot = scenario.sample_op(pivot, Op.HELP, args.workdir, settings)
     help_dvc = scenario.sample_op(dvc, Op.HELP, args.workdir, settings) if dvc else None
 
@@ -91,11 +103,11 @@ def main(argv: list[str] | None = None) -> int:
     for stages in sizes:
         shape = Shape.for_stages(stages, args.run_files)
         fresh_repeat = args.fresh_repeat or (3 if stages < 1000 else 1)
-        sized = scenario.Settings(repeat=args.repeat, fresh_repeat=fresh_repeat, timeout=args.timeout, workdir=args.workdir)
+        sized = scenario.Settings(repeat=args.repeat, warmup=args.warmup, fresh_repeat=fresh_repeat, timeout=args.timeout, workdir=args.workdir)
         progress(f"{stages} stages: generating")
         pristine = scenario.pristine_workspace(shape, sized)
         size = report.SizeResult(stages)
-        pivot_ops = ALL_OPS if stages <= args.floor_max else ALL_OPS - {Op.FRESH_RUN_SERIAL}
+        pivot_ops = ALL_OPS - skipped if stages <= args.floor_max else ALL_OPS - skipped - {Op.FRESH_RUN_SERIAL}
         if stages <= args.floor_max:
             progress(f"{stages} stages: bare commands")
             size.command_floor = scenario.command_floor(pristine, args.workdir / f"stages-{stages}" / "floor", sized)
@@ -104,11 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         size.pivot = pivot_run.results
         if dvc:
             progress(f"{stages} stages: dvc")
-            dvc_run = scenario.bench_tool(dvc, shape, pristine, sized, dvc_ops_for(stages, args.dvc_ops))
+            dvc_run = scenario.bench_tool(dvc, shape, pristine, sized, dvc_ops_for(stages, args.dvc_ops) - skipped)
             size.dvc = dvc_run.results
-            if stages >= 10000 and Op.FRESH_RUN not in dvc_ops_for(stages, args.dvc_ops):
-                reason = "not attempted at 10,000 stages (DVC repro needs hours; see docs/benchmarks.md)"
-                size.dvc[Op.FRESH_RUN] = Measurement.skipped(reason)
+            for op in sorted(ALL_OPS - PIVOT_ONLY - skipped - size.dvc.keys(), key=list(Op).index):
+                size.dvc[op] = Measurement.skipped("not attempted at this size (see --dvc-ops)")
             if pivot_run.workspace and dvc_run.workspace:
                 size.outputs_differ = scenario.compare_outputs(pivot_run.workspace, dvc_run.workspace)
         results.append(size)

@@ -40,6 +40,8 @@ BASE_STAGES = 93
 BASE_BENCHMARKS = 7
 BASE_FIGURES = 10
 STAGES_PER_BENCHMARK = 8  # 2 foreach stages + 2 matrix stages x 3 quantiles
+# One benchmark and one figure: the fixed stages (5 + 15 + 4 + 3) plus 8 + 1.
+MIN_STAGES = BASE_STAGES - STAGES_PER_BENCHMARK * (BASE_BENCHMARKS - 1) - (BASE_FIGURES - 1)
 QUANTILES = (0.5, 0.8, 0.9)
 NAMED_BENCHMARKS = ("swe_bench", "hcast", "rebench", "all_tasks", "ga", "swaa", "osworld")
 STEP = "../tools/step.py"
@@ -60,19 +62,30 @@ class Shape:
 
     @classmethod
     def for_stages(cls, stages: int, run_files: int = 2000) -> "Shape":
-        if stages < BASE_STAGES:
-            raise ValueError(f"the smallest workspace has {BASE_STAGES} stages, got {stages}")
-        extra = stages - BASE_STAGES
+        """At 93 stages and above: the base lists, grown.  Below 93 (down to
+        36, for smoke tests) the lists shrink from one item each instead."""
+        if stages >= BASE_STAGES:
+            benchmarks, figures, extra = BASE_BENCHMARKS, BASE_FIGURES, stages - BASE_STAGES
+        elif stages >= MIN_STAGES:
+            benchmarks, figures, extra = 1, 1, stages - MIN_STAGES
+        else:
+            raise ValueError(f"the smallest workspace has {MIN_STAGES} stages, got {stages}")
         return cls(
             stages=stages,
-            benchmarks=BASE_BENCHMARKS + extra // STAGES_PER_BENCHMARK,
-            figures=BASE_FIGURES + extra % STAGES_PER_BENCHMARK,
+            benchmarks=benchmarks + extra // STAGES_PER_BENCHMARK,
+            figures=figures + extra % STAGES_PER_BENCHMARK,
             run_files=run_files,
         )
 
     def benchmark_names(self) -> list[str]:
         extra = [f"bench_{index:05d}" for index in range(len(NAMED_BENCHMARKS), self.benchmarks)]
         return [*NAMED_BENCHMARKS, *extra][: self.benchmarks]
+
+    @property
+    def expected_stages(self) -> int:
+        """The stage count the generated dvc.yaml files expand to."""
+        fixed = MIN_STAGES - STAGES_PER_BENCHMARK - 1
+        return fixed + STAGES_PER_BENCHMARK * self.benchmarks + self.figures
 
     def figure_names(self) -> list[str]:
         return [f"fig_{index:02d}" for index in range(self.figures)]

@@ -25,6 +25,7 @@ NOT_OUTPUTS = (".dvc", ".pivot", "dvc.lock", "build.ninja", ".ninja_log", ".ninj
 @dataclass(frozen=True)
 class Settings:
     repeat: int = 5
+    warmup: int = 1
     fresh_repeat: int = 3
     timeout: float = 600.0
     workdir: Path = Path("bench/out/work")
@@ -58,13 +59,15 @@ def fresh_copy(pristine: Path, dest: Path, tool: Tool) -> Path:
 
 def sample_op(tool: Tool, op: Op, workspace: Path, settings: Settings, *, warmup: bool = True,
               before_each: Callable[[int], None] | None = None) -> Measurement:
-    """Warm-up (untimed) then ``settings.repeat`` timed runs; stops at the first failure."""
+    """``settings.warmup`` untimed runs, then ``settings.repeat`` timed ones;
+    stops at the first failure.  ``before_each`` gets the run's index
+    (negative for warm-ups)."""
     argv = tool.command(op)
     if argv is None:
         return Measurement.skipped(f"{tool.name} has no command for this yet")
     env = tool.env(workspace)
     samples: list[Sample] = []
-    for index in range(-1 if warmup else 0, settings.repeat):
+    for index in range(-settings.warmup if warmup else 0, settings.repeat):
         if before_each is not None:
             before_each(index)
         sample = run_command(argv, workspace, env, settings.timeout)
@@ -87,6 +90,8 @@ def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops
     if Op.FRESH_RUN_SERIAL in ops:
         run.results[Op.FRESH_RUN_SERIAL] = fresh_runs(tool, Op.FRESH_RUN_SERIAL, pristine, home, settings, keep=False)
 
+    if Op.FRESH_RUN not in ops:
+        return run
     fresh = fresh_runs(tool, Op.FRESH_RUN, pristine, home, settings, keep=True)
     run.results[Op.FRESH_RUN] = fresh
     if not fresh.ok:

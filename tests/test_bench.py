@@ -1,0 +1,95 @@
+"""The benchmark harness must not rot: generate real workspaces, load them
+with pivot's own loader, and run the harness end to end at a tiny size
+without DVC.  Nothing here times anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import __main__ as bench_cli
+from bench.generate import MIN_STAGES, Shape, generate, touch_param
+from bench.measure import Outcome, run_command
+from pivot.frontends import load_pipeline
+from pivot.project import Project
+
+
+@pytest.mark.parametrize("stages", [MIN_STAGES, 93, 94, 1000, 10000])
+def test_shape_hits_the_requested_stage_count(stages):
+    assert Shape.for_stages(stages).expected_stages == stages
+
+
+def test_shape_refuses_sizes_below_the_minimum():
+    with pytest.raises(ValueError, match="smallest workspace"):
+        Shape.for_stages(MIN_STAGES - 1)
+
+
+def test_base_workspace_expands_to_93_stages(tmp_path):
+    root = tmp_path / "ws"
+    generate(root, Shape.for_stages(93, run_files=10))
+    pipeline = load_pipeline(Project(root=root, cwd=root))
+
+    addresses = {stage.address for stage in pipeline.stages}
+    assert len(pipeline.stages) == 93
+    files = {stage.file for stage in pipeline.stages}
+    assert files == {f"{name}/dvc.yaml" for name in ("difficulty", "base", "horizon", "ga_paper")}
+    # matrix with float values, foreach over a dict, a multi-command stage that cds away
+    assert "horizon/dvc.yaml:plot@swe_bench-0.5" in addresses
+    assert "base/dvc.yaml:merge_data@legacy" in addresses
+    manifests = pipeline.stage("difficulty/dvc.yaml:compile_manifests")
+    assert len(manifests.cmds) == 2 and manifests.cmds[0].startswith("cd ../data/raw && ")
+    # cross-pipeline deps and the directory shared by many stages
+    assert "base/dvc.yaml:fake_gpt2_data@current" in pipeline.upstream["horizon/dvc.yaml:wrangle_bootstrap_logistic@swe_bench"]
+    sharing = [s for s in pipeline.stages if any(dep.path == "data/raw/runs" for dep in s.deps)]
+    assert len(sharing) >= 10
+
+
+def test_larger_size_expands_exactly(tmp_path):
+    root = tmp_path / "ws"
+    generate(root, Shape.for_stages(1000, run_files=1))
+    assert len(load_pipeline(Project(root=root, cwd=root)).stages) == 1000
+
+
+def test_touch_param_changes_only_that_value(tmp_path):
+    root = tmp_path / "ws"
+    generate(root, Shape.for_stages(MIN_STAGES, run_files=1))
+    before = (root / "ga_paper" / "params.yaml").read_text()
+    touch_param(root, 321)
+    after = (root / "ga_paper" / "params.yaml").read_text()
+    assert "dpi: 321" in after and before.replace("dpi: 150", "dpi: 321", 1) == after
+
+
+def test_run_command_reports_failure_and_timeout(tmp_path):
+    env = {"PATH": "/usr/bin:/bin"}
+    failed = run_command([sys.executable, "-c", "import sys; sys.exit('broken')"], tmp_path, env, 30)
+    assert failed.outcome is Outcome.FAILED and "broken" in failed.detail
+    slow = run_command(["sleep", "30"], tmp_path, env, 0.2)
+    assert slow.outcome is Outcome.TIMEOUT and slow.seconds < 10
+    fine = run_command(["true"], tmp_path, env, 30)
+    assert fine.outcome is Outcome.OK and fine.peak_rss_mb > 0
+
+
+def test_harness_smoke_without_dvc(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = bench_cli.main([
+        "run", "--sizes", str(MIN_STAGES), "--no-dvc", "--repeat", "1", "--warmup", "0", "--fresh-repeat", "1",
+        "--floor-max", "0", "--run-files", "20", "--skip", "ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
+    ])
+    assert code == 0
+    [result_file] = out.glob("results-*.json")
+    data = json.loads(result_file.read_text())
+    [size] = data["sizes"]
+    assert size["stages"] == MIN_STAGES
+    operations = size["operations"]
+    for name in ("list stages", "fresh run", "no-op run", "run after 1 param change"):
+        assert operations[name]["pivot"]["outcome"] == "ok", (name, operations[name])
+        assert operations[name]["dvc"] is None
+    assert data["help"]["pivot"]["outcome"] == "ok"
+    assert {target["verdict"] for target in data["targets"]} <= {"met", "MISSED", "not measured"}
+    table = capsys.readouterr().out
+    assert f"### {MIN_STAGES} stages" in table and "| fresh run |" in table
+    assert (out / "latest.md").read_text().startswith(f"### {MIN_STAGES} stages")
+    assert not (tmp_path / "work" / f"stages-{MIN_STAGES}").exists()  # cleaned up without --keep
