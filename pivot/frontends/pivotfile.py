@@ -25,7 +25,6 @@ import re
 import shlex
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping
 
 from pivot.errors import PipelineError
@@ -415,12 +414,15 @@ class _Evaluator:
                 else:
                     yield item, value
 
-    def _strings(self, section: syntax.Section | None) -> Iterable[syntax.Item | tuple[syntax.Item, str]]:
+    def _strings(self, section: syntax.Section | None) -> Iterable[tuple[syntax.Item, str]]:
+        """Positional string items (shell commands, params entries)."""
+        if section is None:
+            return
         for item, value in self._values(section):
             if item.name is not None:
-                raise item.pos.error(f"section '{section.name}' takes no named items")  # type: ignore[union-attr]
+                raise item.pos.error(f"section '{section.name}' takes no named items")
             if not isinstance(value, str):
-                raise item.pos.error(f"expected a string in '{section.name}', not a {_type_name(value)}")  # type: ignore[union-attr]
+                raise item.pos.error(f"expected a string in '{section.name}', not a {_type_name(value)}")
             yield item, value
 
     def _paths(self, section: syntax.Section | None, wdir: str, *, allow_markers: bool) -> tuple[PathItem, ...]:

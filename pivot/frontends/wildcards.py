@@ -12,7 +12,7 @@ import posixpath
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Mapping
+from typing import Iterator, Mapping
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 DEFAULT_CONSTRAINT = ".+"
@@ -62,7 +62,7 @@ class Pattern:
             return Pattern((posixpath.normpath(posixpath.join(base, self.format({}))),))
         # Stand-ins keep constraints such as [^/]+ away from normpath.
         marks = [p for p in self.parts if isinstance(p, Wildcard)]
-        text = "".join(p if isinstance(p, str) else f"\0{i}\0" for i, p in enumerate_wildcards(self.parts))
+        text = "".join(p if isinstance(p, str) else f"\0{i}\0" for i, p in _numbered(self.parts))
         joined = posixpath.normpath(posixpath.join(base, text))
         parts: list[Part] = []
         for index, chunk in enumerate(joined.split("\0")):
@@ -76,20 +76,8 @@ class Pattern:
     def matcher(self) -> "Matcher":
         return Matcher.build(self)
 
-    def escaped(self) -> str:
-        """The pattern as it would be written (braces doubled in literals)."""
-        out = []
-        for part in self.parts:
-            if isinstance(part, str):
-                out.append(escape_braces(part))
-            elif part.constraint is None:
-                out.append("{" + part.name + "}")
-            else:
-                out.append("{" + part.name + "," + part.constraint + "}")
-        return "".join(out)
 
-
-def enumerate_wildcards(parts: tuple[Part, ...]):
+def _numbered(parts: tuple[Part, ...]) -> Iterator[tuple[int, Part]]:
     """``(index, part)`` where index counts wildcards only (literals get -1)."""
     count = 0
     for part in parts:
