@@ -156,6 +156,8 @@ class _Evaluator:
         self.rule_pos: dict[str, Pos] = {}
         self.sources: list[str] = []
         self.including: list[str] = []
+        # parser tables and parsed files, reused across invocations
+        self.parser_cache = project.state_dir / "parser"
 
     # files ---------------------------------------------------------------
 
@@ -165,7 +167,7 @@ class _Evaluator:
             raise _error(pos, f"include cycle: {chain}")
         text = self._read(relpath, pos, "Pivotfile")
         self.sources.append(relpath)
-        statements = syntax.parse(Source(relpath, text))
+        statements = syntax.parse(Source(relpath, text), self.parser_cache)
         base = posixpath.dirname(relpath) or "."
         self.including.append(relpath)
         for statement in statements:

@@ -172,11 +172,6 @@ class PivotfileIndenter(Indenter):
     tab_len = 8
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pivot"
-
-
 @cache
 def _grammar_key() -> str:
     """Changes whenever the grammar, lark or the Python version does."""
@@ -190,20 +185,23 @@ AST_FORMAT = 1
 
 
 @cache
-def _parser() -> tuple[Lark, "_ToAst"]:
+def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
     """The LALR parser, its transformer applied inline (no parse tree is built).
 
-    The tables come from a pickle in the user's cache directory when one
+    The tables come from a pickle in ``cache_dir`` (the project's
+    ``.pivot/parser/``) when one
     matches this grammar, lark and Python version (lark checks a hash of all
     three); otherwise they are built and the pickle is written to a temporary
     name and renamed into place, so concurrent processes never read half a file.
     """
     grammar = resources.grammar_path("pivotfile.lark").read_text()
-    cached = _cache_dir() / f"pivotfile-{_grammar_key()}.lark.pickle"
     transformer = _ToAst()
     options: dict[str, Any] = dict(
         parser="lalr", postlex=PivotfileIndenter(), transformer=transformer, maybe_placeholders=False
     )
+    if cache_dir is None:
+        return Lark(grammar, **options), transformer
+    cached = cache_dir / f"pivotfile-{_grammar_key()}.lark.pickle"
     if cached.is_file():
         return Lark(grammar, cache=str(cached), **options), transformer
     try:
@@ -213,7 +211,7 @@ def _parser() -> tuple[Lark, "_ToAst"]:
         os.unlink(tmp)  # lark writes the cache itself when the file is absent
         parser = Lark(grammar, cache=tmp, **options)
         os.replace(tmp, cached)
-    except OSError:  # a read-only home only costs speed
+    except OSError:  # a read-only project only costs speed
         parser = Lark(grammar, **options)
     return parser, transformer
 
@@ -221,20 +219,23 @@ def _parser() -> tuple[Lark, "_ToAst"]:
 AST_CACHE_ENTRIES = 64
 
 
-def parse(source: Source) -> tuple[Statement, ...]:
+def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...]:
     """The statements of ``source``; syntax errors as PipelineError.
 
     Parsing costs about 50 us a line, so the statements of a file already
-    seen (same text, same grammar) are read back from a pickle instead.
+    seen (same text, same grammar) are read back from a pickle in
+    ``cache_dir`` instead.
     """
+    if cache_dir is None:
+        return _parse(source, None)
     key = hashlib.sha256(f"{_grammar_key()}\0{source.relpath}\0{source.text}".encode()).hexdigest()[:32]
-    cached = _cache_dir() / "ast" / f"{key}.pickle"
+    cached = cache_dir / "ast" / f"{key}.pickle"
     try:
         with open(cached, "rb") as f:
             return pickle.load(f)
     except Exception:  # absent, or unreadable: parse
         pass
-    statements = _parse(source)
+    statements = _parse(source, cache_dir)
     _store(cached, statements)
     return statements
 
@@ -254,9 +255,9 @@ def _store(path: Path, statements: tuple[Statement, ...]) -> None:
         pass
 
 
-def _parse(source: Source) -> tuple[Statement, ...]:
+def _parse(source: Source, cache_dir: Path | None) -> tuple[Statement, ...]:
     text = source.text if source.text.endswith("\n") else source.text + "\n"
-    parser, transformer = _parser()
+    parser, transformer = _parser(cache_dir)
     transformer.source = source  # loading is single-threaded; positions need the file
     try:
         return parser.parse(text)
