@@ -156,8 +156,9 @@ class _Evaluator:
         self.rule_pos: dict[str, Pos] = {}
         self.sources: list[str] = []
         self.including: list[str] = []
-        # parser tables and parsed files, reused across invocations
-        self.parser_cache = project.state_dir / "parser"
+        # parser tables and parsed files, reused across invocations; a read-only
+        # command never creates .pivot/ (it would move the project root)
+        self.parser_cache = project.state_dir / "parser" if project.state_dir.is_dir() else None
 
     # files ---------------------------------------------------------------
 
