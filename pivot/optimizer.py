@@ -27,6 +27,11 @@ from pivot.ir import Pipeline, Stage
 if TYPE_CHECKING:
     from pivot.state import State
     from pivot.state.locks import LockRecord
+    from pivot.state.runcache import RunEntry
+
+# The hash of a dep holding a path an earlier step restores: known only
+# after the restore, equal to no recorded hash.
+UNKNOWN_HASH = "(known after restore)"
 
 
 class ReasonKind(enum.Enum):
@@ -103,8 +108,13 @@ class Reason:
 class Action(enum.Enum):
     RUN = "run"
     CHECKOUT = "checkout"  # outs damaged, everything else matches, cache has them
+    RESTORE_RUN = "restore from run cache"  # stale, but an earlier run with this key is cached
     UP_TO_DATE = "up to date"
     FROZEN = "frozen"
+
+
+# Actions that change the workspace.
+WORK_ACTIONS = frozenset({Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN})
 
 
 @dataclass(frozen=True)
@@ -116,6 +126,7 @@ class Decision:
     reasons: tuple[Reason, ...] = ()
     adopted: bool = False  # up to date by adopting its dvc.lock entry
     record: "LockRecord | None" = None  # the lock record it was compared with
+    run_entry: "RunEntry | None" = None  # RESTORE_RUN: the earlier run whose outputs come back
 
     @property
     def address(self) -> str:
@@ -146,6 +157,10 @@ class Plan:
         return tuple(d for d in self.decisions if d.action is Action.CHECKOUT)
 
     @property
+    def to_restore_run(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.RESTORE_RUN)
+
+    @property
     def up_to_date(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN))
 
@@ -155,7 +170,7 @@ class Plan:
 
     @property
     def has_work(self) -> bool:
-        return any(d.action in (Action.RUN, Action.CHECKOUT) for d in self.decisions)
+        return any(d.action in WORK_ACTIONS for d in self.decisions)
 
     def counts(self) -> dict[Action, int]:
         counts = Counter(d.action for d in self.decisions)
@@ -163,7 +178,7 @@ class Plan:
 
     def by_reason(self) -> dict[ReasonKind, int]:
         """Stages to run or restore, counted by their first reason."""
-        counts = Counter(d.reasons[0].kind for d in self.decisions if d.reasons and d.action in (Action.RUN, Action.CHECKOUT))
+        counts = Counter(d.reasons[0].kind for d in self.decisions if d.reasons and d.action in WORK_ACTIONS)
         return {kind: counts[kind] for kind in ReasonKind if counts.get(kind)}
 
     def decision(self, address: str) -> Decision | None:
@@ -243,10 +258,13 @@ def _no_record_reasons(stage: Stage, state: "State", add) -> None:
 def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restored: Mapping[str, str]) -> None:
     for dep in stage.deps:
         entry = record.dep(dep.path)
-        if dep.path in restored:
-            if entry is None or entry.hash != restored[dep.path]:
+        assumed = assumed_hash(dep.path, restored, state) if restored else _NOT_RESTORED
+        if assumed is not _NOT_RESTORED:
+            if assumed is None:
+                add(Reason(ReasonKind.DEP_DELETED, path=dep.path, old=entry.hash if entry else None))
+            elif entry is None or entry.hash != assumed:
                 add(Reason(ReasonKind.DEP_MODIFIED if entry else ReasonKind.DEP_NEW, path=dep.path,
-                           old=entry.hash if entry else None, new=restored[dep.path]))
+                           old=entry.hash if entry else None, new=assumed))
             continue
         info = state.hasher.hash(dep.path)
         if info is None:
@@ -255,6 +273,43 @@ def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restor
             add(Reason(ReasonKind.DEP_NEW, path=dep.path, new=info.hash))
         elif entry.hash != info.hash:
             add(Reason(ReasonKind.DEP_MODIFIED, path=dep.path, old=entry.hash, new=info.hash))
+
+
+_NOT_RESTORED = object()
+
+
+def assumed_hash(path: str, restored: Mapping[str, str], state: "State") -> Any:
+    """The hash ``path`` will have once earlier steps restored their outputs:
+    ``_NOT_RESTORED`` when no restored path is involved (hash the disk), None
+    when it will not exist, ``UNKNOWN_HASH`` for a directory holding a
+    restored path.  A path inside a restored directory is looked up in the
+    directory's manifest."""
+    if path in restored:
+        return restored[path]
+    for out_path, digest in restored.items():
+        if path.startswith(out_path + "/"):
+            return _hash_inside(digest, path[len(out_path) + 1:], state)
+        if out_path.startswith(path + "/") or path == ".":
+            return UNKNOWN_HASH
+    return _NOT_RESTORED
+
+
+def _hash_inside(dir_hash: str, inner: str, state: "State") -> str | None:
+    from pivot.state.hashing import DIR_SUFFIX, ManifestEntry, manifest_digest
+
+    if not dir_hash.endswith(DIR_SUFFIX):
+        return None  # a file where the path wants a directory
+    entries = state.cache.load_manifest(dir_hash)
+    if entries is None:
+        return UNKNOWN_HASH
+    prefix = inner + "/"
+    for entry in entries:
+        if entry.relpath == inner:
+            return entry.hash
+    below = tuple(
+        ManifestEntry(e.relpath[len(prefix):], e.hash, e.size, e.isexec) for e in entries if e.relpath.startswith(prefix)
+    )
+    return manifest_digest(below) if below else None
 
 
 def _param_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> None:
@@ -317,13 +372,17 @@ def make_plan(
     force: bool = False,
     explain: bool = False,
     assume_restored: bool = True,
+    run_cache: bool = True,
 ) -> Plan:
     """Decisions for ``stages`` (already in run order), with upstream reruns
     propagated downstream and ``force`` turning every non-frozen stage into a run.
 
-    With ``assume_restored`` (what ``run`` will do) a stage downstream of a
-    CHECKOUT sees the restored outs; ``status`` turns it off to report the
-    workspace as it is, like DVC."""
+    With ``run_cache`` a stage that would run for reasons of its own but
+    whose current key is in the run cache (outputs cached) is restored
+    from there instead (RESTORE_RUN).  With ``assume_restored`` (what
+    ``run`` will do) a stage downstream of a CHECKOUT or RESTORE_RUN sees
+    the restored outs; ``status`` turns it off to report the workspace as
+    it is, like DVC."""
     decided: dict[str, Decision] = {}
     restored: dict[str, str] = {}
     for stage in stages:
@@ -337,7 +396,56 @@ def make_plan(
             if rerun and (decision.action is not Action.RUN or explain):
                 upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
                 decision = replace(decision, action=Action.RUN, reasons=(*decision.reasons, *upstream))
-        if assume_restored and decision.action is Action.CHECKOUT and decision.record is not None:
-            restored.update((entry.path, entry.hash) for entry in decision.record.outs)
+        if run_cache and decision.action is Action.RUN:
+            decision = consult_run_cache(decision, state, restored)
+        if assume_restored:
+            if decision.action is Action.CHECKOUT and decision.record is not None:
+                restored.update((entry.path, entry.hash) for entry in decision.record.outs)
+            elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
+                restored.update((entry.path, entry.hash) for entry in decision.run_entry.outs)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
+
+
+def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str, str] | None = None) -> Decision:
+    """``decision`` (a RUN) turned into RESTORE_RUN when the stage's current
+    key is in the run cache and every output it names is in the cache.
+    Stages forced, ``always_changed`` or waiting for an upstream run keep
+    running; so do stages the run cache does not apply to (see
+    ``runcache.eligible``)."""
+    from pivot.state import runcache
+    from pivot.state.hashing import HashInfo
+
+    blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
+    if decision.action is not Action.RUN or any(r.kind in blocking for r in decision.reasons):
+        return decision
+    stage = decision.stage
+    if not runcache.eligible(stage):
+        return decision
+    key = _current_key(stage, state, restored or {})
+    entry = state.runcache.lookup(key) if key is not None else None
+    if entry is None or [e.path for e in entry.outs] != [o.path for o in stage.outs]:
+        return decision
+    if not all(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
+        return decision
+    return replace(decision, action=Action.RESTORE_RUN, run_entry=entry)
+
+
+def _current_key(stage: Stage, state: "State", restored: Mapping[str, str]) -> str | None:
+    """The stage's run key as the workspace will be when it starts; None when
+    a dep or param is missing or not known before an upstream restore."""
+    from pivot.state import runcache
+
+    deps: list[tuple[str, str]] = []
+    for dep in stage.deps:
+        digest = assumed_hash(dep.path, restored, state) if restored else _NOT_RESTORED
+        if digest is _NOT_RESTORED:
+            info = state.hasher.hash(dep.path)
+            digest = info.hash if info is not None else None
+        if digest is None or digest == UNKNOWN_HASH:
+            return None
+        deps.append((dep.path, digest))
+    params = runcache.current_params(stage, state)
+    if params is None:
+        return None
+    return runcache.run_key(stage, stage.cmds, deps, params)

@@ -136,6 +136,8 @@ def _describe(entry: StageEntry) -> str:
         case Outcome.RAN:
             return f"ran {address} in {_seconds(entry.duration)}"
         case Outcome.RESTORED:
+            if entry.message:  # the run cache says which run
+                return f"restored {address} {entry.message}"
             return f"restored {address} from cache"
         case Outcome.SKIPPED:
             return f"skipped {address}: {entry.message}" if entry.message else ""

@@ -86,6 +86,8 @@ def status_text(plan: Plan) -> str:
                         lines.extend(f"\t\t\t{s + ':':<20}{key}" for key, s in state.items())
                     else:
                         lines.append(f"\t\t{state + ':':<20}{path}")
+        if decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
+            lines.append(f"\t(restorable from the run cache: {decision.run_entry.describe()})")
     if not lines:
         lines.append(UP_TO_DATE_TEXT)
     lines.extend(_adopted_lines(plan))
@@ -111,21 +113,27 @@ def reason_json(reason: Reason) -> dict[str, Any]:
     return data
 
 
+def decision_json(decision: Decision) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "address": decision.address,
+        "action": decision.action.value,
+        "adopted": decision.adopted,
+        "reasons": [reason_json(r) for r in decision.reasons],
+    }
+    entry = decision.run_entry
+    if decision.action is Action.RESTORE_RUN and entry is not None:
+        data["run_cache"] = {"key": entry.key, "address": entry.address, "time": entry.time}
+    return data
+
+
 def plan_json(plan: Plan) -> dict[str, Any]:
     counts = plan.counts()
     return {
-        "stages": [
-            {
-                "address": d.address,
-                "action": d.action.value,
-                "adopted": d.adopted,
-                "reasons": [reason_json(r) for r in d.reasons],
-            }
-            for d in plan.decisions
-        ],
+        "stages": [decision_json(d) for d in plan.decisions],
         "summary": {
             "run": counts[Action.RUN],
             "checkout": counts[Action.CHECKOUT],
+            "restore_run": counts[Action.RESTORE_RUN],
             "up_to_date": counts[Action.UP_TO_DATE],
             "frozen": counts[Action.FROZEN],
             "adopted": len(plan.adopted),
@@ -141,6 +149,8 @@ def plan_text(plan: Plan) -> str:
             lines.append(f"run       {decision.address}")
         elif decision.action is Action.CHECKOUT:
             lines.append(f"checkout  {decision.address}  (restored from cache)")
+        elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
+            lines.append(f"restore   {decision.address}  (from the run cache: {decision.run_entry.describe()})")
         else:
             continue
         lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
@@ -154,6 +164,8 @@ def summary_line(plan: Plan) -> str:
     parts = [f"{counts[Action.RUN]} to run"]
     if counts[Action.CHECKOUT]:
         parts.append(f"{counts[Action.CHECKOUT]} to restore from cache")
+    if counts[Action.RESTORE_RUN]:
+        parts.append(f"{counts[Action.RESTORE_RUN]} to restore from the run cache")
     parts.append(f"{counts[Action.UP_TO_DATE]} up to date")
     if counts[Action.FROZEN]:
         parts.append(f"{counts[Action.FROZEN]} frozen")
@@ -174,7 +186,12 @@ def why_text(decision: Decision) -> str:
     if decision.action is Action.UP_TO_DATE:
         note = " (adopted from dvc.lock)" if decision.adopted else ""
         return f"Stage '{address}' is up to date{note}.\n"
-    verb = "will run" if decision.action is Action.RUN else "will be restored from cache"
+    if decision.action is Action.RUN:
+        verb = "will run"
+    elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
+        verb = f"will be restored from the run cache ({decision.run_entry.describe()}) instead of running"
+    else:
+        verb = "will be restored from cache"
     lines = [f"Stage '{address}' {verb}:"]
     for reason in decision.reasons:
         lines.extend(_explain(reason))

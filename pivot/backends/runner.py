@@ -44,6 +44,7 @@ class RunOptions:
     keep_going: bool = False
     force: bool = False
     verbose: bool = False
+    run_cache: bool = True  # restore stages from earlier runs with the same key
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +160,12 @@ class Runner:
 
     def run(self, plan) -> Summary:
         """Run every decision of ``plan``; returns the summary (also printed)."""
-        from pivot.optimizer import Action
+        from pivot.optimizer import WORK_ACTIONS, Action
 
         started = time.monotonic()
         decisions = {d.stage.address: d for d in plan.decisions}
         order = {address: i for i, address in enumerate(decisions)}
-        pending = {a for a, d in decisions.items() if d.action in (Action.RUN, Action.CHECKOUT)}
+        pending = {a for a, d in decisions.items() if d.action in WORK_ACTIONS}
         progress = self._progress_factory(len(pending))
         self.progress = progress
 
@@ -288,8 +289,12 @@ class Runner:
             if decision.action in (Action.UP_TO_DATE, Action.FROZEN):
                 self._settle(StageEntry(stage.address, Outcome.SKIPPED, message=CUTOFF_TEXT))
                 return Outcome.SKIPPED
+            if self.options.run_cache:
+                decision = optimizer.consult_run_cache(decision, self.state)
         if decision.action is Action.CHECKOUT:
             return self._restore(stage, decision)
+        if decision.action is Action.RESTORE_RUN:
+            return self._restore_run(stage, decision)
 
         reasons = tuple(note(r) for r in decision.reasons)
         self._reasons[stage.address] = reasons
@@ -315,6 +320,28 @@ class Runner:
                 reasons=tuple(note(r) for r in decision.reasons),
                 started=started,
                 ended=time.time(),
+            )
+        )
+        return Outcome.RESTORED
+
+    def _restore_run(self, stage: Stage, decision) -> Outcome:
+        """Bring back an earlier run's outputs instead of running the commands."""
+        from pivot.state import record
+
+        started = time.time()
+        reasons = tuple(note(r) for r in decision.reasons)
+        try:
+            record.restore_run(stage, self.state, decision.run_entry)
+        except (PivotError, OSError) as exc:
+            return self._fail(stage, started, message=f"cannot restore from the run cache: {exc}", reasons=reasons)
+        self._settle(
+            StageEntry(
+                stage.address,
+                Outcome.RESTORED,
+                reasons=reasons,
+                started=started,
+                ended=time.time(),
+                message=f"from the run cache: {decision.run_entry.describe()}",
             )
         )
         return Outcome.RESTORED

@@ -17,6 +17,7 @@ from pivot.cli import common
 @click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
 @click.option("--explain", is_flag=True, help="List every reason, not only the first.")
+@click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
 def command(
     targets: tuple[str, ...],
     as_json: bool,
@@ -25,6 +26,7 @@ def command(
     downstream: bool,
     single_item: bool,
     explain: bool,
+    no_run_cache: bool,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -35,7 +37,8 @@ def command(
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
     with State.open(proj) as state:
-        plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain)
+        plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain,
+                                   run_cache=not no_run_cache)
     if as_json:
         common.echo_json(report.plan_json(plan))
     else:

@@ -19,6 +19,7 @@ from pivot.cli import common
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
 @click.option("--dry", is_flag=True, help="Print the plan (as `pivot plan` does) and run nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
+@click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
 def command(
     targets: tuple[str, ...],
     jobs: int | None,
@@ -28,6 +29,7 @@ def command(
     single_item: bool,
     dry: bool,
     verbose: bool,
+    no_run_cache: bool,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -45,13 +47,14 @@ def command(
 
         # exactly what `pivot plan` does, so the two always print the same
         with State.open(proj) as state:
-            plan = optimizer.make_plan(pipeline, stages, state, force=force)
+            plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         click.echo(report.plan_text(plan), nl=False)
         return
 
     jobs = jobs or os.cpu_count() or 1
-    options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose)
-    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose)
+    options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose,
+                         run_cache=not no_run_cache)
+    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache)
     stream = sys.stdout
     status_line = use_status_line(stream)
 
@@ -59,7 +62,7 @@ def command(
         return Progress(stream, total, status_line=status_line, prefix_output=jobs > 1)
 
     with RunLock(proj, "run"), State.open(proj) as state:
-        plan = optimizer.make_plan(pipeline, stages, state, force=force)
+        plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         with AuditWriter(proj, "run", argv) as audit:
             runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
             summary = runner.run(plan)
@@ -72,7 +75,8 @@ def command(
         raise SystemExit(1)
 
 
-def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose) -> list[str]:
+def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache) -> list[str]:
     """The invocation, as recorded in the audit trail."""
-    flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose}
+    flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose,
+             "--no-run-cache": no_run_cache}
     return ["pivot", "run", *targets, "-j", str(jobs), *[flag for flag, on in flags.items() if on]]

@@ -14,6 +14,7 @@ from pivot.project import Project
 from pivot.state.hashing import Hasher, HashInfo, ManifestEntry
 from pivot.state.locks import LockEntry, LockRecord, LockStore
 from pivot.state.params import ParamsReader
+from pivot.state.runcache import RunCache
 from pivot.state.statdb import StatDB
 from pivot.state.store import Cache, LinkMode
 
@@ -50,6 +51,7 @@ class State:
         self.params = ParamsReader(root)
         self.locks = LockStore(state_dir / "locks", root)
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
+        self.runcache = RunCache(state_dir / "runcache")
         self._adopter: Adopter | None = None
 
     @classmethod

@@ -14,6 +14,7 @@ from pivot.state.locks import LockEntry, LockRecord
 
 if TYPE_CHECKING:
     from pivot.state import State
+    from pivot.state.runcache import RunEntry
 
 
 def snapshot(stage: Stage, state: "State", *, adopted_from: str | None = None) -> LockRecord:
@@ -72,5 +73,40 @@ def commit_stage(stage: Stage, state: "State", *, adopted_from: str | None = Non
             info = state.hasher.hash(out.path)
             assert info is not None  # hashed just above
             state.cache.save(out.path, info)
+            # hardlink/symlink/reflink modes: the workspace file becomes the object
+            state.cache.relink(out.path, info)
+    state.locks.write(record)
+    _remember_run(stage, state, record)
+    return record
+
+
+def restore_run(stage: Stage, state: "State", entry: "RunEntry") -> LockRecord:
+    """Bring back the outputs of the earlier run ``entry`` instead of running
+    ``stage``, then write its lock record.  The outputs are placed with the
+    configured link mode and their hashes come from the entry (nothing is
+    read back); deps and params are hashed as for a run."""
+    from pivot.state.hashing import HashInfo
+
+    if state.readonly:
+        raise StateError("cannot restore stages: the state was opened read-only")
+    if [e.path for e in entry.outs] != [out.path for out in stage.outs]:
+        raise StateError(f"run-cache entry {entry.key[:8]} does not match the outputs of stage '{stage.address}'")
+    for out_entry in entry.outs:
+        info = HashInfo(out_entry.hash, out_entry.size, out_entry.nfiles)
+        current = state.hasher.hash(out_entry.path)
+        if current is None or current.hash != info.hash:
+            state.cache.checkout(out_entry.path, info)
+        manifest = state.cache.load_manifest(info.hash) or () if info.is_dir else ()
+        state.hasher.remember(out_entry.path, info, tuple(manifest))
+    record = snapshot(stage, state)
     state.locks.write(record)
     return record
+
+
+def _remember_run(stage: Stage, state: "State", record: LockRecord) -> None:
+    """Add the completed run to the run cache (after its record: an entry
+    never names outputs that were not saved)."""
+    from pivot.state import runcache
+
+    if runcache.eligible(stage):
+        state.runcache.remember(runcache.record_key(stage, record), stage.address, record.outs)

@@ -122,6 +122,38 @@ class Cache:
             raise
         self._present.add(digest)
 
+    def relink(self, relpath: str, info: HashInfo) -> None:
+        """After ``save``: in hardlink and symlink mode, make the workspace
+        copy of ``relpath`` a read-only link to its object, as a checkout
+        would leave it.  Files already linked are left alone (saving again
+        rewrites nothing).  Copy mode keeps the file; so does reflink mode,
+        where ``save`` already cloned the object from it."""
+        if self.mode not in (LinkMode.HARDLINK, LinkMode.SYMLINK):
+            return
+        target = self.root / relpath
+        if not info.is_dir:
+            self._relink_file(target, info.hash, _is_exec(target))
+            return
+        for entry in self.hasher.manifest(relpath):
+            self._relink_file(target / entry.relpath, entry.hash, entry.isexec)
+
+    def _relink_file(self, path: Path, digest: str, isexec: bool) -> None:
+        # a link would carry the object's mode (0444): executables stay copies
+        obj = self.object_path(digest)
+        if isexec or _same_file(path, obj):
+            return
+        tmp = _temp_name(path)
+        try:
+            if self.mode is LinkMode.HARDLINK:
+                if not _try(os.link, obj, tmp):
+                    return  # another device: the copy stays
+            else:
+                os.symlink(obj.resolve(), tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
     # -- queries -------------------------------------------------------------
 
     def _has_object(self, digest: str) -> bool:
@@ -177,7 +209,10 @@ class Cache:
         os.close(fd)
         os.unlink(tmp)
         try:
-            if self.mode is LinkMode.HARDLINK and _try(os.link, obj, tmp):
+            if isexec:  # a link would carry the object's mode (0444)
+                _copy_bytes(obj, tmp, self.mode)
+                os.chmod(tmp, 0o755)
+            elif self.mode is LinkMode.HARDLINK and _try(os.link, obj, tmp):
                 pass
             elif self.mode is LinkMode.SYMLINK:
                 os.symlink(obj.resolve(), tmp)
@@ -212,6 +247,29 @@ def _reflink(src_fd: int, dst_fd: int) -> bool:
         return True
     except (OSError, ImportError):
         return False
+
+
+def _is_exec(path: Path) -> bool:
+    try:
+        return bool(os.stat(path).st_mode & stat_mod.S_IXUSR)
+    except OSError:
+        return False
+
+
+def _same_file(path: Path, obj: Path) -> bool:
+    """Whether ``path`` already is ``obj`` (a hard link or a symlink to it)."""
+    try:
+        return os.path.samefile(path, obj)
+    except OSError:
+        return False
+
+
+def _temp_name(target: Path) -> str:
+    """A free name beside ``target`` (the caller creates it)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pivot-")
+    os.close(fd)
+    os.unlink(tmp)
+    return tmp
 
 
 def _try(func, *args) -> bool:
