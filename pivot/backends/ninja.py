@@ -391,7 +391,7 @@ def write_keys(root: Path, decisions: Iterable["Decision"], state: "State") -> N
         path = root / key_path(stage.address)
         text = key_text(stage, state)
         stale = decision.action is Action.CHECKOUT or (
-            decision.action is Action.RUN and bool(decision.own_reasons)
+            decision.action in (Action.RUN, Action.RESTORE_RUN) and bool(decision.own_reasons)
         )
         changed = write_if_changed(path, text)
         if stale:
@@ -439,16 +439,21 @@ def write_dir_stamp(root: Path, relpath: str, stamp: Path, state: "State") -> No
 def prepare_stage(root: Path, stage: Stage, state: "State") -> bool:
     """Before a stage edge's commands: True when the stage must run (its
     outputs are then prepared as the runner does); otherwise restore damaged
-    outputs if the plan says so, refresh the stamps, and return False."""
+    outputs or an earlier run's outputs (run cache) if the plan says so,
+    refresh the stamps, and return False."""
     from pivot import optimizer
     from pivot.backends import outputs
     from pivot.errors import PivotError
     from pivot.optimizer import Action
 
-    decision = optimizer.check_stage(stage, state)
+    decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
     if decision.action is Action.RUN:
         outputs.prepare(root, stage)
         return True
+    if decision.action is Action.RESTORE_RUN:
+        from pivot.state import record
+
+        record.restore_run(stage, state, decision.run_entry)
     if decision.action is Action.CHECKOUT:
         report = outputs.restore(stage, state, decision.record)
         if report.missing:

@@ -33,7 +33,7 @@ class ScriptStage:
     """One stage as the script handles it."""
 
     stage: Stage
-    action: str  # "run" or "checkout"
+    action: str  # "run", "checkout" or "restore-run"
     why: tuple[str, ...]
     removes: tuple[str, ...]  # outputs deleted first
     unprotects: tuple[str, ...]  # persist outputs made private and writable
@@ -58,11 +58,12 @@ class Script:
 def plan_stage(decision: "Decision") -> ScriptStage:
     from pivot.optimizer import Action
 
+    actions = {Action.CHECKOUT: "checkout", Action.RESTORE_RUN: "restore-run"}
     stage = decision.stage
     env = stage_env(_ROOT_MARK, stage)
     return ScriptStage(
         stage=stage,
-        action="checkout" if decision.action is Action.CHECKOUT else "run",
+        action=actions.get(decision.action, "run"),
         why=tuple(reason.describe() for reason in decision.reasons),
         removes=tuple(out.path for out in stage.outs if not out.persist),
         unprotects=tuple(out.path for out in stage.outs if out.persist),
@@ -79,12 +80,12 @@ def build_script(
     root_from_script: str | None,
     record: bool = True,
 ) -> Script:
-    """The script model for ``decisions`` (in run order): RUN and CHECKOUT
-    stages become steps, the others are only named in a comment."""
-    from pivot.optimizer import Action
+    """The script model for ``decisions`` (in run order): RUN, CHECKOUT and
+    RESTORE_RUN stages become steps, the others are only named in a comment."""
+    from pivot.optimizer import WORK_ACTIONS
 
-    steps = [d for d in decisions if d.action in (Action.RUN, Action.CHECKOUT)]
-    skipped = [d.address for d in decisions if d.action not in (Action.RUN, Action.CHECKOUT)]
+    steps = [d for d in decisions if d.action in WORK_ACTIONS]
+    skipped = [d.address for d in decisions if d.action not in WORK_ACTIONS]
     probe = pipeline.stages[0] if pipeline.stages else Stage("x", "x", "dvc.yaml", ".", ())
     root_vars = tuple(k for k, v in stage_env(_ROOT_MARK, probe).items() if v == str(_ROOT_MARK))
     return Script(

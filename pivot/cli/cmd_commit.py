@@ -15,12 +15,13 @@ def command(targets: tuple[str, ...], quiet: bool) -> None:
     from pivot import targets as targets_mod
     from pivot.state import State
     from pivot.state.record import commit_stage
+    from pivot.state.runlock import CacheLock
 
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=True)
     committed = []
-    with State.open(proj) as state:
+    with CacheLock(proj), State.open(proj) as state:  # gc waits for us, we wait for gc
         for stage in stages:
             if stage.frozen:
                 continue

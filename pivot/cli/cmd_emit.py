@@ -59,6 +59,7 @@ def _write_atomically(path: Path, text: str, *, executable: bool = False) -> Non
 @click.option("--no-record", is_flag=True, help="Leave out the `pivot commit` after each stage.")
 @click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
+@click.option("--no-run-cache", is_flag=True, help="Run stages the run cache could restore (implied by --no-record).")
 def sh(
     targets: tuple[str, ...],
     output: str | None,
@@ -66,6 +67,7 @@ def sh(
     no_record: bool,
     downstream: bool,
     single_item: bool,
+    no_run_cache: bool,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -76,7 +78,9 @@ def sh(
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
     with State.open(proj, readonly=True) as state:
-        plan = optimizer.make_plan(pipeline, stages, state, force=all_stages)
+        # a run-cache restore writes a lock record: not in a script that records nothing
+        use_run_cache = not (no_run_cache or no_record)
+        plan = optimizer.make_plan(pipeline, stages, state, force=all_stages, run_cache=use_run_cache)
 
     root_from_script = None
     if output:
@@ -137,8 +141,10 @@ def ninja_prepare(address: str) -> None:
     from pivot.backends import ninja
     from pivot.state import State
 
+    from pivot.state.runlock import CacheLock
+
     proj, stage = _stage(address)
-    with State.open(proj) as state:
+    with CacheLock(proj), State.open(proj) as state:  # it may restore from the cache
         must_run = ninja.prepare_stage(proj.root, stage, state)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)

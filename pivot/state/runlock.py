@@ -6,6 +6,11 @@ with a message naming the holder's pid instead of waiting: two runs of one
 pipeline would race on the same outputs.  The kernel drops the lock when
 its holder dies, even by ``kill -9``, so a stale file never blocks anyone.
 Read-only commands (``status``, ``plan``, ``list``) never take it.
+
+``CacheLock`` (``.pivot/cache.lock``) guards the cache against ``pivot gc``
+for writers that do not hold the run lock (``pivot commit``, run by emitted
+scripts and Ninja edges, possibly several at once): they hold it shared,
+gc holds it exclusive.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pivot.errors import StateError
 from pivot.project import Project
 
 LOCK_NAME = "run.lock"
+CACHE_LOCK_NAME = "cache.lock"
 
 
 class RunLock:
@@ -56,6 +62,39 @@ class RunLock:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)
             os.close(self._fd)  # closing releases the flock
+            self._fd = None
+
+
+class CacheLock:
+    """Shared (cache writers: wait for a running gc) or exclusive (gc: fail
+    at once while anyone writes) hold on ``.pivot/cache.lock``."""
+
+    def __init__(self, project: Project, *, exclusive: bool = False) -> None:
+        self.path: Path = project.state_dir / CACHE_LOCK_NAME
+        self._project = project
+        self._exclusive = exclusive
+        self._fd: int | None = None
+
+    def __enter__(self) -> "CacheLock":
+        self._project.ensure_state_dir()
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if self._exclusive:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            else:
+                fcntl.flock(fd, fcntl.LOCK_SH)
+        except BlockingIOError:
+            os.close(fd)
+            raise StateError(
+                "another pivot command is writing to the cache"
+                f" (lock file {self._project.relpath(self.path)}); try again when it is done"
+            ) from None
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
             self._fd = None
 
 

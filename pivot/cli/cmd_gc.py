@@ -1,0 +1,57 @@
+"""``pivot gc``: remove cache objects and run-cache entries nothing needs."""
+
+from __future__ import annotations
+
+import click
+
+from pivot.cli import common
+from pivot.state.gc import DEFAULT_KEEP_LAST
+
+
+@click.command(help="Remove cache objects that no lock record and no kept run-cache entry refers to. "
+               "Outputs of the current lock records are always kept.")
+@click.option("--keep-last", type=click.IntRange(min=0), default=DEFAULT_KEEP_LAST, show_default=True,
+              metavar="N", help="Run-cache entries kept per stage (the most recent ones).")
+@click.option("--dry", is_flag=True, help="Only print what would be removed.")
+def command(keep_last: int, dry: bool) -> None:
+    from pivot.state import State, gc
+    from pivot.state.runlock import CacheLock, RunLock
+
+    proj = common.project()
+    if not proj.state_dir.is_dir():
+        click.echo("Nothing to collect: no .pivot/ directory.")
+        return
+    if dry:
+        with State.open(proj, readonly=True) as state:
+            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
+    else:
+        # never during a run or while a commit writes objects
+        with RunLock(proj, "gc"), CacheLock(proj, exclusive=True), State.open(proj, readonly=True) as state:
+            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
+            gc.sweep(plan)
+    click.echo(_summary(plan, dry))
+
+
+def _summary(plan, dry: bool) -> str:
+    verb = "Would remove" if dry else "Removed"
+    objects = len(plan.objects)
+    line = (
+        f"{verb} {objects} cache object{'s' if objects != 1 else ''} and {len(plan.entries)} run-cache "
+        f"entr{'ies' if len(plan.entries) != 1 else 'y'}, freeing {_size(plan.freed_bytes)}"
+        f" ({plan.freed_bytes} bytes)."
+    )
+    kept = (
+        f"Kept {plan.kept_objects} object{'s' if plan.kept_objects != 1 else ''} ({_size(plan.kept_bytes)})"
+        f" for {plan.records} lock record{'s' if plan.records != 1 else ''}"
+        f" and {plan.kept_entries} run-cache entr{'ies' if plan.kept_entries != 1 else 'y'}."
+    )
+    return f"{line}\n{kept}"
+
+
+def _size(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
