@@ -9,7 +9,6 @@ pure: they look only at the IR, never at the disk.
 from __future__ import annotations
 
 import bisect
-import posixpath
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -47,8 +46,10 @@ class OutIndex:
             if parent in self.owner:
                 found.append(self.owner[parent])
         prefix = "" if path == "." else path + "/"
-        start = bisect.bisect_left(self.sorted_paths, prefix)
-        for candidate in self.sorted_paths[start:]:
+        paths = self.sorted_paths
+        # walk by index: slicing would copy the tail of the index on every call
+        for position in range(bisect.bisect_left(paths, prefix), len(paths)):
+            candidate = paths[position]
             if not candidate.startswith(prefix):
                 break
             found.append(self.owner[candidate])
@@ -63,10 +64,12 @@ class OutIndex:
 
 
 def _parents(path: str) -> Iterable[str]:
-    parent = posixpath.dirname(path)
-    while parent:
-        yield parent
-        parent = posixpath.dirname(parent)
+    """``a/b/c`` -> ``a/b``, ``a`` (what posixpath.dirname would give, faster)."""
+    cut = path.rfind("/")
+    while cut > 0:
+        path = path[:cut]
+        yield path
+        cut = path.rfind("/")
 
 
 def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipeline:

@@ -24,7 +24,9 @@ from pivot.frontends.interpolate import (
     InterpolationError,
     MissingKey,
     VarsAlreadyLoaded,
+    Template,
     check_expressions,
+    compile_template,
     has_interpolation,
     join_path,
     to_str,
@@ -60,6 +62,7 @@ class DvcYamlLoader:
         self.dir = posixpath.dirname(self.relpath) or "."
         self._config = self.config.as_mapping()
         self._context: Context | None = None
+        self._paths: dict[tuple[str, str], str] = {}
 
     # -- errors in DVC's shape
 
@@ -126,11 +129,12 @@ class DvcYamlLoader:
         template = definition["do"]
         if members:
             self._check_syntax(name, template)
+        compiled = _compile(template) if members else {}
         for key, value in members.items():
             temporary = {"item": value}
             if isinstance(iterable, dict):
                 temporary["key"] = key
-            yield self._generated(context, name, key, template, temporary, line)
+            yield self._generated(context, name, key, template, compiled, temporary, line)
 
     def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         template = {k: v for k, v in definition.items() if k != "matrix"}
@@ -158,8 +162,9 @@ class DvcYamlLoader:
             members["-".join(fragments)] = item
         if members:
             self._check_syntax(name, template)
+        compiled = _compile(template) if members else {}
         for key, item in members.items():
-            yield self._generated(context, name, key, template, {"key": key, "item": item}, line)
+            yield self._generated(context, name, key, template, compiled, {"key": key, "item": item}, line)
 
     def _generated(
         self,
@@ -167,12 +172,15 @@ class DvcYamlLoader:
         group: str,
         key: str,
         template: dict,
+        compiled: Mapping[str, Template],
         temporary: dict[str, Any],
         line: int | None,
     ) -> Stage:
         previous = context.set_temporarily(temporary)
         try:
-            return self._entry(context, f"{group}@{key}", template, line, group=group, generated=True)
+            return self._entry(
+                context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled
+            )
         finally:
             context.restore(previous)
 
@@ -194,7 +202,10 @@ class DvcYamlLoader:
         *,
         group: str | None,
         generated: bool,
+        compiled: Mapping[str, Template] | None = None,
     ) -> Stage:
+        """One stage; ``compiled`` (foreach/matrix members) holds the
+        definition's values pre-parsed by :func:`compile_template`."""
         if not generated:
             self._check_syntax(name, definition)
         wdir = self.dir
@@ -220,7 +231,10 @@ class DvcYamlLoader:
             if key == "vars":
                 continue
             try:
-                resolved[key] = context.resolve(value, key, self._config)
+                if compiled is not None:
+                    resolved[key] = compiled[key].resolve(context, key, self._config)
+                else:
+                    resolved[key] = context.resolve(value, key, self._config)
             except (ExpressionError, MissingKey) as exc:
                 raise self._fail(f"'stages.{name}.{key}'", exc) from None
             except ContextError as exc:
@@ -258,9 +272,12 @@ class DvcYamlLoader:
 
     def _path(self, wdir: str, path: Any) -> str:
         text = str(path)
-        if os.path.isabs(text):
-            text = os.path.relpath(text, self.files.root)
-        return join_path(wdir, text.replace(os.sep, "/"))
+        # memoised: the same deps (scripts, shared data) recur in many stages
+        joined = self._paths.get((wdir, text))
+        if joined is None:
+            relative = os.path.relpath(text, self.files.root) if os.path.isabs(text) else text
+            joined = self._paths[wdir, text] = join_path(wdir, relative.replace(os.sep, "/"))
+        return joined
 
     def _params(self, name: str, wdir: str, entries: list[Any]) -> tuple[ParamsDep, ...]:
         """DVC's _merge_params: bare keys go to params.yaml; a file mapped to
@@ -323,6 +340,12 @@ class DvcYamlLoader:
                     )
                 )
         return tuple(outs)
+
+
+def _compile(template: Mapping[str, Any]) -> dict[str, Template]:
+    """A foreach/matrix body pre-parsed once for all its members (``vars`` is
+    loaded, not interpolated)."""
+    return {key: compile_template(value) for key, value in template.items() if key != "vars"}
 
 
 def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:

@@ -12,6 +12,7 @@ Errors are the exceptions below; the dvc.yaml loader adds the
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from functools import lru_cache
@@ -318,19 +319,7 @@ class Context:
     # -- lookup and resolution
 
     def select(self, expr: str) -> Any:
-        node: Any = self.data
-        for raw in expr.split("."):
-            segment = raw.strip()
-            try:
-                if isinstance(node, dict):
-                    node = node[segment]
-                elif isinstance(node, list):
-                    node = node[int(segment)]
-                else:
-                    raise MissingKey(expr)
-            except (KeyError, IndexError, ValueError):
-                raise MissingKey(expr) from None
-        return node
+        return _lookup(self.data, expr, tuple(raw.strip() for raw in expr.split(".")))
 
     def resolve(self, data: Any, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
         """``data`` with every string interpolated (dict keys too)."""
@@ -343,21 +332,7 @@ class Context:
         return data
 
     def resolve_str(self, text: str, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
-        matches = list(KEYCRE.finditer(text))
-        if len(matches) == 1 and matches[0].group(0) == text:
-            value = self.select(parse_expression(matches[0].group("inner")))
-            check_value(value, key)
-            return value
-        pieces: list[str] = []
-        index = 0
-        for match in matches:
-            value = self.select(parse_expression(match.group("inner")))
-            check_value(value, key)
-            pieces.append(text[index : match.start()])
-            pieces.append(to_str(value, config))
-            index = match.end()
-        pieces.append(text[index:])
-        return "".join(pieces).replace("\\${", "${")
+        return compile_text(text).resolve(self, key, config)
 
     def resolve_whole(self, text: str) -> tuple[Any, bool]:
         """Resolve one foreach/matrix entry: ``(value, came_from_context)``.
@@ -367,10 +342,159 @@ class Context:
         """
         if "${" not in text:
             return text, False
-        matches = list(KEYCRE.finditer(text))
-        if len(matches) == 1 and matches[0].group(0) == text:
-            return self.select(parse_expression(matches[0].group("inner"))), True
-        return self.resolve_str(text), False
+        compiled = compile_text(text)
+        if isinstance(compiled, Whole):
+            return compiled.reference.value(self), True
+        return compiled.resolve(self), False
+
+
+def _lookup(data: dict[str, Any], expr: str, segments: tuple[str, ...]) -> Any:
+    """The value at ``segments`` (dict keys, list indices); MissingKey names ``expr``."""
+    node: Any = data
+    for segment in segments:
+        try:
+            if isinstance(node, dict):
+                node = node[segment]
+            elif isinstance(node, list):
+                node = node[int(segment)]
+            else:
+                raise MissingKey(expr)
+        except (KeyError, IndexError, ValueError):
+            raise MissingKey(expr) from None
+    return node
+
+
+# --------------------------------------------------------------------------
+# pre-parsed templates
+#
+# A foreach/matrix ``do`` body is resolved once per member.  Splitting every
+# string into literal text and references once, up front, leaves only
+# lookups and joins for each member.  The nodes resolve exactly as
+# Context.resolve does, in the same order, raising the same errors.
+
+
+class Reference:
+    """One ``${inner}``, parsed; a malformed one raises when it is used,
+    at the point DVC's resolver would reach it."""
+
+    __slots__ = ("inner", "expr", "segments")
+
+    def __init__(self, inner: str) -> None:
+        self.inner = inner
+        try:
+            self.expr: str | None = parse_expression(inner)
+        except ExpressionError:
+            self.expr = None
+            self.segments: tuple[str, ...] = ()
+        else:
+            self.segments = tuple(raw.strip() for raw in self.expr.split("."))
+
+    def value(self, context: Context) -> Any:
+        if self.expr is None:
+            parse_expression(self.inner)  # raises the syntax error
+        return _lookup(context.data, self.expr, self.segments)  # type: ignore[arg-type]
+
+
+class Literal:
+    """A value with nothing to interpolate (strings and scalars, shared)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: Any) -> None:
+        self.data = data
+
+    def resolve(self, context: Context, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        return self.data
+
+
+class Whole:
+    """A string that is exactly one ``${expr}``: the value keeps its type."""
+
+    __slots__ = ("reference",)
+
+    def __init__(self, reference: Reference) -> None:
+        self.reference = reference
+
+    def resolve(self, context: Context, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        value = self.reference.value(context)
+        check_value(value, key)
+        return value
+
+
+class Text:
+    """Literal text around references: ``literals`` has one more entry."""
+
+    __slots__ = ("literals", "references")
+
+    def __init__(self, literals: tuple[str, ...], references: tuple[Reference, ...]) -> None:
+        self.literals = literals
+        self.references = references
+
+    def resolve(self, context: Context, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        pieces = [self.literals[0]]
+        for reference, literal in zip(self.references, self.literals[1:]):
+            value = reference.value(context)
+            if type(value) is not str:  # a str passes check_value and renders as itself
+                check_value(value, key)
+                value = to_str(value, config)
+            pieces.append(value)
+            pieces.append(literal)
+        text = "".join(pieces)
+        return text.replace("\\${", "${") if "\\${" in text else text
+
+
+class MappingNode:
+    """A dict: keys and values are both interpolated, in order."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[tuple[Any, Any], ...]) -> None:
+        self.items = items
+
+    def resolve(self, context: Context, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        return {k.resolve(context, key, config): v.resolve(context, key, config) for k, v in self.items}
+
+
+class ListNode:
+    __slots__ = ("items",)
+
+    def __init__(self, items: tuple[Any, ...]) -> None:
+        self.items = items
+
+    def resolve(self, context: Context, key: str | None = None, config: Mapping[str, Any] | None = None) -> Any:
+        return [item.resolve(context, key, config) for item in self.items]
+
+
+Template = Literal | Whole | Text | MappingNode | ListNode
+
+
+def compile_template(data: Any) -> Template:
+    """``data`` pre-parsed; ``.resolve(context, key, config)`` gives what
+    ``context.resolve(data, key, config)`` gives."""
+    if isinstance(data, str):
+        return compile_text(data) if "${" in data else Literal(data)
+    if isinstance(data, dict):
+        return MappingNode(tuple((compile_template(k), compile_template(v)) for k, v in data.items()))
+    if isinstance(data, list):
+        return ListNode(tuple(compile_template(item) for item in data))
+    return Literal(data)
+
+
+@lru_cache(maxsize=4096)
+def compile_text(text: str) -> Template:
+    """One string as Context.resolve_str sees it (an escaped ``\\${`` is text)."""
+    matches = list(KEYCRE.finditer(text))
+    if len(matches) == 1 and matches[0].group(0) == text:
+        return Whole(Reference(matches[0].group("inner")))
+    if not matches:
+        return Literal(text.replace("\\${", "${"))
+    literals: list[str] = []
+    index = 0
+    for match in matches:
+        literals.append(text[index : match.start()])
+        index = match.end()
+    literals.append(text[index:])
+    return Text(tuple(literals), tuple(Reference(m.group("inner")) for m in matches))
 
 
 _MISSING = object()
@@ -394,7 +518,4 @@ def context_value(data: Any, source: str = "", path: str = "") -> Any:
 
 def join_path(base: str, path: str) -> str:
     """``base``/``path`` normalised, POSIX, ``"."`` for the root."""
-    import posixpath
-
-    joined = posixpath.normpath(posixpath.join(base or ".", path)) if path else posixpath.normpath(base or ".")
-    return joined
+    return posixpath.normpath(posixpath.join(base or ".", path)) if path else posixpath.normpath(base or ".")
