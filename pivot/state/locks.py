@@ -111,9 +111,18 @@ def _typed(value: Any, kind: type) -> Any:
     return value
 
 
+# str.translate table for the common all-ASCII address (one C call, no regex callbacks)
+_ASCII_ESCAPES = {
+    code: f"%{code:02X}" for code in range(128) if _UNSAFE.fullmatch(chr(code))
+}
+
+
 def lock_filename(address: str) -> str:
     """A file name for ``address``: reversible escaping, bounded length."""
-    escaped = _UNSAFE.sub(_escape_char, address)
+    if address.isascii():
+        escaped = address.translate(_ASCII_ESCAPES)
+    else:
+        escaped = _UNSAFE.sub(_escape_char, address)
     if len(escaped) > _MAX_NAME:
         digest = xxhash.xxh3_64_hexdigest(address.encode("utf-8"))
         escaped = f"{escaped[:_MAX_NAME - 18]}~{digest}"
