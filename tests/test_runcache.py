@@ -249,3 +249,25 @@ def test_the_audit_trail_says_restored(chain):
     [last, *_] = chain.pivot_json("log")
     assert {s["outcome"] for s in last["stages"]} == {"restored"}
     assert all(s["message"].startswith("from the run cache: run of ") for s in last["stages"])
+
+
+@pytest.mark.slow
+def test_ninja_restores_from_the_run_cache(chain):
+    from tests.emit_helpers import NINJA
+
+    first = _outputs(chain)
+    chain.write("lr.txt", "0.2\n")
+    chain.pivot("run", "-j", "1")
+    chain.pivot("emit", "ninja")
+
+    def ninja() -> None:
+        proc = subprocess.run([NINJA], cwd=chain.root, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    ninja()
+    runs = _runs(chain)
+    chain.write("lr.txt", "0.1\n")
+    ninja()
+    assert _runs(chain) == runs  # each edge restored its stage instead of running it
+    assert _outputs(chain) == first
+    assert chain.pivot("status").stdout == "Pipelines are up to date.\n"
