@@ -271,3 +271,30 @@ def test_ninja_restores_from_the_run_cache(chain):
     assert _runs(chain) == runs  # each edge restored its stage instead of running it
     assert _outputs(chain) == first
     assert chain.pivot("status").stdout == "Pipelines are up to date.\n"
+
+
+def test_a_stage_waiting_for_its_upstream_is_restored_once_it_finished(ws):
+    """The plan cannot know what the upstream run makes; the runner checks
+    again when it finished and finds the result in the run cache."""
+    ws.write("dvc.yaml", """\
+        stages:
+          head:
+            cmd: cut -c1 lr.txt > head.txt && echo head >> runs.log
+            deps: [lr.txt]
+            outs: [head.txt]
+          tail:
+            cmd: (cat head.txt; echo $RANDOM) > tail.txt && echo tail >> runs.log
+            deps: [head.txt]
+            outs: [tail.txt]
+        """)
+    ws.write("lr.txt", "0.1\n")
+    ws.pivot("run", "-j", "1")
+    first = ws.read("tail.txt")
+    ws.write("lr.txt", "5\n")
+    ws.pivot("run", "-j", "1")
+    ws.write("lr.txt", "0.2\n")  # new for head, but head.txt comes out as in the first run
+    assert _actions(ws) == {"head": "run", "tail": "run"}
+    result = ws.pivot("run", "-j", "1")
+    assert "restored tail from the run cache" in result.stdout
+    assert _runs(ws) == ["head", "tail", "head", "tail", "head"]
+    assert ws.read("tail.txt") == first

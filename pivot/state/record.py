@@ -96,8 +96,8 @@ def restore_run(stage: Stage, state: "State", entry: "RunEntry") -> LockRecord:
         current = state.hasher.hash(out_entry.path)
         if current is None or current.hash != info.hash:
             state.cache.checkout(out_entry.path, info)
-        manifest = state.cache.load_manifest(info.hash) or () if info.is_dir else ()
-        state.hasher.remember(out_entry.path, info, tuple(manifest))
+        manifest = (state.cache.load_manifest(info.hash) or ()) if info.is_dir else ()
+        state.hasher.remember(out_entry.path, info, manifest)
     record = snapshot(stage, state)
     state.locks.write(record)
     return record
