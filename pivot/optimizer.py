@@ -18,6 +18,7 @@ equality of content hashes, never "newer than".
 from __future__ import annotations
 
 import enum
+import posixpath
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -278,20 +279,48 @@ def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restor
 _NOT_RESTORED = object()
 
 
+class Restored(dict):
+    """Output path -> the hash an earlier step (checkout, run-cache restore)
+    gives it, plus every directory holding such a path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holders: set[str] = set()
+
+    def add(self, path: str, digest: str) -> None:
+        self[path] = digest
+        parent = posixpath.dirname(path)
+        while parent and parent not in self.holders:
+            self.holders.add(parent)
+            parent = posixpath.dirname(parent)
+        self.holders.add(".")
+
+
 def assumed_hash(path: str, restored: Mapping[str, str], state: "State") -> Any:
     """The hash ``path`` will have once earlier steps restored their outputs:
     ``_NOT_RESTORED`` when no restored path is involved (hash the disk), None
     when it will not exist, ``UNKNOWN_HASH`` for a directory holding a
     restored path.  A path inside a restored directory is looked up in the
-    directory's manifest."""
+    directory's manifest.  Cost: the depth of ``path``, not the number of
+    restored paths."""
     if path in restored:
         return restored[path]
-    for out_path, digest in restored.items():
-        if path.startswith(out_path + "/"):
-            return _hash_inside(digest, path[len(out_path) + 1:], state)
-        if out_path.startswith(path + "/") or path == ".":
-            return UNKNOWN_HASH
-    return _NOT_RESTORED
+    parent = posixpath.dirname(path)
+    while parent:
+        if parent in restored:
+            return _hash_inside(restored[parent], path[len(parent) + 1:], state)
+        parent = posixpath.dirname(parent)
+    holders = restored.holders if isinstance(restored, Restored) else {
+        h for p in restored for h in (*_ancestors(p), ".")}
+    return UNKNOWN_HASH if path in holders else _NOT_RESTORED
+
+
+def _ancestors(path: str) -> list[str]:
+    found = []
+    while parent := posixpath.dirname(path):
+        found.append(parent)
+        path = parent
+    return found
 
 
 def _hash_inside(dir_hash: str, inner: str, state: "State") -> str | None:
@@ -384,7 +413,7 @@ def make_plan(
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
     decided: dict[str, Decision] = {}
-    restored: dict[str, str] = {}
+    restored = Restored()
     for stage in stages:
         decision = check_stage(stage, state, explain=explain, restored=restored)
         if decision.action is not Action.FROZEN:
@@ -400,9 +429,11 @@ def make_plan(
             decision = consult_run_cache(decision, state, restored)
         if assume_restored:
             if decision.action is Action.CHECKOUT and decision.record is not None:
-                restored.update((entry.path, entry.hash) for entry in decision.record.outs)
+                for entry in decision.record.outs:
+                    restored.add(entry.path, entry.hash)
             elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-                restored.update((entry.path, entry.hash) for entry in decision.run_entry.outs)
+                for entry in decision.run_entry.outs:
+                    restored.add(entry.path, entry.hash)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
 
