@@ -12,15 +12,20 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pivot import graph
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
+if TYPE_CHECKING:
+    from pivot.frontends.cache import CachedPipeline
+
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
 SKIP_DIRS = frozenset({".git", ".dvc", ".pivot"})
+# read by dvcyaml.read_parsing_config: how dicts render in `cmd`
+CONFIG_FILES = (".dvc/config", ".dvc/config.local")
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,42 @@ class PipelineFile:
 
 
 def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
-    """Every stage of every pipeline file under the root, linked into one DAG."""
-    stages, sources = load_stages(project, targets)
-    return graph.build_pipeline(stages, sources)
+    """Every stage of every pipeline file under the root, linked into one DAG.
+
+    Taken from ``.pivot/pipeline.pickle`` when no file it was made from has
+    changed (see :mod:`pivot.frontends.cache`)."""
+    from pivot.frontends import cache
+
+    key = cache.cache_key(project)
+    cached = cache.load(project, key)
+    if cached is not None and cache.inputs_unchanged(project, cached) and _same_discovery(project, cached):
+        return cached.pipeline
+    started = cache.now_ns()
+    loaded = _load(project, targets)
+    pipeline = graph.build_pipeline(loaded.stages, loaded.sources)
+    if not loaded.has_pivotfiles:  # Pivotfile stages depend on the targets
+        inputs = cache.signatures(project, loaded.consulted, started)
+        if inputs is not None:
+            cache.save(project, cache.CachedPipeline(key, loaded.files, inputs, pipeline))
+    return pipeline
 
 
 def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Stage], list[str]]:
     """Stages in discovery order and the files read to make them."""
+    loaded = _load(project, targets)
+    return loaded.stages, loaded.sources
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    stages: list[Stage]
+    sources: list[str]  # files read, for Pipeline.sources
+    files: tuple[tuple[str, int], ...]  # dvc.yaml files in discovery order, with their stage counts
+    consulted: list[str]  # every file whose content or existence the result depends on
+    has_pivotfiles: bool
+
+
+def _load(project: Project, targets: Sequence[str]) -> _Loaded:
     from pivot.frontends.datafiles import DataFiles
     from pivot.frontends.dvcyaml import DvcYamlLoader, read_parsing_config
     from pivot.yaml12 import load_document_file
@@ -46,6 +80,7 @@ def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Sta
     config = read_parsing_config(root)
     stages: list[Stage] = []
     sources: list[str] = []
+    counts: list[tuple[str, int]] = []
     pivotfiles: list[tuple[int, str]] = []
     out_dirs: set[str] = set()
 
@@ -57,12 +92,27 @@ def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Sta
         document = load_document_file(root / found.relpath, found.relpath)
         loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
         stages.extend(loaded)
+        counts.append((found.relpath, len(loaded)))
         out_dirs.update(out.path for stage in loaded for out in stage.outs)
+    consulted = [*sources, *CONFIG_FILES, *files.consulted]
     sources.extend(files.sources)
 
     if pivotfiles and importlib.util.find_spec("pivot.frontends.pivotfile") is not None:
         stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets)
-    return stages, list(dict.fromkeys(sources))
+    return _Loaded(stages, list(dict.fromkeys(sources)), tuple(counts), consulted, bool(pivotfiles))
+
+
+def _same_discovery(project: Project, cached: "CachedPipeline") -> bool:
+    """Discovery today finds the same dvc.yaml files, in the same order,
+    pruning the same output directories, as when ``cached`` was made."""
+    out_dirs: set[str] = set()
+    expected = iter(cached.stages_by_file())
+    for found in discover(project, out_dirs):
+        entry = next(expected, None)
+        if entry is None or found.kind != DVC_FILE or found.relpath != entry[0]:
+            return False
+        out_dirs.update(out.path for stage in entry[1] for out in stage.outs)
+    return next(expected, None) is None
 
 
 def _with_pivotfiles(

@@ -23,12 +23,15 @@ class DataFiles:
         self.root = root
         self._parsed: dict[str, Any] = {}
         self.sources: dict[str, None] = {}  # ordered set of every file read
+        self.consulted: dict[str, None] = {}  # ... and of every file looked for
 
     def exists(self, relpath: str) -> bool:
+        self.consulted[relpath] = None
         return relpath in self._parsed or os.path.isfile(self.root / relpath)
 
     def load(self, relpath: str) -> Any:
         """Parsed content of ``relpath``; ContextError if missing or unreadable."""
+        self.consulted[relpath] = None
         if relpath in self._parsed:
             return self._parsed[relpath]
         path = self.root / relpath

@@ -1,0 +1,165 @@
+"""The loaded pipeline, remembered between commands (``.pivot/pipeline.pickle``).
+
+Resolving ``dvc.yaml`` files is pure: the same files give the same stages.
+So the resolved pipeline is kept with the *signature* (mode, inode, size,
+mtime, ctime; or "absent") of every file the loader consulted -- each
+``dvc.yaml``, every params/vars file it read or looked for, ``.dvc/config``
+-- plus the sequence of pipeline files discovery found.  A later command
+re-walks the tree (discovery is cheap), compares the signatures, and on an
+exact match takes the stages from the cache instead of importing YAML and
+interpolating.  Anything else -- a changed or new file, other pivot code, a
+Pivotfile in the project (its stages depend on the targets), an unreadable
+cache -- means loading as usual.
+
+Racy files: a file changed within the filesystem's timestamp granularity
+may keep its signature, so a pipeline is saved only when every file it was
+built from is older than ``RACY_WINDOW_NS`` (as the stat cache does).  The
+cache is written only into an existing ``.pivot/``, atomically.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, NamedTuple, Sequence
+
+from pivot.ir import Pipeline, Stage
+from pivot.project import Project
+
+CACHE_NAME = "pipeline.pickle"
+FORMAT = 1
+RACY_WINDOW_NS = 2_000_000_000  # as pivot.state.statdb (not imported: it pulls in sqlite3)
+# Modules whose code decides what a pipeline file resolves to.
+_CODE = (
+    "frontends/__init__.py",
+    "frontends/cache.py",
+    "frontends/datafiles.py",
+    "frontends/dvcschema.py",
+    "frontends/dvcyaml.py",
+    "frontends/interpolate.py",
+    "yaml12.py",
+    "graph.py",
+    "ir.py",
+)
+
+
+class Signature(NamedTuple):
+    """What identifies a file's content without reading it.  ``ctime`` moves
+    on every change, even one that puts an old mtime back."""
+
+    mode: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    def settled(self, before_ns: int) -> bool:
+        """Last changed before ``before_ns``, so any later change shows."""
+        return self.mtime_ns < before_ns and self.ctime_ns < before_ns
+
+
+def file_signature(path: str) -> Signature | None:
+    """The signature of ``path`` (symlinks followed); None if it does not exist."""
+    try:
+        st = os.stat(path)
+    except OSError:  # absent, or unreachable: the loader cannot see it either
+        return None
+    return Signature(st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+@dataclass(frozen=True)
+class CachedPipeline:
+    """What is stored: the pipeline and everything it was made from."""
+
+    key: tuple  # format, Python, pivot code, project root
+    files: tuple[tuple[str, int], ...]  # pipeline files in discovery order, with their stage counts
+    inputs: tuple[tuple[str, Signature | None], ...]  # every file consulted (root-relative)
+    pipeline: Pipeline
+
+    def stages_by_file(self) -> Iterable[tuple[str, Sequence[Stage]]]:
+        start = 0
+        for relpath, count in self.files:
+            yield relpath, self.pipeline.stages[start : start + count]
+            start += count
+
+
+def cache_key(project: Project) -> tuple:
+    here = Path(__file__).resolve().parent.parent
+    code = []
+    for name in _CODE:
+        signature = file_signature(str(here / name))
+        code.append(None if signature is None else (signature.size, signature.mtime_ns))
+    return (FORMAT, sys.version_info[:2], tuple(code), str(project.root))
+
+
+def load(project: Project, key: tuple) -> CachedPipeline | None:
+    """The stored pipeline if it was made by this code for this root; None
+    when there is none or it cannot be read."""
+    path = project.state_dir / CACHE_NAME
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    import pickle
+
+    # Unpickling allocates many objects at once; collecting meanwhile only costs time.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        cached = pickle.loads(raw)
+    except Exception:  # a damaged or foreign file is only a cache miss
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+    if not isinstance(cached, CachedPipeline) or cached.key != key:
+        return None
+    return cached
+
+
+def inputs_unchanged(project: Project, cached: CachedPipeline) -> bool:
+    root = str(project.root)
+    return all(file_signature(f"{root}/{relpath}") == signature for relpath, signature in cached.inputs)
+
+
+def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tuple[tuple[str, Signature | None], ...] | None:
+    """Signatures of ``relpaths``; None if any file is too recent to trust
+    (changed less than RACY_WINDOW_NS before loading started, or since)."""
+    root = str(project.root)
+    found: list[tuple[str, Signature | None]] = []
+    for relpath in dict.fromkeys(relpaths):
+        signature = file_signature(f"{root}/{relpath}")
+        if signature is not None and not signature.settled(started_ns - RACY_WINDOW_NS):
+            return None
+        found.append((relpath, signature))
+    return tuple(found)
+
+
+def save(project: Project, cached: CachedPipeline) -> None:
+    """Write the cache atomically; silently skipped without ``.pivot/`` or on
+    any error (it is only a cache)."""
+    state_dir = project.state_dir
+    if not state_dir.is_dir():
+        return  # a read-only command must not create .pivot/
+    import pickle
+
+    path = state_dir / CACHE_NAME
+    tmp = state_dir / f".{CACHE_NAME}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            pickle.dump(cached, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+
+
+def now_ns() -> int:
+    return time.time_ns()
