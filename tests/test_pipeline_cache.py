@@ -1,0 +1,169 @@
+"""The resolved pipeline remembered in .pivot/pipeline.pickle: used only when
+nothing it was made from changed, never written from racy files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+import pivot.frontends
+from pivot.frontends import cache
+
+PIPELINE = """\
+    vars:
+      - config.yaml
+    stages:
+      train:
+        foreach: ${models}
+        do:
+          cmd: python train.py ${item} --lr ${lr}
+          deps:
+            - data/${item}.csv
+          outs:
+            - models/${item}
+"""
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """Trust files at once (no racy window) and count real pipeline loads."""
+    monkeypatch.setattr(cache, "RACY_WINDOW_NS", 0)
+    calls = []
+    real = pivot.frontends._load
+
+    def counting(project, targets):
+        calls.append(project.root)
+        return real(project, targets)
+
+    monkeypatch.setattr(pivot.frontends, "_load", counting)
+    return calls
+
+
+@pytest.fixture
+def project(ws):
+    (ws.root / ".pivot").mkdir()
+    ws.write("dvc.yaml", PIPELINE)
+    ws.write("config.yaml", "models: [a, b]\n")
+    ws.write("params.yaml", "lr: 0.1\n")
+    return ws
+
+
+def listing(ws) -> list[dict]:
+    return ws.pivot_json("list")["stages"]
+
+
+def test_second_command_uses_the_cache(project, loads):
+    first = listing(project)
+    assert (project.root / ".pivot" / cache.CACHE_NAME).is_file()
+    assert listing(project) == first
+    assert len(loads) == 1
+    assert [s["cmd"] for s in first] == [["python train.py a --lr 0.1"], ["python train.py b --lr 0.1"]]
+
+
+@pytest.mark.parametrize(
+    ("relpath", "text", "expected_cmd"),
+    [
+        ("dvc.yaml", PIPELINE.replace("train.py", "fit.py"), "python fit.py a --lr 0.1"),
+        ("params.yaml", "lr: 0.25\n", "python train.py a --lr 0.25"),
+        ("config.yaml", "models: [a, b, c]\n", "python train.py a --lr 0.1"),
+    ],
+)
+def test_an_edited_source_is_reloaded(project, loads, relpath, text, expected_cmd):
+    listing(project)
+    project.write(relpath, text)
+    stages = listing(project)
+    assert len(loads) == 2
+    assert stages[0]["cmd"] == [expected_cmd]
+    assert len(stages) == (3 if relpath == "config.yaml" else 2)
+
+
+def test_a_params_file_appearing_is_seen(ws, loads):
+    (ws.root / ".pivot").mkdir()
+    ws.write("dvc.yaml", "vars: [{lr: 1}]\nstages:\n  s:\n    cmd: echo ${lr}\n")
+    assert listing(ws)[0]["cmd"] == ["echo 1"]
+    # params.yaml beside dvc.yaml is merged before vars: now lr is defined twice
+    ws.write("params.yaml", "lr: 2\n")
+    result = ws.pivot("list", expect=1)
+    assert "cannot redefine 'lr'" in result.stderr
+
+
+def test_parsing_config_is_a_source(ws, loads):
+    (ws.root / ".pivot").mkdir()
+    ws.write("dvc.yaml", "vars: [{opts: {fast: false}}]\nstages:\n  s:\n    cmd: run ${opts}\n")
+    assert listing(ws)[0]["cmd"] == ["run "]
+    ws.write(".dvc/config", "[parsing]\nbool = boolean_optional\n")
+    assert listing(ws)[0]["cmd"] == ["run --no-fast"]
+
+
+def test_discovery_changes_are_seen(project, loads):
+    listing(project)
+    project.write("sub/dvc.yaml", "stages:\n  extra:\n    cmd: echo extra\n")
+    assert [s["address"] for s in listing(project)][-1] == "sub/dvc.yaml:extra"
+    (project.root / "sub" / "dvc.yaml").unlink()
+    assert [s["address"] for s in listing(project)] == ["train@a", "train@b"]
+    assert len(loads) == 3
+
+
+def test_pipeline_files_inside_outputs_stay_skipped(project, loads):
+    project.write("models/a/dvc.yaml", "stages:\n  hidden:\n    cmd: echo no\n")
+    first = listing(project)
+    assert listing(project) == first
+    assert len(loads) == 1
+    assert all("hidden" not in s["address"] for s in first)
+
+
+def test_racy_files_are_not_cached(project):
+    # the real window: every file was written just now
+    listing(project)
+    assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()
+
+
+def test_no_state_dir_is_created(ws, loads):
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi\n")
+    listing(ws)
+    assert not (ws.root / ".pivot").exists()
+
+
+def test_a_damaged_cache_is_a_miss(project, loads):
+    first = listing(project)
+    (project.root / ".pivot" / cache.CACHE_NAME).write_bytes(b"\x80\x05not a pickle")
+    assert listing(project) == first
+    assert len(loads) == 2
+    assert listing(project) == first
+    assert len(loads) == 2  # rewritten by the second load
+
+
+def test_errors_are_not_cached(project, loads):
+    project.write("params.yaml", "{lr: [\n")
+    project.pivot("list", expect=1)
+    project.pivot("list", expect=1)
+    assert len(loads) == 2
+    assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()
+
+
+def test_pivotfile_projects_are_not_cached(project, loads):
+    project.write("Pivotfile", 'rule hello:\n    output: "hello.txt"\n    shell: "echo hi > hello.txt"\n')
+    listing(project)
+    listing(project)
+    assert len(loads) == 2
+    assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()
+
+
+@pytest.mark.slow
+def test_warm_status_in_a_real_process_skips_yaml(project):
+    """Once the sources are older than the racy window, a new process loads
+    the pipeline without importing the YAML parser or the resolver."""
+    time.sleep(cache.RACY_WINDOW_NS / 1e9 + 0.2)
+    project.pivot_proc("list")
+    script = (
+        "import sys; sys.argv = ['pivot', 'status']\n"
+        "from pivot.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('yaml', 'pivot.frontends.dvcyaml') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "[]"  # no stage tracks params, so nothing reads YAML
+    assert "train@a" in out.stdout
