@@ -10,6 +10,7 @@ import time
 import pytest
 
 import pivot.frontends
+import pivot.signature
 from pivot.frontends import cache
 
 PIPELINE = """\
@@ -30,7 +31,7 @@ PIPELINE = """\
 @pytest.fixture
 def loads(monkeypatch):
     """Trust files at once (no racy window) and count real pipeline loads."""
-    monkeypatch.setattr(cache, "RACY_WINDOW_NS", 0)
+    monkeypatch.setattr(pivot.signature, "RACY_WINDOW_NS", 0)
     calls = []
     real = pivot.frontends._load
 
@@ -156,7 +157,7 @@ def test_pivotfile_projects_are_not_cached(project, loads):
 def test_warm_status_in_a_real_process_skips_yaml(project):
     """Once the sources are older than the racy window, a new process loads
     the pipeline without importing the YAML parser or the resolver."""
-    time.sleep(cache.RACY_WINDOW_NS / 1e9 + 0.2)
+    time.sleep(pivot.signature.RACY_WINDOW_NS / 1e9 + 0.2)
     project.pivot_proc("list")
     script = (
         "import sys; sys.argv = ['pivot', 'status']\n"

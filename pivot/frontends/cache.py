@@ -11,10 +11,9 @@ interpolating.  Anything else -- a changed or new file, other pivot code, a
 Pivotfile in the project (its stages depend on the targets), an unreadable
 cache -- means loading as usual.
 
-Racy files: a file changed within the filesystem's timestamp granularity
-may keep its signature, so a pipeline is saved only when every file it was
-built from is older than ``RACY_WINDOW_NS`` (as the stat cache does).  The
-cache is written only into an existing ``.pivot/``, atomically.
+Racy files: a pipeline is saved only when every file it was built from is
+settled (:mod:`pivot.signature`).  The cache is written only into an
+existing ``.pivot/``, atomically.
 """
 
 from __future__ import annotations
@@ -25,14 +24,14 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, Sequence
 
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
+from pivot.signature import Signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
 FORMAT = 1
-RACY_WINDOW_NS = 2_000_000_000  # as pivot.state.statdb (not imported: it pulls in sqlite3)
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -44,31 +43,8 @@ _CODE = (
     "yaml12.py",
     "graph.py",
     "ir.py",
+    "signature.py",
 )
-
-
-class Signature(NamedTuple):
-    """What identifies a file's content without reading it.  ``ctime`` moves
-    on every change, even one that puts an old mtime back."""
-
-    mode: int
-    inode: int
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-
-    def settled(self, before_ns: int) -> bool:
-        """Last changed before ``before_ns``, so any later change shows."""
-        return self.mtime_ns < before_ns and self.ctime_ns < before_ns
-
-
-def file_signature(path: str) -> Signature | None:
-    """The signature of ``path`` (symlinks followed); None if it does not exist."""
-    try:
-        st = os.stat(path)
-    except OSError:  # absent, or unreachable: the loader cannot see it either
-        return None
-    return Signature(st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -134,7 +110,7 @@ def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tu
     found: list[tuple[str, Signature | None]] = []
     for relpath in dict.fromkeys(relpaths):
         signature = file_signature(f"{root}/{relpath}")
-        if signature is not None and not signature.settled(started_ns - RACY_WINDOW_NS):
+        if signature is not None and not signature.settled(started_ns):
             return None
         found.append((relpath, signature))
     return tuple(found)

@@ -48,7 +48,7 @@ class State:
         self.readonly = readonly
         self.statdb = StatDB(state_dir / "state.db", readonly=readonly)
         self.hasher = Hasher(root, self.statdb)
-        self.params = ParamsReader(root)
+        self.params = ParamsReader(root, None if readonly else state_dir)
         self.locks = LockStore(state_dir / "locks", root)
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
         self.runcache = RunCache(state_dir / "runcache")

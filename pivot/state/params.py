@@ -13,6 +13,8 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -23,11 +25,15 @@ _MISSING = object()
 
 
 class ParamsReader:
-    """Parsed params files of one command, memoised by root-relative path."""
+    """Parsed params files of one command, memoised by root-relative path.
 
-    def __init__(self, root: Path) -> None:
+    With ``memo_dir`` (``.pivot/``), parsed files are also remembered between
+    commands, by file signature, so a warm command need not parse YAML."""
+
+    def __init__(self, root: Path, memo_dir: Path | None = None) -> None:
         self.root = root
         self._files: dict[str, Mapping[str, Any] | None] = {}
+        self._memo = ParsedMemo(memo_dir / MEMO_NAME) if memo_dir is not None else None
 
     def read(self, relpath: str) -> Mapping[str, Any] | None:
         """The parsed file, or None when it does not exist."""
@@ -35,7 +41,10 @@ class ParamsReader:
             return self._files[relpath]
         except KeyError:
             pass
-        data = _load(self.root / relpath, relpath)
+        if self._memo is None:
+            data = _load(self.root / relpath, relpath)
+        else:
+            data = self._memo.parsed(self.root, relpath)
         self._files[relpath] = data
         return data
 
@@ -56,6 +65,71 @@ class ParamsReader:
 
     def invalidate(self, relpath: str) -> None:
         self._files.pop(relpath, None)
+
+
+MEMO_NAME = "params.pickle"
+
+
+class ParsedMemo:
+    """Parsed params files kept in one pickle: ``relpath -> (signature, data)``.
+
+    An entry is used only while the file's signature is unchanged and is made
+    only from a settled file (:mod:`pivot.signature`); the file is replaced
+    atomically.  Unreadable or damaged, it is only a miss.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[str, tuple[Any, Mapping[str, Any]]] | None = None
+
+    def parsed(self, root: Path, relpath: str) -> Mapping[str, Any] | None:
+        from pivot.signature import file_signature
+
+        entries = self._read()
+        started = time.time_ns()
+        signature = file_signature(f"{root}/{relpath}")
+        entry = entries.get(relpath)
+        if signature is not None and entry is not None and entry[0] == signature:
+            return entry[1]
+        data = _load(root / relpath, relpath)
+        if data is not None and signature is not None and signature.settled(started):
+            entries[relpath] = (signature, data)
+            self._write(entries)
+        return data
+
+    def _read(self) -> dict[str, tuple[Any, Mapping[str, Any]]]:
+        if self._entries is None:
+            self._entries = {}
+            try:
+                with open(self.path, "rb") as handle:
+                    raw = handle.read()
+            except OSError:
+                return self._entries
+            import pickle
+
+            try:
+                entries = pickle.loads(raw)
+            except Exception:  # damaged: start afresh
+                return self._entries
+            if isinstance(entries, dict):
+                self._entries = entries
+        return self._entries
+
+    def _write(self, entries: dict[str, tuple[Any, Mapping[str, Any]]]) -> None:
+        import pickle
+
+        if not self.path.parent.is_dir():
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as handle:
+                pickle.dump(entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, self.path)
+        except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 
 def lookup(data: Any, dotted: str) -> Any:
