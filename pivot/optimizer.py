@@ -286,9 +286,11 @@ class Restored(dict):
     def __init__(self) -> None:
         super().__init__()
         self.holders: set[str] = set()
+        self.sizes: dict[str, int] = {}
 
-    def add(self, path: str, digest: str) -> None:
+    def add(self, path: str, digest: str, size: int = 0) -> None:
         self[path] = digest
+        self.sizes[path] = size
         parent = posixpath.dirname(path)
         while parent and parent not in self.holders:
             self.holders.add(parent)
@@ -312,7 +314,40 @@ def assumed_hash(path: str, restored: Mapping[str, str], state: "State") -> Any:
         parent = posixpath.dirname(parent)
     holders = restored.holders if isinstance(restored, Restored) else {
         h for p in restored for h in (*_ancestors(p), ".")}
-    return UNKNOWN_HASH if path in holders else _NOT_RESTORED
+    if path not in holders:
+        return _NOT_RESTORED
+    return _predicted_dir_hash(path, restored, state)
+
+
+def _predicted_dir_hash(path: str, restored: Mapping[str, str], state: "State") -> str:
+    """The hash directory ``path`` will have once the restored outputs below
+    it are in place: its manifest on disk with those outputs' entries swapped
+    for the restored ones.  ``UNKNOWN_HASH`` when a restored directory's
+    manifest is not in the cache."""
+    from pivot.state.hashing import DIR_SUFFIX, ManifestEntry, manifest_digest
+
+    entries = {e.relpath: e for e in state.hasher.manifest(path)}
+    sizes = restored.sizes if isinstance(restored, Restored) else {}
+    prefix = "" if path == "." else path + "/"
+    for out_path, digest in restored.items():
+        if not out_path.startswith(prefix):
+            continue
+        inner = out_path[len(prefix):]
+        on_disk = entries.get(inner)
+        for relpath in [r for r in entries if r == inner or r.startswith(inner + "/")]:
+            del entries[relpath]
+        if digest.endswith(DIR_SUFFIX):
+            below = state.cache.load_manifest(digest)
+            if below is None:
+                return UNKNOWN_HASH
+            for e in below:
+                entries[f"{inner}/{e.relpath}"] = ManifestEntry(f"{inner}/{e.relpath}", e.hash, e.size, e.isexec)
+        else:
+            isexec = on_disk.isexec if on_disk is not None else False
+            entries[inner] = ManifestEntry(inner, digest, sizes.get(out_path, 0), isexec)
+    if not entries:
+        return UNKNOWN_HASH
+    return manifest_digest(tuple(entries[r] for r in sorted(entries)))
 
 
 def _ancestors(path: str) -> list[str]:
@@ -430,10 +465,10 @@ def make_plan(
         if assume_restored:
             if decision.action is Action.CHECKOUT and decision.record is not None:
                 for entry in decision.record.outs:
-                    restored.add(entry.path, entry.hash)
+                    restored.add(entry.path, entry.hash, entry.size)
             elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
                 for entry in decision.run_entry.outs:
-                    restored.add(entry.path, entry.hash)
+                    restored.add(entry.path, entry.hash, entry.size)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
 

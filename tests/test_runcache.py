@@ -298,3 +298,39 @@ def test_a_stage_waiting_for_its_upstream_is_restored_once_it_finished(ws):
     assert "restored tail from the run cache" in result.stdout
     assert _runs(ws) == ["head", "tail", "head", "tail", "head"]
     assert ws.read("tail.txt") == first
+
+
+def test_a_dep_directory_holding_restored_outputs_is_predicted(ws):
+    # `summary` depends on the directory `parts`, which holds the outputs of
+    # two other stages (DVC's "dep contains outs" edge): after a revert the
+    # plan predicts the directory's restored content, so `summary` is
+    # restored from the run cache too instead of rerun.
+    ws.write("dvc.yaml", """\
+        stages:
+          part:
+            foreach: [a, b]
+            do:
+              cmd: echo "${item} $(cat n.txt) $RANDOM" > parts/${item}.txt && echo part >> runs.log
+              deps: [n.txt]
+              outs:
+                - parts/${item}.txt
+          summary:
+            cmd: (cat parts/*.txt; echo $RANDOM) > summary.txt && echo summary >> runs.log
+            deps: [parts]
+            outs: [summary.txt]
+        """)
+    ws.write("parts/README", "kept by hand, not an output\n")
+    ws.write("n.txt", "1\n")
+    ws.pivot("run", "-j", "1")
+    first = ws.read("summary.txt")
+    ws.write("n.txt", "2\n")
+    ws.pivot("run", "-j", "1")
+    assert _runs(ws) == ["part", "part", "summary"] * 2
+
+    ws.write("n.txt", "1\n")
+    assert _actions(ws) == {"part@a": "restore from run cache", "part@b": "restore from run cache",
+                            "summary": "restore from run cache"}
+    ws.pivot("run", "-j", "1")
+    assert _runs(ws) == ["part", "part", "summary"] * 2  # nothing ran
+    assert ws.read("summary.txt") == first
+    assert ws.pivot("status").stdout == "Pipelines are up to date.\n"
