@@ -128,13 +128,32 @@ def save(project: Project, cached: CachedPipeline) -> None:
     tmp = state_dir / f".{CACHE_NAME}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as handle:
-            pickle.dump(cached, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
+            pickler.dispatch_table = _dispatch_table()
+            pickler.dump(cached)
         os.replace(tmp, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
         try:
             os.unlink(tmp)
         except OSError:
             pass
+
+
+def _dispatch_table() -> dict:
+    """Slotted IR records pickled as constructor calls: unpickling them then
+    costs one ``__init__`` instead of the generic field-by-field setstate."""
+    import copyreg
+
+    from pivot.ir import Dep, Location, Out, ParamsDep
+
+    table = copyreg.dispatch_table.copy()
+    for cls in (Dep, Out, ParamsDep, Location):
+        table[cls] = _by_fields
+    return table
+
+
+def _by_fields(record: object) -> tuple:
+    return type(record), tuple(getattr(record, name) for name in record.__slots__)  # type: ignore[attr-defined]
 
 
 def now_ns() -> int:

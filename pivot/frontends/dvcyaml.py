@@ -63,6 +63,7 @@ class DvcYamlLoader:
         self._config = self.config.as_mapping()
         self._context: Context | None = None
         self._paths: dict[tuple[str, str], str] = {}
+        self._deps: dict[tuple[str, str], Dep] = {}
 
     # -- errors in DVC's shape
 
@@ -250,7 +251,7 @@ class DvcYamlLoader:
             cmds = literal = tuple(to_str(c) for c in cmd)
         else:
             raise self._fail(f"'stages.{name}.cmd'", f"expected str or list, got {type(cmd).__name__}")
-        deps = tuple(Dep(path=self._path(wdir, dep), def_path=str(dep)) for dep in data.get("deps") or [])
+        deps = tuple(self._dep(wdir, dep) for dep in data.get("deps") or [])
         desc = data.get("desc")
         return Stage(
             address=name if self.relpath == "dvc.yaml" else f"{self.relpath}:{name}",
@@ -269,6 +270,14 @@ class DvcYamlLoader:
             group=group,
             cmd_literal=literal,
         )
+
+    def _dep(self, wdir: str, path: Any) -> Dep:
+        # one shared object per distinct dep (a script every stage reads): less memory
+        key = (wdir, str(path))
+        dep = self._deps.get(key)
+        if dep is None:
+            dep = self._deps[key] = Dep(path=self._path(wdir, path), def_path=key[1])
+        return dep
 
     def _path(self, wdir: str, path: Any) -> str:
         text = str(path)
