@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from pivot import graph
 from pivot.ir import Pipeline, Stage
@@ -28,8 +27,7 @@ SKIP_DIRS = frozenset({".git", ".dvc", ".pivot"})
 CONFIG_FILES = (".dvc/config", ".dvc/config.local")
 
 
-@dataclass(frozen=True)
-class PipelineFile:
+class PipelineFile(NamedTuple):
     relpath: str  # root-relative POSIX
     kind: str  # DVC_FILE or PIVOT_FILE
 
@@ -61,8 +59,7 @@ def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Sta
     return loaded.stages, loaded.sources
 
 
-@dataclass(frozen=True)
-class _Loaded:
+class _Loaded(NamedTuple):
     stages: list[Stage]
     sources: list[str]  # files read, for Pipeline.sources
     files: tuple[tuple[str, int], ...]  # dvc.yaml files in discovery order, with their stage counts

@@ -22,16 +22,15 @@ import gc
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, NamedTuple, Sequence
 
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 from pivot.signature import Signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 1
+FORMAT = 2
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -47,8 +46,7 @@ _CODE = (
 )
 
 
-@dataclass(frozen=True)
-class CachedPipeline:
+class CachedPipeline(NamedTuple):
     """What is stored: the pipeline and everything it was made from."""
 
     key: tuple  # format, Python, pivot code, project root
