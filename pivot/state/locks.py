@@ -83,13 +83,18 @@ class LockRecord:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "LockRecord":
+        # one pass per list, no generator frames: this runs once per stage per command
         params = _typed(data.get("params", {}), dict)
+        cmd = _typed(data["cmd"], list)
+        if not all(isinstance(c, str) for c in cmd):
+            raise ValueError(f"expected str, got {type(next(c for c in cmd if not isinstance(c, str))).__name__}")
+        entry = LockEntry.from_json
         return cls(
             address=_typed(data["address"], str),
-            cmd=tuple(_typed(c, str) for c in _typed(data["cmd"], list)),
-            deps=tuple(LockEntry.from_json(e) for e in _typed(data.get("deps", []), list)),
+            cmd=tuple(cmd),
+            deps=tuple([entry(e) for e in _typed(data.get("deps", []), list)]),
             params={_typed(k, str): _typed(v, dict) for k, v in params.items()},
-            outs=tuple(LockEntry.from_json(e) for e in _typed(data.get("outs", []), list)),
+            outs=tuple([entry(e) for e in _typed(data.get("outs", []), list)]),
             adopted_from=data.get("adopted_from"),
         )
 
