@@ -17,6 +17,7 @@ import errno
 import os
 import stat as stat_mod
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 DIR_SUFFIX = ".dir"
 CHUNK = 1 << 20
+_STATE_DIRS = frozenset({".pivot", ".git", ".dvc"})  # never part of the root directory's manifest
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +175,11 @@ class Hasher:
         a directory already on the current descent path is a link loop."""
         entries: list[ManifestEntry] = []
         base = "" if relpath == "." else relpath + "/"
+        at_root = relpath == "."
+        # the loop below runs once per file: keep lookups local, ask the stat cache directly
+        file_hash = self._file_hash
+        lookup = self.statdb.lookup if self.statdb is not None else None
+        is_reg, is_dir, exec_bit = stat_mod.S_ISREG, stat_mod.S_ISDIR, stat_mod.S_IXUSR
         # (directory path, path inside the walked dir, ancestors' (dev, ino))
         stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
             (path, "", frozenset({(st.st_dev, st.st_ino)}))
@@ -184,34 +191,34 @@ class Hasher:
                     children = list(listing)
             except OSError as exc:
                 raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
+            skip = _STATE_DIRS if at_root and not inner else ()
             for child in children:
                 child_inner = inner + child.name
-                child_rel = base + child_inner
-                if relpath == "." and child_inner in (".pivot", ".git", ".dvc"):
+                if child_inner in skip:
                     continue
                 try:
                     child_st = child.stat()  # follows symlinks
                 except FileNotFoundError:
                     raise StateError(
-                        f"'{child_rel}' is a dangling symlink (-> {os.readlink(child.path)})"
+                        f"'{base}{child_inner}' is a dangling symlink (-> {os.readlink(child.path)})"
                     ) from None
                 except OSError as exc:
-                    raise _link_error(child_rel, exc) from None
-                if stat_mod.S_ISDIR(child_st.st_mode):
+                    raise _link_error(base + child_inner, exc) from None
+                mode = child_st.st_mode
+                if is_reg(mode):
+                    child_rel = base + child_inner
+                    digest = lookup(child_rel, child_st) if lookup is not None else None
+                    if digest is None:
+                        digest = file_hash(child_rel, child.path, child_st)
+                    entries.append(ManifestEntry(child_inner, digest, child_st.st_size, bool(mode & exec_bit)))
+                elif is_dir(mode):
                     key = (child_st.st_dev, child_st.st_ino)
                     if key in ancestors:
-                        raise StateError(f"'{child_rel}' is a symlink loop (it leads back to a parent directory)")
-                    stack.append((child.path, child_inner + "/", ancestors | {key}))
-                elif stat_mod.S_ISREG(child_st.st_mode):
-                    entries.append(
-                        ManifestEntry(
-                            relpath=child_inner,
-                            hash=self._file_hash(child_rel, child.path, child_st),
-                            size=child_st.st_size,
-                            isexec=bool(child_st.st_mode & stat_mod.S_IXUSR),
+                        raise StateError(
+                            f"'{base}{child_inner}' is a symlink loop (it leads back to a parent directory)"
                         )
-                    )
-        entries.sort(key=lambda e: e.relpath)
+                    stack.append((child.path, child_inner + "/", ancestors | {key}))
+        entries.sort(key=attrgetter("relpath"))
         return entries
 
 
