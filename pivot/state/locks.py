@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -170,6 +169,8 @@ class LockStore:
         """Replace the stage's record atomically."""
         path = self.path_for(record.address)
         self.dir.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only writers need it
+
         text = json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
         fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
         try:
