@@ -411,6 +411,8 @@ def dump_yaml(path: Path, data: Any) -> None:
 
 def generate(root: Path, shape: Shape) -> None:
     """Write a complete workspace for ``shape`` into the empty directory ``root``."""
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"refusing to generate into non-empty directory {root}")
     root.mkdir(parents=True, exist_ok=True)
     tools = root / "tools"
     tools.mkdir(exist_ok=True)

@@ -78,8 +78,11 @@ def sample_op(tool: Tool, op: Op, workspace: Path, settings: Settings, *, warmup
     return Measurement.from_samples(samples)
 
 
-def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops: frozenset[Op]) -> ToolRun:
-    """Every op in ``ops`` for ``tool`` on copies of ``pristine``."""
+def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops: frozenset[Op],
+               built_elsewhere: Path | None = None) -> ToolRun:
+    """Every op in ``ops`` for ``tool`` on copies of ``pristine``.  When the
+    tool's fresh run cannot finish and ``built_elsewhere`` (a workspace another
+    tool built) is given, its outputs are adopted (``Op.ADOPT``) instead."""
     run = ToolRun(tool.name)
     home = settings.workdir / f"stages-{shape.stages}" / tool.name
     workspace = fresh_copy(pristine, home / "ws", tool)
@@ -90,18 +93,24 @@ def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops
     if Op.FRESH_RUN_SERIAL in ops:
         run.results[Op.FRESH_RUN_SERIAL] = fresh_runs(tool, Op.FRESH_RUN_SERIAL, pristine, home, settings, keep=False)
 
-    if Op.FRESH_RUN not in ops:
-        return run
-    fresh = fresh_runs(tool, Op.FRESH_RUN, pristine, home, settings, keep=True)
-    run.results[Op.FRESH_RUN] = fresh
-    if not fresh.ok:
-        reason = f"fresh run {fresh.outcome.value}: {fresh.detail}" if fresh.detail else "fresh run not measured"
+    if Op.FRESH_RUN in ops:
+        fresh = fresh_runs(tool, Op.FRESH_RUN, pristine, home, settings, keep=True)
+        run.results[Op.FRESH_RUN] = fresh
+        built = fresh
+    else:
+        built = Measurement.skipped("fresh run not attempted")
+    if not built.ok and built_elsewhere is not None and Op.ADOPT in ops and tool.command(Op.ADOPT):
+        built = adopt_outputs(tool, built_elsewhere, home / "ws", settings)
+        run.results[Op.ADOPT] = built
+    if not built.ok:
+        reason = f"{built.outcome.value}: {built.detail}" if built.detail else "workspace not built"
         for op in NEEDS_BUILT:
             if op in ops and tool.command(op) is not None:
                 run.results[op] = Measurement.skipped(reason)
         return run
     workspace = home / "ws"
-    run.workspace = workspace
+    if Op.FRESH_RUN in run.results and run.results[Op.FRESH_RUN].ok:
+        run.workspace = workspace  # built by this tool itself
 
     for op in (Op.NOOP_RUN, Op.STATUS_WARM):
         if op in ops:
@@ -139,6 +148,17 @@ def fresh_runs(tool: Tool, op: Op, pristine: Path, home: Path, settings: Setting
     if not keep:
         shutil.rmtree(home / "ws", ignore_errors=True)
     return Measurement.from_samples(samples)
+
+
+def adopt_outputs(tool: Tool, built: Path, dest: Path, settings: Settings) -> Measurement:
+    """Copy a workspace another tool built (without that tool's state) and
+    let ``tool`` record it as up to date; one timed sample."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(built, dest, symlinks=True, ignore=shutil.ignore_patterns(*NOT_OUTPUTS))
+    tool.prepare(dest)
+    sample = run_command(tool.command(Op.ADOPT), dest, tool.env(dest), settings.timeout)
+    return Measurement.from_samples([sample])
 
 
 def revert_runs(tool: Tool, workspace: Path, settings: Settings) -> Measurement:

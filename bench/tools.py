@@ -23,6 +23,9 @@ class Op(enum.Enum):
     LIST = "list stages"
     FRESH_RUN = "fresh run"
     FRESH_RUN_SERIAL = "fresh run, 1 job"
+    # When DVC's own fresh run cannot finish: record pivot's byte-identical
+    # outputs as up to date (`dvc commit -f`), so the later ops still compare.
+    ADOPT = "record outputs built by pivot"
     NOOP_RUN = "no-op run"
     STATUS_WARM = "warm status"
     STATUS_COLD = "cold status"
@@ -109,6 +112,7 @@ class Dvc(Tool):
             Op.HELP: "--help",
             Op.LIST: "stage list --all",
             Op.FRESH_RUN: "repro --all-pipelines",
+            Op.ADOPT: "commit --force",
             Op.NOOP_RUN: "repro --all-pipelines",
             Op.STATUS_WARM: "status",
             Op.STATUS_COLD: "status",
