@@ -11,6 +11,7 @@ same window).
 from __future__ import annotations
 
 import os
+import sys
 from typing import NamedTuple
 
 RACY_WINDOW_NS = 2_000_000_000
@@ -31,6 +32,17 @@ class Signature(NamedTuple):
         since then shows in the signature."""
         before = started_ns - RACY_WINDOW_NS
         return self.mtime_ns < before and self.ctime_ns < before
+
+
+def code_signature(*modules: str) -> tuple:
+    """Identifies the pivot code a cache entry was made by: the Python
+    version and the size and mtime of ``modules`` (paths inside ``pivot/``)."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    stamps = []
+    for module in modules:
+        signature = file_signature(os.path.join(package, module))
+        stamps.append(None if signature is None else (signature.size, signature.mtime_ns))
+    return (sys.version_info[:2], tuple(stamps))
 
 
 def file_signature(path: str) -> Signature | None:

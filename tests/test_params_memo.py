@@ -98,3 +98,10 @@ def test_status_sees_a_param_edit_through_the_memo(project, parses):
     project.write("params.yaml", "lr: 0.5\nnested: {depth: 3}\n")
     assert project.pivot_json("status") == {"train": [{"changed deps": {"params.yaml": {"lr": "modified"}}}]}
     assert parses.count("params.yaml") == 2  # commit (remembered), status after the edit
+
+
+def test_memo_made_by_other_code_is_ignored(project, parses, monkeypatch):
+    read_values(project)
+    monkeypatch.setattr(params, "_MEMO_CODE", ("state/params.py", "no/such/module.py"))
+    assert read_values(project) == {"lr": 0.1, "nested.depth": 3}
+    assert len(parses) == 2

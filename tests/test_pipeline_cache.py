@@ -168,3 +168,10 @@ def test_warm_status_in_a_real_process_skips_yaml(project):
     out = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True, text=True, check=True)
     assert out.stdout.splitlines()[-1] == "[]"  # no stage tracks params, so nothing reads YAML
     assert "train@a" in out.stdout
+
+
+def test_cache_made_by_other_code_is_ignored(project, loads, monkeypatch):
+    first = listing(project)
+    monkeypatch.setattr(cache, "_CODE", (*cache._CODE, "no/such/module.py"))
+    assert listing(project) == first
+    assert len(loads) == 2

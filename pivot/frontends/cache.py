@@ -20,14 +20,12 @@ from __future__ import annotations
 
 import gc
 import os
-import sys
 import time
-from pathlib import Path
 from typing import Iterable, NamedTuple, Sequence
 
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
-from pivot.signature import Signature, file_signature
+from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
 FORMAT = 2
@@ -49,7 +47,7 @@ _CODE = (
 class CachedPipeline(NamedTuple):
     """What is stored: the pipeline and everything it was made from."""
 
-    key: tuple  # format, Python, pivot code, project root
+    key: tuple  # format, pivot code and Python version, project root
     files: tuple[tuple[str, int], ...]  # pipeline files in discovery order, with their stage counts
     inputs: tuple[tuple[str, Signature | None], ...]  # every file consulted (root-relative)
     pipeline: Pipeline
@@ -62,12 +60,7 @@ class CachedPipeline(NamedTuple):
 
 
 def cache_key(project: Project) -> tuple:
-    here = Path(__file__).resolve().parent.parent
-    code = []
-    for name in _CODE:
-        signature = file_signature(str(here / name))
-        code.append(None if signature is None else (signature.size, signature.mtime_ns))
-    return (FORMAT, sys.version_info[:2], tuple(code), str(project.root))
+    return (FORMAT, code_signature(*_CODE), str(project.root))
 
 
 def load(project: Project, key: tuple) -> CachedPipeline | None:

@@ -68,6 +68,8 @@ class ParamsReader:
 
 
 MEMO_NAME = "params.pickle"
+MEMO_FORMAT = 1
+_MEMO_CODE = ("state/params.py", "yaml12.py", "signature.py")  # what decides the parsed data
 
 
 class ParsedMemo:
@@ -81,6 +83,7 @@ class ParsedMemo:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._entries: dict[str, tuple[Any, Mapping[str, Any]]] | None = None
+        self._key: tuple = ()
 
     def parsed(self, root: Path, relpath: str) -> Mapping[str, Any] | None:
         from pivot.signature import file_signature
@@ -99,6 +102,9 @@ class ParsedMemo:
 
     def _read(self) -> dict[str, tuple[Any, Mapping[str, Any]]]:
         if self._entries is None:
+            from pivot.signature import code_signature
+
+            self._key = (MEMO_FORMAT, code_signature(*_MEMO_CODE))
             self._entries = {}
             try:
                 with open(self.path, "rb") as handle:
@@ -108,10 +114,10 @@ class ParsedMemo:
             import pickle
 
             try:
-                entries = pickle.loads(raw)
+                key, entries = pickle.loads(raw)
             except Exception:  # damaged: start afresh
                 return self._entries
-            if isinstance(entries, dict):
+            if key == self._key and isinstance(entries, dict):  # else made by other code
                 self._entries = entries
         return self._entries
 
@@ -123,7 +129,7 @@ class ParsedMemo:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "wb") as handle:
-                pickle.dump(entries, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump((self._key, entries), handle, protocol=pickle.HIGHEST_PROTOCOL)
             os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
             try:
