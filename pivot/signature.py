@@ -35,12 +35,18 @@ class Signature(NamedTuple):
 
 
 def code_signature(*modules: str) -> tuple:
-    """Identifies the pivot code a cache entry was made by: the Python
-    version and the size and mtime of ``modules`` (paths inside ``pivot/``)."""
+    """Identifies the code a cache entry was made by: the Python version, the
+    size and mtime of ``modules`` (paths inside ``pivot/``) and of PyYAML."""
+    from importlib.util import find_spec
+
     package = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(package, module) for module in modules]
+    yaml = find_spec("yaml")  # locating it does not import it
+    if yaml is not None and yaml.origin:
+        paths.append(yaml.origin)
     stamps = []
-    for module in modules:
-        signature = file_signature(os.path.join(package, module))
+    for path in paths:
+        signature = file_signature(path)
         stamps.append(None if signature is None else (signature.size, signature.mtime_ns))
     return (sys.version_info[:2], tuple(stamps))
 
