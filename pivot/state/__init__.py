@@ -49,7 +49,7 @@ class State:
         self.statdb = StatDB(state_dir / "state.db", readonly=readonly)
         self.hasher = Hasher(root, self.statdb)
         self.params = ParamsReader(root, None if readonly else state_dir)
-        self.locks = LockStore(state_dir / "locks", root)
+        self.locks = LockStore(state_dir / "locks", root, memo=self.statdb)
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
         self.runcache = RunCache(state_dir / "runcache")
         self._adopter: Adopter | None = None

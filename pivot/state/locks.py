@@ -10,17 +10,24 @@ outside ``[A-Za-z0-9_-]`` percent-encoded (``sub/dvc.yaml:build@0.5`` ->
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import xxhash
 
+from pivot.signature import file_signature
 from pivot.state.notices import warn
 
+if TYPE_CHECKING:
+    from pivot.state.statdb import StatDB
+
 LOCK_VERSION = 1
+MEMO_FORMAT = 1  # bump when the tuples below change
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME = 200  # bytes; file names are limited to 255
 
@@ -134,12 +141,20 @@ def lock_filename(address: str) -> str:
 
 
 class LockStore:
-    """Reads and writes the records under ``.pivot/locks/``."""
+    """Reads and writes the records under ``.pivot/locks/``.
 
-    def __init__(self, locks_dir: Path, project_root: Path | None = None) -> None:
+    With ``memo`` (the stat cache), parsed records are remembered by the lock
+    file's signature: a warm command checks each file with one ``stat``
+    instead of opening and parsing it.  Entries are made only from settled
+    files (:mod:`pivot.signature`), like every stat-gated cache here.
+    """
+
+    def __init__(self, locks_dir: Path, project_root: Path | None = None, memo: "StatDB | None" = None) -> None:
         self.dir = locks_dir
         self._dir_str = str(locks_dir)
         self._root = project_root
+        self._memo = memo
+        self._memo_key: tuple | None = None
 
     def path_for(self, address: str) -> Path:
         return self.dir / lock_filename(address)
@@ -147,6 +162,46 @@ class LockStore:
     def read(self, address: str) -> LockRecord | None:
         """The stage's record; None if absent or unreadable (with a warning)."""
         path = f"{self._dir_str}/{lock_filename(address)}"
+        if self._memo is None:
+            return self._read_file(address, path)
+        started = time.time_ns()
+        signature = file_signature(path)
+        if signature is None:
+            return self._read_file(address, path)  # absent or unreadable: as without a memo
+        key = self._key()
+        remembered = self._remembered(address, key, tuple(signature))
+        if remembered is not None:
+            return remembered
+        record = self._read_file(address, path)
+        if record is not None and signature.settled(started) and not self._memo.readonly:
+            try:
+                entry = marshal.dumps((key, tuple(signature), _as_tuple(record)))
+            except ValueError:  # a value marshal cannot hold: just not remembered
+                return record
+            self._memo.remember_lock(address, entry)
+        return record
+
+    def _key(self) -> tuple:
+        if self._memo_key is None:
+            from pivot.signature import code_signature
+
+            self._memo_key = (MEMO_FORMAT, code_signature("state/locks.py"))
+        return self._memo_key
+
+    def _remembered(self, address: str, key: tuple, signature: tuple) -> LockRecord | None:
+        assert self._memo is not None
+        entry = self._memo.lock_memo(address)
+        if entry is None:
+            return None
+        try:
+            entry_key, entry_signature, data = marshal.loads(entry)
+            if entry_key != key or entry_signature != signature:
+                return None
+            return _from_tuple(data)
+        except (ValueError, EOFError, TypeError):  # damaged: read the file
+            return None
+
+    def _read_file(self, address: str, path: str) -> LockRecord | None:
         try:
             with open(path, "rb") as handle:
                 raw = handle.read()
@@ -192,6 +247,30 @@ class LockStore:
             except ValueError:
                 pass
         return str(path)
+
+
+def _as_tuple(record: LockRecord) -> tuple:
+    """A record as plain data for ``marshal`` (which rebuilds it fastest)."""
+    return (
+        record.address,
+        record.cmd,
+        tuple((e.path, e.hash, e.size, e.nfiles) for e in record.deps),
+        {path: dict(values) for path, values in record.params.items()},
+        tuple((e.path, e.hash, e.size, e.nfiles) for e in record.outs),
+        record.adopted_from,
+    )
+
+
+def _from_tuple(data: tuple) -> LockRecord:
+    address, cmd, deps, params, outs, adopted_from = data
+    return LockRecord(
+        address=address,
+        cmd=cmd,
+        deps=tuple([LockEntry(*e) for e in deps]),
+        params=params,
+        outs=tuple([LockEntry(*e) for e in outs]),
+        adopted_from=adopted_from,
+    )
 
 
 def _unlink_quietly(path: str | os.PathLike[str]) -> None:

@@ -34,6 +34,14 @@ CREATE TABLE IF NOT EXISTS stat (
 ) WITHOUT ROWID
 """
 
+# Parsed lock records by file signature (pivot.state.locks builds and reads the entries).
+_LOCK_MEMO_SCHEMA = """
+CREATE TABLE IF NOT EXISTS lock_memo (
+    address TEXT PRIMARY KEY,
+    entry BLOB NOT NULL
+) WITHOUT ROWID
+"""
+
 # path -> (inode, mtime_ns, size, hash, hashed_ns)
 Row = tuple[int, int, int, str, int]
 
@@ -47,6 +55,8 @@ class StatDB:
         self._conn: sqlite3.Connection | None = None
         self._rows: dict[str, Row] | None = None
         self._pending: dict[str, Row] = {}
+        self._lock_memo: dict[str, bytes] | None = None
+        self._pending_memo: dict[str, bytes] = {}
 
     # -- lookups -------------------------------------------------------------
 
@@ -67,6 +77,15 @@ class StatDB:
     def store(self, relpath: str, st: os.stat_result, digest: str) -> None:
         self._pending[relpath] = (st.st_ino, st.st_mtime_ns, st.st_size, digest, time.time_ns())
 
+    def lock_memo(self, address: str) -> bytes | None:
+        """The remembered entry for a stage's lock record (loaded with one query)."""
+        if self._lock_memo is None:
+            self._lock_memo = self._load_lock_memo()
+        return self._pending_memo.get(address) or self._lock_memo.get(address)
+
+    def remember_lock(self, address: str, entry: bytes) -> None:
+        self._pending_memo[address] = entry
+
     # -- storage -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
@@ -76,6 +95,7 @@ class StatDB:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute(_SCHEMA)
+            conn.execute(_LOCK_MEMO_SCHEMA)
             self._conn = conn
         return self._conn
 
@@ -87,6 +107,15 @@ class StatDB:
                 "SELECT path, inode, mtime_ns, size, hash, hashed_ns FROM stat"
             )
             return {row[0]: row[1:] for row in cursor}
+        except sqlite3.DatabaseError as exc:
+            self._rebuild(exc)
+            return {}
+
+    def _load_lock_memo(self) -> dict[str, bytes]:
+        if not self.path.exists():
+            return {}
+        try:
+            return dict(self._connect().execute("SELECT address, entry FROM lock_memo"))
         except sqlite3.DatabaseError as exc:
             self._rebuild(exc)
             return {}
@@ -109,7 +138,7 @@ class StatDB:
     def close(self) -> None:
         """Write the new rows in one transaction and close."""
         try:
-            if self._pending and not self.readonly:
+            if (self._pending or self._pending_memo) and not self.readonly:
                 self._flush()
         finally:
             if self._conn is not None:
@@ -123,6 +152,7 @@ class StatDB:
                 conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
+                conn.executemany("INSERT OR REPLACE INTO lock_memo VALUES (?, ?)", self._pending_memo.items())
                 conn.execute("COMMIT")
                 break
             except sqlite3.OperationalError as exc:
@@ -137,3 +167,4 @@ class StatDB:
                     raise
                 self._rebuild(exc)
         self._pending.clear()
+        self._pending_memo.clear()
