@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--sizes", default="93,1000", help="stage counts, comma separated (>= 93)")
     run.add_argument("--repeat", type=int, default=5, help="timed runs per operation, after one warm-up")
     run.add_argument("--warmup", type=int, default=1, help="untimed runs before the timed ones")
+    run.add_argument("--settle", type=float, default=3.0,
+                     help="seconds to wait after a build before warm measurements (stat caches distrust newer files)")
     run.add_argument("--fresh-repeat", type=int, default=None,
                      help="fresh runs per size (default 3 below 1,000 stages, else 1)")
     run.add_argument("--timeout", type=float, default=600.0, help="seconds before a command is killed")
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     for stages in sizes:
         shape = Shape.for_stages(stages, args.run_files)
         fresh_repeat = args.fresh_repeat or (3 if stages < 1000 else 1)
-        sized = scenario.Settings(repeat=args.repeat, warmup=args.warmup, fresh_repeat=fresh_repeat, timeout=args.timeout, workdir=args.workdir)
+        sized = scenario.Settings(repeat=args.repeat, warmup=args.warmup, fresh_repeat=fresh_repeat,
+                                  settle=args.settle, timeout=args.timeout, workdir=args.workdir)
         progress(f"{stages} stages: generating")
         pristine = scenario.pristine_workspace(shape, sized)
         size = report.SizeResult(stages)

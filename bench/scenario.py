@@ -18,7 +18,6 @@ from bench.tools import Op, Tool, harness_path
 
 # Ops that need the workspace fully built by the fresh run first.
 NEEDS_BUILT = (Op.NOOP_RUN, Op.STATUS_WARM, Op.STATUS_COLD, Op.TOUCH_PARAM_RUN, Op.RUN_CACHE_REVERT, Op.EMIT_NINJA, Op.NINJA_NOOP)
-SETTLE_SECONDS = 3.0
 # Files that are state, not outputs, when comparing two built workspaces.
 NOT_OUTPUTS = (".dvc", ".pivot", "dvc.lock", "build.ninja", ".ninja_log", ".ninja_deps", ".dvcignore")
 
@@ -28,6 +27,7 @@ class Settings:
     repeat: int = 5
     warmup: int = 1
     fresh_repeat: int = 3
+    settle: float = 3.0  # seconds between building a workspace and warm measurements
     timeout: float = 600.0
     workdir: Path = Path("bench/out/work")
 
@@ -115,7 +115,7 @@ def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops
 
     # Let every file the build wrote age past the 2 s "racy" window in which
     # a stat cache (pivot's, DVC's) rightly refuses to trust mtimes.
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(settings.settle)
     for op in (Op.NOOP_RUN, Op.STATUS_WARM):
         if op in ops:
             run.results[op] = sample_op(tool, op, workspace, settings)

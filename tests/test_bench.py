@@ -75,7 +75,7 @@ def test_run_command_reports_failure_and_timeout(tmp_path):
 def test_harness_smoke_without_dvc(tmp_path, capsys):
     out = tmp_path / "out"
     code = bench_cli.main([
-        "run", "--sizes", str(MIN_STAGES), "--no-dvc", "--repeat", "1", "--warmup", "0", "--fresh-repeat", "1",
+        "run", "--sizes", str(MIN_STAGES), "--no-dvc", "--repeat", "1", "--warmup", "0", "--settle", "0", "--fresh-repeat", "1",
         "--floor-max", "0", "--run-files", "20", "--skip", "ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
     assert code == 0
