@@ -110,12 +110,13 @@ class Action(enum.Enum):
     RUN = "run"
     CHECKOUT = "checkout"  # outs damaged, everything else matches, cache has them
     RESTORE_RUN = "restore from run cache"  # stale, but an earlier run with this key is cached
+    RECORD_FROZEN = "record frozen"  # frozen, outs changed: verify them and re-record, never run
     UP_TO_DATE = "up to date"
     FROZEN = "frozen"
 
 
-# Actions that change the workspace.
-WORK_ACTIONS = frozenset({Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN})
+# Actions that change the workspace (or its records).
+WORK_ACTIONS = frozenset({Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN, Action.RECORD_FROZEN})
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,10 @@ class Plan:
         return tuple(d for d in self.decisions if d.action is Action.RESTORE_RUN)
 
     @property
+    def to_record_frozen(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.action is Action.RECORD_FROZEN)
+
+    @property
     def up_to_date(self) -> tuple[Decision, ...]:
         return tuple(d for d in self.decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN))
 
@@ -203,51 +208,102 @@ def check_stage(
     """The stage's own status against its lock record.
 
     ``restored`` maps paths an upstream checkout will restore to the hash
-    they will have; such deps are compared by that hash, not the disk."""
-    if stage.frozen:
-        return Decision(stage, Action.FROZEN)
+    they will have; such deps are compared by that hash, not the disk.
+
+    A stage without a pivot record is compared with its ``dvc.lock`` entry
+    (adopted outright when it matches; else its md5s are compared with the
+    workspace's, so the reasons are DVC's).  A frozen stage, as in DVC, is
+    checked for its command and outs only, and is never run: changed outs
+    are re-recorded (``RECORD_FROZEN``), and a missing one fails the run."""
     reasons: list[Reason] = []
+    frozen = stage.frozen
 
     def add(reason: Reason) -> None:
         reasons.append(reason)
-        if not explain and not reason.kind.is_out_damage:
+        if not explain and not frozen and not reason.kind.is_out_damage:
             raise _Stop
 
     record = state.locks.read(stage.address)
     adopted = False
+    hash_of = state.hasher.hash
+    dvc_view = False
     if record is None:
         record = state.adopt(stage)
-        adopted = record is not None
+        if record is not None:
+            from pivot.state.dvclock import DvcLockRecord
+
+            dvc_view = isinstance(record, DvcLockRecord)
+            if dvc_view:
+                hash_of = _md5_view(record, restored)  # md5s, DVC's way
+                restored = None
+            else:
+                adopted = True
     try:
         if stage.always_changed or stage.is_callback:
             add(Reason(ReasonKind.ALWAYS_CHANGED))
         if record is None:
-            add(Reason(ReasonKind.NO_RECORD))
-            _no_record_reasons(stage, state, add)
+            if not frozen:
+                add(Reason(ReasonKind.NO_RECORD))
+            _no_record_reasons(stage, state, add, deps=not frozen)
         else:
             if tuple(record.cmd) != stage.cmds:
                 add(Reason(ReasonKind.CMD_CHANGED, old="\n".join(record.cmd), new="\n".join(stage.cmds)))
-            _dep_reasons(stage, state, record, add, restored or {})
-            _param_reasons(stage, state, record, add)
-            _out_reasons(stage, state, record, add)
+            if not frozen:
+                _dep_reasons(stage, state, record, add, restored or {}, hash_of)
+                _param_reasons(stage, state, record, add)
+            _out_reasons(stage, state, record, add, hash_of, check_cache=not dvc_view)
     except _Stop:
         pass
 
+    if frozen:
+        # DVC's repro ignores "always changed" for frozen stages (its status shows it)
+        work = any(r.kind is not ReasonKind.ALWAYS_CHANGED for r in reasons)
+        action = Action.RECORD_FROZEN if work else Action.FROZEN
+        return Decision(stage, action, tuple(reasons), adopted=adopted, record=record)
     if not reasons:
         return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
-    if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons):
+    if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
         return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record)
     return Decision(stage, Action.RUN, tuple(reasons), adopted=adopted, record=record)
 
 
-def _no_record_reasons(stage: Stage, state: "State", add) -> None:
+def _md5_view(record: Any, restored: Mapping[str, str] | None):
+    """How a ``dvc.lock`` entry sees the workspace: md5s of the disk, or of
+    what an upstream restore from DVC's cache will put there.  A path some
+    other restore changes is unknown (pivot's hash of it says nothing)."""
+    from pivot.state.hashing import HashInfo
+
+    if not restored:
+        return record.current_hash
+    md5s = getattr(restored, "md5s", {})
+
+    def hash_of(path: str):
+        if path in md5s:
+            return HashInfo(md5s[path], 0)
+        if _touched_by(path, restored):
+            return HashInfo(UNKNOWN_HASH, 0)
+        return record.current_hash(path)
+
+    return hash_of
+
+
+def _touched_by(path: str, restored: Mapping[str, str]) -> bool:
+    """Whether a restore changes ``path``, something inside it, or a directory holding it."""
+    if path in restored or any(a in restored for a in _ancestors(path)):
+        return True
+    if isinstance(restored, Restored):
+        return path in restored.holders
+    return any(p.startswith(path + "/") for p in restored)
+
+
+def _no_record_reasons(stage: Stage, state: "State", add, *, deps: bool = True) -> None:
     """What DVC shows for a stage without lock entry: every dep, param file
-    and out, as modified, new or deleted."""
-    for dep in stage.deps:
+    and out, as modified, new or deleted (only the outs of a frozen stage)."""
+    for dep in stage.deps if deps else ():
         info = state.hasher.hash(dep.path)
         add(Reason(ReasonKind.DEP_NEW if info else ReasonKind.DEP_DELETED, path=dep.path,
                    new=info.hash if info else None))
-    for pdep in dict.fromkeys(p.path for p in stage.params):
+    for pdep in dict.fromkeys(p.path for p in stage.params) if deps else ():
         exists = state.params.read(pdep) is not None
         add(Reason(ReasonKind.PARAM_NEW if exists else ReasonKind.PARAM_DELETED, path=pdep))
     for out in stage.outs:
@@ -256,7 +312,8 @@ def _no_record_reasons(stage: Stage, state: "State", add) -> None:
                    new=info.hash if info else None))
 
 
-def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restored: Mapping[str, str]) -> None:
+def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restored: Mapping[str, str],
+                 hash_of) -> None:
     for dep in stage.deps:
         entry = record.dep(dep.path)
         assumed = assumed_hash(dep.path, restored, state) if restored else _NOT_RESTORED
@@ -267,7 +324,7 @@ def _dep_reasons(stage: Stage, state: "State", record: "LockRecord", add, restor
                 add(Reason(ReasonKind.DEP_MODIFIED if entry else ReasonKind.DEP_NEW, path=dep.path,
                            old=entry.hash if entry else None, new=assumed))
             continue
-        info = state.hasher.hash(dep.path)
+        info = hash_of(dep.path)
         if info is None:
             add(Reason(ReasonKind.DEP_DELETED, path=dep.path, old=entry.hash if entry else None))
         elif entry is None:
@@ -287,10 +344,13 @@ class Restored(dict):
         super().__init__()
         self.holders: set[str] = set()
         self.sizes: dict[str, int] = {}
+        self.md5s: dict[str, str] = {}  # DVC's md5 of paths restored from DVC's cache
 
-    def add(self, path: str, digest: str, size: int = 0) -> None:
+    def add(self, path: str, digest: str, size: int = 0, md5: str | None = None) -> None:
         self[path] = digest
         self.sizes[path] = size
+        if md5 is not None:
+            self.md5s[path] = md5
         parent = posixpath.dirname(path)
         while parent and parent not in self.holders:
             self.holders.add(parent)
@@ -400,20 +460,22 @@ def _param_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> N
                 add(Reason(ReasonKind.PARAM_MODIFIED, path=pdep.path, key=key, old=recorded[key], new=current[key]))
 
 
-def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> None:
+def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add, hash_of, *, check_cache: bool) -> None:
     for out in stage.outs:
-        info = state.hasher.hash(out.path)
+        info = hash_of(out.path)
         entry = record.out(out.path)
         if info is None:
             add(Reason(ReasonKind.OUT_MISSING, path=out.path, old=entry.hash if entry else None))
         elif entry is None or entry.hash != info.hash:
             add(Reason(ReasonKind.OUT_MODIFIED, path=out.path, old=entry.hash if entry else None, new=info.hash))
-        elif out.cache and not state.cache.contains(info):
+        elif check_cache and out.cache and not state.cache.contains(info):
             add(Reason(ReasonKind.OUT_NOT_IN_CACHE, path=out.path, old=entry.hash, new=info.hash))
 
 
-def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reasons: list[Reason]) -> bool:
-    """Whether every damaged out can be checked out as recorded."""
+def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reasons: list[Reason],
+                dvc_view: bool = False) -> bool:
+    """Whether every damaged out can be checked out as recorded (from DVC's
+    cache for a ``dvc.lock`` entry: files only)."""
     if record is None:
         return False
     from pivot.state.hashing import HashInfo
@@ -423,9 +485,34 @@ def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reaso
         entry = record.out(reason.path) if reason.path else None
         if out is None or entry is None or not out.cache:
             return False
-        if not state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles)):
+        if dvc_view:
+            if record.dvc_object(out.path) is None:  # type: ignore[attr-defined]
+                return False
+        elif not state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles)):
             return False
     return True
+
+
+def _restored_outs(decision: Decision, state: "State") -> list[tuple[str, str, int, str | None]]:
+    """(path, pivot hash, size, md5 if from DVC's cache) of each out a
+    CHECKOUT or RESTORE_RUN gives back."""
+    if decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
+        return [(e.path, e.hash, e.size, None) for e in decision.run_entry.outs]
+    record = decision.record
+    if decision.action is not Action.CHECKOUT or record is None:
+        return []
+    dvc_object = getattr(record, "dvc_object", None)
+    if dvc_object is None:
+        return [(e.path, e.hash, e.size, None) for e in record.outs]
+    # from DVC's cache: the pivot hash of each object (read once, stat-cached)
+    root = state.project.root
+    found = []
+    for entry in record.outs:
+        obj = dvc_object(entry.path)
+        info = state.hasher.hash(obj.relative_to(root).as_posix()) if obj is not None else None
+        if info is not None:
+            found.append((entry.path, info.hash, info.size, entry.hash))
+    return found
 
 
 def make_plan(
@@ -451,7 +538,11 @@ def make_plan(
     restored = Restored()
     for stage in stages:
         decision = check_stage(stage, state, explain=explain, restored=restored)
-        if decision.action is not Action.FROZEN:
+        if stage.frozen:
+            if force and decision.action is Action.FROZEN:  # DVC: -f verifies and re-records
+                decision = replace(decision, action=Action.RECORD_FROZEN,
+                                   reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
+        else:
             if force:
                 decision = replace(decision, action=Action.RUN,
                                    reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
@@ -463,12 +554,8 @@ def make_plan(
         if run_cache and decision.action is Action.RUN:
             decision = consult_run_cache(decision, state, restored)
         if assume_restored:
-            if decision.action is Action.CHECKOUT and decision.record is not None:
-                for entry in decision.record.outs:
-                    restored.add(entry.path, entry.hash, entry.size)
-            elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-                for entry in decision.run_entry.outs:
-                    restored.add(entry.path, entry.hash, entry.size)
+            for path, digest, size, md5 in _restored_outs(decision, state):
+                restored.add(path, digest, size, md5)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
 

@@ -159,9 +159,19 @@ def test_always_changed_and_callback(ws):
     assert kinds(ws, callback) == (Action.RUN, [ReasonKind.ALWAYS_CHANGED])
 
 
-def test_frozen_is_never_stale(ws):
-    s = stage("f", deps=("missing",), outs=("o",), frozen=True)
+def test_frozen_ignores_deps_but_not_outs(ws):
+    # DVC 3.67.1: a frozen stage's deps are never checked; its outs are
+    # (missing: `repro` fails; modified: re-recorded, the command never runs)
+    ws.write("in", "x")
+    ws.write("o", "o")
+    s = stage("f", deps=("in",), outs=("o",), frozen=True)
+    commit(ws, s)
+    ws.write("in", "changed")
     assert kinds(ws, s) == (Action.FROZEN, [])
+    ws.write("o", "tampered")
+    assert kinds(ws, s) == (Action.RECORD_FROZEN, [ReasonKind.OUT_MODIFIED])
+    (ws.root / "o").unlink()
+    assert kinds(ws, s) == (Action.RECORD_FROZEN, [ReasonKind.OUT_MISSING])
 
 
 def test_commit_errors_name_stage_and_path(ws):

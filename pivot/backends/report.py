@@ -7,7 +7,7 @@ a ``Plan`` into strings and plain data.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 from pivot.optimizer import Action, Decision, Plan, Reason, ReasonKind
 
@@ -32,13 +32,27 @@ _OUT_STATE = {
 # -- status ------------------------------------------------------------------
 
 
-def _stale(plan: Plan) -> list[Decision]:
-    return [d for d in plan.decisions if d.own_reasons]
+# stage address -> the outs a status shows (absent: all of them)
+OutFilter = Mapping[str, frozenset[str]]
 
 
-def stage_status(decision: Decision) -> list[Any]:
+def _stale(plan: Plan, out_filter: OutFilter | None) -> list[tuple[Decision, list[Any]]]:
+    out_filter = out_filter or {}
+    found = []
+    for decision in plan.decisions:
+        if decision.own_reasons:
+            status = stage_status(decision, out_filter.get(decision.address))
+            if status:
+                found.append((decision, status))
+    return found
+
+
+def stage_status(decision: Decision, outs_shown: frozenset[str] | None = None) -> list[Any]:
     """One stage's entry of ``dvc status --json``: changed deps, changed
-    outs, "always changed", "changed command", in DVC's order."""
+    outs, "always changed", "changed command", in DVC's order.
+
+    ``outs_shown`` limits the outs listed (a target naming an output path
+    shows only that output, as DVC does)."""
     deps: dict[str, Any] = {}
     outs: dict[str, str] = {}
     extra: list[str] = []
@@ -46,13 +60,17 @@ def stage_status(decision: Decision) -> list[Any]:
         kind = reason.kind
         if kind in _DEP_STATE and reason.path is not None:
             if kind.name.startswith("PARAM") and reason.key is not None:
-                entry = deps.setdefault(reason.path, {})
-                if isinstance(entry, dict):
-                    entry[reason.key] = _DEP_STATE[kind]
+                # a path that is both a file dep and a params file: DVC's
+                # params entry replaces the file's (keeping its position)
+                entry = deps.get(reason.path)
+                if not isinstance(entry, dict):
+                    entry = deps[reason.path] = {}
+                entry[reason.key] = _DEP_STATE[kind]
             else:
                 deps[reason.path] = _DEP_STATE[kind]
         elif kind in _OUT_STATE and reason.path is not None:
-            outs[reason.path] = _OUT_STATE[kind]
+            if outs_shown is None or reason.path in outs_shown:
+                outs[reason.path] = _OUT_STATE[kind]
     kinds = {r.kind for r in decision.own_reasons}
     if ReasonKind.ALWAYS_CHANGED in kinds:
         extra.append("always changed")
@@ -66,15 +84,15 @@ def stage_status(decision: Decision) -> list[Any]:
     return result + extra
 
 
-def status_json(plan: Plan) -> dict[str, list[Any]]:
-    return {d.address: stage_status(d) for d in _stale(plan)}
+def status_json(plan: Plan, out_filter: OutFilter | None = None) -> dict[str, list[Any]]:
+    return {d.address: status for d, status in _stale(plan, out_filter)}
 
 
-def status_text(plan: Plan) -> str:
+def status_text(plan: Plan, out_filter: OutFilter | None = None) -> str:
     lines: list[str] = []
-    for decision in _stale(plan):
+    for decision, status in _stale(plan, out_filter):
         lines.append(f"{decision.address}:")
-        for item in stage_status(decision):
+        for item in status:
             if isinstance(item, str):
                 lines.append(f"\t{item}")
                 continue
@@ -136,6 +154,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
             "restore_run": counts[Action.RESTORE_RUN],
             "up_to_date": counts[Action.UP_TO_DATE],
             "frozen": counts[Action.FROZEN],
+            "record_frozen": counts[Action.RECORD_FROZEN],
             "adopted": len(plan.adopted),
             "by_reason": {kind.name.lower(): n for kind, n in plan.by_reason().items()},
         },
@@ -148,9 +167,12 @@ def plan_text(plan: Plan) -> str:
         if decision.action is Action.RUN:
             lines.append(f"run       {decision.address}")
         elif decision.action is Action.CHECKOUT:
-            lines.append(f"checkout  {decision.address}  (restored from cache)")
+            source = "DVC's cache" if hasattr(decision.record, "dvc_object") else "cache"
+            lines.append(f"checkout  {decision.address}  (restored from {source})")
         elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
             lines.append(f"restore   {decision.address}  (from the run cache: {decision.run_entry.describe()})")
+        elif decision.action is Action.RECORD_FROZEN:
+            lines.append(f"record    {decision.address}  ({frozen_note(decision)})")
         else:
             continue
         lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
@@ -166,6 +188,8 @@ def summary_line(plan: Plan) -> str:
         parts.append(f"{counts[Action.CHECKOUT]} to restore from cache")
     if counts[Action.RESTORE_RUN]:
         parts.append(f"{counts[Action.RESTORE_RUN]} to restore from the run cache")
+    if counts[Action.RECORD_FROZEN]:
+        parts.append(f"{counts[Action.RECORD_FROZEN]} frozen to re-record")
     parts.append(f"{counts[Action.UP_TO_DATE]} up to date")
     if counts[Action.FROZEN]:
         parts.append(f"{counts[Action.FROZEN]} frozen")
@@ -179,10 +203,23 @@ def summary_line(plan: Plan) -> str:
 # -- why -----------------------------------------------------------------------
 
 
+def frozen_note(decision: Decision) -> str:
+    """What ``run`` does with a frozen stage whose outs changed."""
+    missing = [r.path for r in decision.reasons if r.kind is ReasonKind.OUT_MISSING]
+    if missing:
+        return f"frozen, fails: missing output {', '.join(repr(p) for p in missing)}"
+    return "frozen: outputs re-recorded as they are, command not run"
+
+
 def why_text(decision: Decision) -> str:
     address = decision.address
     if decision.action is Action.FROZEN:
         return f"Stage '{address}' is frozen: it never runs.\n"
+    if decision.action is Action.RECORD_FROZEN:
+        lines = [f"Stage '{address}' is {frozen_note(decision)}:"]
+        for reason in decision.reasons:
+            lines.extend(_explain(reason))
+        return "\n".join(lines) + "\n"
     if decision.action is Action.UP_TO_DATE:
         note = " (adopted from dvc.lock)" if decision.adopted else ""
         return f"Stage '{address}' is up to date{note}.\n"

@@ -291,6 +291,8 @@ class Runner:
                 return Outcome.SKIPPED
             if self.options.run_cache:
                 decision = optimizer.consult_run_cache(decision, self.state)
+        if decision.action is Action.RECORD_FROZEN:
+            return self._record_frozen(stage, decision)
         if decision.action is Action.CHECKOUT:
             return self._restore(stage, decision)
         if decision.action is Action.RESTORE_RUN:
@@ -304,13 +306,41 @@ class Runner:
         self._jobs.put(_Job(stage, self.root / log_relpath(stage.address)))
         return None
 
+    def _record_frozen(self, stage: Stage, decision) -> Outcome:
+        """A frozen stage never runs (DVC): its outs must exist, and are
+        recorded as they are."""
+        from pivot.state import record
+
+        started = time.time()
+        reasons = tuple(note(r) for r in decision.reasons)
+        missing = [out.path for out in stage.outs if not os.path.exists(self.root / out.path)]
+        if missing:
+            names = ", ".join(f"'{path}'" for path in missing)
+            return self._fail(stage, started, reasons=reasons,
+                              message=f"frozen stage is missing output {names} (frozen stages never run;"
+                                      " restore it or unfreeze the stage)")
+        try:
+            record.commit_stage(stage, self.state, adopted_from=decision.record.adopted_from
+                                if decision.record is not None else None)
+        except PivotError as exc:
+            return self._fail(stage, started, message=str(exc), reasons=reasons)
+        self._settle(StageEntry(stage.address, Outcome.COMMITTED, reasons=reasons, started=started,
+                                ended=time.time(), message="frozen: outputs recorded, command not run"))
+        return Outcome.COMMITTED
+
     def _restore(self, stage: Stage, decision) -> Outcome:
         started = time.time()
         try:
-            report = outputs.restore(stage, self.state, decision.record)
+            if getattr(decision.record, "dvc_object", None) is not None:
+                from pivot.state import dvclock
+
+                dvclock.restore_from_dvc_cache(stage, self.state, decision.record)
+                report = None
+            else:
+                report = outputs.restore(stage, self.state, decision.record)
         except (PivotError, OSError) as exc:
             return self._fail(stage, started, message=f"cannot restore outputs: {exc}", reasons=decision.reasons)
-        if report.missing:
+        if report is not None and report.missing:
             missing = ", ".join(report.missing)
             return self._fail(stage, started, message=f"not in the cache: {missing}", reasons=decision.reasons)
         self._settle(
@@ -402,7 +432,7 @@ class Runner:
                 self._tally.ran += 1
             case Outcome.RESTORED:
                 self._tally.restored += 1
-            case Outcome.SKIPPED:
+            case Outcome.SKIPPED | Outcome.COMMITTED:
                 self._tally.up_to_date += 1
             case Outcome.BLOCKED:
                 self._tally.blocked += 1

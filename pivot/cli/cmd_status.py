@@ -28,12 +28,41 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
         # the workspace as it is, every reason: DVC lists all changed entries
         plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
                                    run_cache=not no_run_cache)
-    stale = report.status_json(plan)
+    out_filter = _out_filter(pipeline, proj, targets)
+    stale = report.status_json(plan, out_filter)
     if quiet:
         sys.exit(1 if stale else 0)
+    for decision in plan.decisions:
+        if decision.stage.frozen:  # DVC's warning, word for word
+            click.echo(f"WARNING: stage: '{decision.address}' is frozen. Its dependencies are not going"
+                       " to be shown in the status output.", err=True)
     if as_json:
         common.echo_json(stale)
         if plan.adopted:
             click.echo(report._adopted_lines(plan)[0], err=True)
     else:
-        click.echo(report.status_text(plan), nl=False)
+        click.echo(report.status_text(plan, out_filter), nl=False)
+
+
+def _out_filter(pipeline, proj, targets: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """Stages named through an output path show only the outs at or below
+    (or above) that path, as ``dvc status <path>`` does.  Like DVC, the
+    last target naming a stage decides."""
+    from pivot import targets as targets_mod
+
+    shown: dict[str, frozenset[str] | None] = {}
+    for target in targets:
+        rel = proj.relpath(target)
+        for address in targets_mod.resolve(pipeline, proj, target):
+            stage = pipeline.stage(address)
+            by_name = target in (stage.address, stage.name, stage.group) or rel == stage.file or (
+                ":" in target and target.rpartition(":")[2] in (stage.name, stage.group))
+            if by_name:
+                shown[address] = None
+                continue
+            shown[address] = frozenset(o.path for o in stage.outs if _overlaps(o.path, rel))
+    return {address: outs for address, outs in shown.items() if outs is not None}
+
+
+def _overlaps(out: str, path: str) -> bool:
+    return out == path or out.startswith(path + "/") or path.startswith(out + "/") or path == "."
