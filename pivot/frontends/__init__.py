@@ -1,8 +1,9 @@
 """Front ends: find every pipeline file below the project root and load it.
 
 Discovery walks the root top-down in sorted order (so the stage order is
-stable), skipping ``.git``, ``.dvc``, ``.pivot`` and directories that are
-outputs of stages already found, as DVC does.  ``dvc.yaml`` files are
+stable), skipping ``.git``, ``.dvc``, ``.pivot``, directories that are
+outputs of stages already found, and whatever ``.dvcignore`` /
+``.pivotignore`` files ignore, as DVC does.  ``dvc.yaml`` files are
 loaded here; a ``Pivotfile`` is handed to ``pivot.frontends.pivotfile``,
 imported only when one exists (it needs lark).
 """
@@ -14,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from pivot import graph
+from pivot.ignore import IgnoreTree, is_ignored
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
@@ -80,8 +82,9 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
     counts: list[tuple[str, int]] = []
     pivotfiles: list[tuple[int, str]] = []
     out_dirs: set[str] = set()
+    ignores = IgnoreTree(root)
 
-    for found in discover(project, out_dirs):
+    for found in discover(project, out_dirs, ignores):
         if found.kind == PIVOT_FILE:
             pivotfiles.append((len(stages), found.relpath))
             continue
@@ -91,7 +94,7 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
         stages.extend(loaded)
         counts.append((found.relpath, len(loaded)))
         out_dirs.update(out.path for stage in loaded for out in stage.outs)
-    consulted = [*sources, *CONFIG_FILES, *files.consulted]
+    consulted = [*sources, *CONFIG_FILES, *files.consulted, *ignores.files]
     sources.extend(files.sources)
 
     if pivotfiles and importlib.util.find_spec("pivot.frontends.pivotfile") is not None:
@@ -143,18 +146,25 @@ def _with_pivotfiles(
     return merged
 
 
-def discover(project: Project, out_dirs: set[str]) -> Iterator[PipelineFile]:
+def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = None) -> Iterator[PipelineFile]:
     """Pipeline files below the root, top-down, sorted.  ``out_dirs`` may grow
-    while iterating (the caller adds outs of loaded stages) and is pruned."""
+    while iterating (the caller adds outs of loaded stages) and is pruned;
+    ignored files and directories (``ignores``) are skipped."""
     root = str(project.root)
+    ignores = ignores if ignores is not None else IgnoreTree(root)
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
         prefix = "" if rel == "." else rel + "/"
         names = set(filenames)
+        chain = ignores.chain(prefix.rstrip("/"), names)
         for name in (DVC_FILE, PIVOT_FILE):
-            if name in names:
+            if name in names and not (chain and is_ignored(chain, prefix + name, False)):
                 yield PipelineFile(prefix + name, DVC_FILE if name == DVC_FILE else PIVOT_FILE)
         dirnames[:] = sorted(
-            d for d in dirnames if d not in SKIP_DIRS and (prefix + d) not in out_dirs
+            d
+            for d in dirnames
+            if d not in SKIP_DIRS
+            and (prefix + d) not in out_dirs
+            and not (chain and is_ignored(chain, prefix + d, True))
         )
 

@@ -38,6 +38,7 @@ _CODE = (
     "frontends/dvcyaml.py",
     "frontends/interpolate.py",
     "yaml12.py",
+    "ignore.py",
     "graph.py",
     "ir.py",
     "signature.py",

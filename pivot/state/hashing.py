@@ -2,13 +2,18 @@
 
 A file's hash is its xxh3-128 digest (hex).  A directory's hash is the
 xxh3-128 of its manifest -- every file below it, sorted by relative path,
-with its hash, size and executable bit -- suffixed ``.dir``.  One
+with its hash and size -- suffixed ``.dir``.  The manifest also keeps each
+file's executable bit (checkout restores it), but like DVC the hash leaves
+it out: ``chmod +x`` changes no directory's hash.  One
 ``Hasher`` lives for one command: every path it hashed is remembered, so a
 directory shared by fifty stages is walked once, and a file whose stat
 matches the stat cache (``statdb``) is never read again.
 
-Symlinks are followed: a linked file or directory is hashed by its content.
-A link loop or a dangling link is a ``PivotError`` naming the path.
+A path that is itself a symlink is hashed by its target's content.  Inside
+a directory, walks match DVC (``followlinks=False``): a symlink to a file
+counts by the file's content, a symlink to a directory is left out, and
+files or directories that ``.dvcignore`` / ``.pivotignore`` ignore are left
+out.  A dangling link is a ``PivotError`` naming the path.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from pivot.errors import StateError
+from pivot.ignore import IgnoreTree, is_ignored
 
 if TYPE_CHECKING:
     from pivot.state.statdb import StatDB
@@ -59,11 +65,12 @@ class ManifestEntry:
 def manifest_digest(entries: tuple[ManifestEntry, ...]) -> str:
     """The directory hash of a manifest (entries already sorted by relpath).
 
-    NUL separates fields and records: it cannot occur in a path."""
+    NUL separates fields and records: it cannot occur in a path.  The
+    executable bit is not part of it (DVC's directory hash ignores it too)."""
     digest = xxhash.xxh3_128()
     for entry in entries:
         digest.update(
-            f"{entry.relpath}\0{entry.hash}\0{entry.size}\0{int(entry.isexec)}\0".encode(
+            f"{entry.relpath}\0{entry.hash}\0{entry.size}\0".encode(
                 "utf-8", "surrogateescape"
             )
         )
@@ -89,6 +96,14 @@ class Hasher:
         self._hashes: dict[str, HashInfo | None] = {}
         self._manifests: dict[str, tuple[ManifestEntry, ...]] = {}
         self.files_read = 0  # how many files had their content read (tests, benchmarks)
+        self._ignores: IgnoreTree | None = None  # read at the first directory walk
+
+    @property
+    def ignores(self) -> IgnoreTree:
+        """The project's ignore files, read once per command."""
+        if self._ignores is None:
+            self._ignores = IgnoreTree(self.root)
+        return self._ignores
 
     def hash(self, relpath: str) -> HashInfo | None:
         """The hash of ``relpath``, or None when nothing is there."""
@@ -171,27 +186,27 @@ class Hasher:
         return digest
 
     def _walk(self, relpath: str, path: str, st: os.stat_result) -> list[ManifestEntry]:
-        """Every file below a directory, following symlinks but never looping:
-        a directory already on the current descent path is a link loop."""
+        """Every file below a directory, as DVC walks it: symlinks to files
+        count, symlinks to directories are not descended, ignored paths are
+        left out."""
         entries: list[ManifestEntry] = []
         base = "" if relpath == "." else relpath + "/"
         at_root = relpath == "."
+        ignores = self.ignores
         # the loop below runs once per file: keep lookups local, ask the stat cache directly
         file_hash = self._file_hash
         lookup = self.statdb.lookup if self.statdb is not None else None
         is_reg, is_dir, exec_bit = stat_mod.S_ISREG, stat_mod.S_ISDIR, stat_mod.S_IXUSR
-        # (directory path, path inside the walked dir, ancestors' (dev, ino))
-        stack: list[tuple[str, str, frozenset[tuple[int, int]]]] = [
-            (path, "", frozenset({(st.st_dev, st.st_ino)}))
-        ]
+        stack: list[tuple[str, str]] = [(path, "")]  # (directory path, path inside the walked dir)
         while stack:
-            directory, inner, ancestors = stack.pop()
+            directory, inner = stack.pop()
             try:
                 with os.scandir(directory) as listing:
                     children = list(listing)
             except OSError as exc:
                 raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
             skip = _STATE_DIRS if at_root and not inner else ()
+            chain = ignores.chain((base + inner).rstrip("/"), {child.name for child in children})
             for child in children:
                 child_inner = inner + child.name
                 if child_inner in skip:
@@ -207,17 +222,18 @@ class Hasher:
                 mode = child_st.st_mode
                 if is_reg(mode):
                     child_rel = base + child_inner
+                    if chain and is_ignored(chain, child_rel, False):
+                        continue
                     digest = lookup(child_rel, child_st) if lookup is not None else None
                     if digest is None:
                         digest = file_hash(child_rel, child.path, child_st)
                     entries.append(ManifestEntry(child_inner, digest, child_st.st_size, bool(mode & exec_bit)))
                 elif is_dir(mode):
-                    key = (child_st.st_dev, child_st.st_ino)
-                    if key in ancestors:
-                        raise StateError(
-                            f"'{base}{child_inner}' is a symlink loop (it leads back to a parent directory)"
-                        )
-                    stack.append((child.path, child_inner + "/", ancestors | {key}))
+                    if child.is_symlink():
+                        continue  # DVC walks with followlinks=False
+                    if chain and is_ignored(chain, base + child_inner, True):
+                        continue
+                    stack.append((child.path, child_inner + "/"))
         entries.sort(key=attrgetter("relpath"))
         return entries
 
