@@ -21,17 +21,20 @@ import hashlib
 import json
 import os
 import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from pivot.errors import PivotError
 from pivot.ir import Stage
+from pivot.state.locks import LockEntry, LockRecord
 from pivot.state.notices import warn
 from pivot.state.params import normalise
 
 if TYPE_CHECKING:
     from pivot.ignore import IgnoreTree
     from pivot.state import State
-    from pivot.state.locks import LockRecord
+    from pivot.state.hashing import HashInfo
 
 CHUNK = 1 << 20
 TEXT_PROBE = 512
@@ -90,28 +93,116 @@ def md5_dir(
     return hashlib.md5(manifest).hexdigest() + ".dir", size, len(entries)
 
 
+@dataclass(frozen=True)
+class DvcLockRecord(LockRecord):
+    """A ``dvc.lock`` entry that no longer matches, as a record to compare
+    with: hashes are DVC's md5s (``legacy`` paths: md5 after dos2unix), so
+    the current side must be hashed the same way (``current_hash``)."""
+
+    legacy: frozenset[str] = frozenset()
+    adopter: "Adopter | None" = field(default=None, compare=False, repr=False)
+
+    def current_hash(self, relpath: str) -> "HashInfo | None":
+        assert self.adopter is not None
+        return self.adopter.md5(relpath, dos2unix=relpath in self.legacy)
+
+    def dvc_object(self, relpath: str) -> "Path | None":
+        """DVC's cache object for a recorded file out, if DVC's cache holds it."""
+        entry = self.out(relpath)
+        if self.adopter is None or entry is None or len(entry.hash) != 32 or relpath in self.legacy:
+            return None
+        root = self.adopter.state.project.root
+        obj = root / ".dvc" / "cache" / "files" / "md5" / entry.hash[:2] / entry.hash[2:]
+        return obj if obj.is_file() else None
+
+
 class Adopter:
     """Reads each ``dvc.lock`` once and adopts matching stages."""
 
     def __init__(self, state: "State") -> None:
         self.state = state
         self._locks: dict[str, Mapping[str, Any]] = {}
+        self._md5s: dict[tuple[str, bool], "HashInfo | None"] = {}
 
     def adopt(self, stage: Stage) -> "LockRecord | None":
+        """The stage's record: adopted (written) when its ``dvc.lock`` entry
+        matches the workspace, else a ``DvcLockRecord`` to compare with
+        (DVC's exact reasons), or None when there is no usable entry."""
         if posixpath.basename(stage.file) != "dvc.yaml":
             return None
         lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
         entry = self._stages(lock_path).get(stage.name)
-        if not isinstance(entry, Mapping) or not self._matches(stage, entry):
+        if not isinstance(entry, Mapping):
             return None
-        from pivot.state.record import commit_stage, snapshot
+        if self._matches(stage, entry):
+            from pivot.state.record import commit_stage, snapshot
 
-        try:
-            if self.state.readonly:
-                return snapshot(stage, self.state, adopted_from=lock_path)
-            return commit_stage(stage, self.state, adopted_from=lock_path)
-        except PivotError:
+            try:
+                if self.state.readonly:
+                    return snapshot(stage, self.state, adopted_from=lock_path)
+                return commit_stage(stage, self.state, adopted_from=lock_path)
+            except PivotError:
+                pass
+        return self._view(stage, entry, lock_path)
+
+    def _view(self, stage: Stage, entry: Mapping[str, Any], lock_path: str) -> "DvcLockRecord | None":
+        """The ``dvc.lock`` entry as a record of md5 hashes, keyed like pivot's."""
+        deps = _by_path(entry.get("deps"))
+        outs = _by_path(entry.get("outs"))
+        params = entry.get("params") or {}
+        if deps is None or outs is None or not isinstance(params, Mapping):
             return None
+        legacy: set[str] = set()
+
+        def entries(items, recorded) -> tuple[LockEntry, ...]:
+            found = []
+            for item in items:
+                data = recorded.get(item.def_path)
+                if data is None:
+                    continue
+                digest, size, nfiles = data.get("md5"), data.get("size"), data.get("nfiles")
+                if data.get("hash") != "md5":
+                    legacy.add(item.path)
+                found.append(LockEntry(item.path, digest if isinstance(digest, str) else "",
+                                       size if type(size) is int else 0, nfiles if type(nfiles) is int else None))
+            return tuple(found)
+
+        recorded_params: dict[str, dict[str, Any]] = {}
+        for pdep in stage.params:
+            values = params.get(pdep.def_path)
+            if isinstance(values, Mapping):
+                recorded_params[pdep.path] = normalise(values)
+        cmd = stage.cmds if _same_cmd(stage, entry.get("cmd")) else _recorded_cmd(entry.get("cmd"), stage)
+        return DvcLockRecord(
+            address=stage.address,
+            cmd=cmd,
+            deps=entries(stage.deps, deps),
+            params=recorded_params,
+            outs=entries(stage.outs, outs),
+            adopted_from=lock_path,
+            legacy=frozenset(legacy),
+            adopter=self,
+        )
+
+    def md5(self, relpath: str, *, dos2unix: bool) -> "HashInfo | None":
+        """DVC's hash of a workspace path (None when missing), once per command."""
+        key = (relpath, dos2unix)
+        if key in self._md5s:
+            return self._md5s[key]
+        from pivot.state.hashing import HashInfo
+
+        full = self.state.project.root / relpath
+        info = None
+        try:
+            if full.is_dir():
+                digest, size, nfiles = md5_dir(full, dos2unix=dos2unix, ignores=self.state.hasher.ignores, relpath=relpath)
+                info = HashInfo(digest, size, nfiles)
+            elif full.is_file():
+                info = HashInfo(md5_file(full, dos2unix=dos2unix), full.stat().st_size)
+        except OSError:
+            info = None
+        self._md5s[key] = info
+        return info
 
     def _stages(self, lock_path: str) -> Mapping[str, Any]:
         if lock_path in self._locks:
@@ -141,11 +232,13 @@ class Adopter:
         outs = _by_path(entry.get("outs"))
         if deps is None or outs is None:
             return False
-        for dep in stage.deps:
-            if dep.def_path not in deps or not self._same_content(dep.path, deps[dep.def_path]):
-                return False
         for out in stage.outs:
             if out.def_path not in outs or not self._same_content(out.path, outs[out.def_path]):
+                return False
+        if stage.frozen:
+            return True  # DVC checks neither deps nor params of a frozen stage
+        for dep in stage.deps:
+            if dep.def_path not in deps or not self._same_content(dep.path, deps[dep.def_path]):
                 return False
         params = entry.get("params") or {}
         if not isinstance(params, Mapping):
@@ -167,18 +260,20 @@ class Adopter:
         recorded = entry.get("md5")
         if not isinstance(recorded, str):
             return False
-        dos2unix = entry.get("hash") != "md5"
-        full = self.state.project.root / relpath
-        try:
-            if recorded.endswith(".dir"):
-                if not full.is_dir():
-                    return False
-                return md5_dir(full, dos2unix=dos2unix, ignores=self.state.hasher.ignores, relpath=relpath)[0] == recorded
-            if not full.is_file():
-                return False
-            return md5_file(full, dos2unix=dos2unix) == recorded
-        except OSError:
-            return False
+        info = self.md5(relpath, dos2unix=entry.get("hash") != "md5")
+        return info is not None and info.hash == recorded and info.is_dir == recorded.endswith(".dir")
+
+
+def _recorded_cmd(recorded: Any, stage: Stage) -> tuple[str, ...]:
+    """The command DVC recorded, as pivot keeps commands (differs from the stage's)."""
+    if isinstance(recorded, list):
+        cmds = tuple(str(c) for c in recorded)
+    elif isinstance(recorded, str):
+        cmds = (recorded,)
+    else:
+        cmds = ()
+    # same text written as a string vs. a list is still a changed command for DVC
+    return cmds if cmds != stage.cmds else (*cmds, "")
 
 
 def _same_cmd(stage: Stage, recorded: Any) -> bool:
@@ -206,3 +301,46 @@ def _by_path(entries: Any) -> dict[str, Mapping[str, Any]] | None:
         if isinstance(entry, Mapping) and isinstance(entry.get("path"), str):
             found[entry["path"]] = entry
     return found
+
+
+def restore_from_dvc_cache(stage: Stage, state: "State", record: DvcLockRecord) -> LockRecord:
+    """Put back the outs DVC's own cache holds as ``dvc.lock`` recorded them
+    (what ``dvc repro`` does by checking them out), then record the stage
+    as adopted.  Each file is copied to a temporary name beside it and
+    renamed, so a failure leaves the old file or none, never half of one."""
+    import shutil
+    import tempfile
+
+    from pivot.state.record import commit_stage
+
+    root = state.project.root
+    for out in stage.outs:
+        entry = record.out(out.path)
+        current = record.current_hash(out.path)
+        if entry is None or (current is not None and current.hash == entry.hash):
+            continue
+        obj = record.dvc_object(out.path)
+        if obj is None:
+            raise PivotError(f"stage '{stage.address}': '{out.path}' is not in DVC's cache (.dvc/cache)")
+        target = root / out.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as dst, open(obj, "rb") as src:
+                shutil.copyfileobj(src, dst)
+            os.chmod(temp, 0o666 & ~_umask())
+            os.replace(temp, target)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+        state.hasher.invalidate(out.path)
+    return commit_stage(stage, state, adopted_from=record.adopted_from)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
