@@ -194,7 +194,10 @@ def upstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
 
 
 def downstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
-    """``addresses`` plus every stage that depends on them, transitively."""
+    """``addresses`` plus every stage that depends on them, transitively.
+
+    A frozen stage has no upstream edges (as in DVC), so the walk never
+    enters one, nor what lies beyond it."""
     closure: set[str] = set()
     stack = list(addresses)
     while stack:
@@ -202,5 +205,5 @@ def downstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]
         if address in closure:
             continue
         closure.add(address)
-        stack.extend(pipeline.downstream[address])
+        stack.extend(d for d in pipeline.downstream[address] if not pipeline.stage(d).frozen)
     return closure

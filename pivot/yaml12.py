@@ -166,6 +166,8 @@ def load_document(text: str, filename: str, *, depth: int = 3) -> Document:
         node = loader.get_single_node()
         if node is None:
             return Document(None)
+        if "*" in text:
+            _reject_recursion(node, filename)
         lines: dict[tuple[Any, ...], int] = {}
         _record_lines(node, (), depth, lines)
         data = loader.construct_document(node)
@@ -177,10 +179,40 @@ def load_document(text: str, filename: str, *, depth: int = 3) -> Document:
 
 
 def _load_data(text: str, filename: str) -> Any:
-    try:
-        return yaml.load(text, Loader=Loader)  # noqa: S506 (Loader is a safe loader)
-    except yaml.YAMLError as exc:
-        raise _syntax_error(exc, filename, text) from None
+    if "*" not in text:  # no alias, no cycle: the fast path
+        try:
+            return yaml.load(text, Loader=Loader)  # noqa: S506 (Loader is a safe loader)
+        except yaml.YAMLError as exc:
+            raise _syntax_error(exc, filename, text) from None
+    return load_document(text, filename, depth=0).data
+
+
+def _reject_recursion(root: yaml.Node, filename: str) -> None:
+    """A PivotError if an alias refers to a node that contains it (``a: &x
+    {b: *x}``): such data has no end and would break everything using it."""
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:  # iterative: a deep document must not hit the recursion limit here
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            done.add(id(node))
+            continue
+        if id(node) in on_path:
+            line = node.start_mark.line + 1
+            raise PivotError(
+                f"{filename}:{line}: recursive alias: the anchor defined here is used inside itself"
+            )
+        if id(node) in done or isinstance(node, yaml.ScalarNode):
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            children = [child for pair in node.value for child in pair]
+        else:
+            children = list(node.value)
+        stack.extend((child, False) for child in reversed(children))
 
 
 def _read(path: str | Path, display_name: str | None) -> str:

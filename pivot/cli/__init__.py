@@ -32,6 +32,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+RECURSION_MESSAGE = "input nested too deeply or referring to itself (recursion limit reached)"
+
+
 class UserError(click.ClickException):
     """A PivotError on its way out: one line on stderr, no traceback."""
 
@@ -51,6 +54,8 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except PivotError as exc:
             raise UserError(str(exc), exc.exit_code) from None
+        except RecursionError:  # last guard: e.g. self-referencing data that slipped through
+            raise UserError(RECURSION_MESSAGE) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, (module, _) in COMMANDS.items() if _module_exists(module)]
@@ -119,3 +124,6 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(141)
+    except RecursionError:
+        click.echo(f"ERROR: {RECURSION_MESSAGE}", err=True)
+        sys.exit(1)

@@ -85,6 +85,7 @@ class DvcYamlLoader:
         found: list[Stage] = []
         for name, definition in definitions.items():
             line = self.document.line_of("stages", name)
+            self._check_name(name, line)
             if "matrix" in definition:
                 found.extend(self._matrix(context, name, definition, line))
             elif "foreach" in definition:
@@ -92,6 +93,18 @@ class DvcYamlLoader:
             else:
                 found.append(self._entry(context, name, definition, line, group=None, generated=False))
         return found
+
+    def _check_name(self, name: str, line: int | None) -> None:
+        """Names DVC cannot address: empty, or with ``@`` (reserved for
+        foreach/matrix members; DVC then reports the stage as not found)."""
+        where = f"'{self.relpath}:{line}'" if line else f"'{self.relpath}'"
+        if name == "":
+            raise PipelineError(f"failed to parse 'stages' in {where}: Stage name not provided (the name is empty)")
+        if "@" in name:
+            raise PipelineError(
+                f"failed to parse 'stages.{name}' in {where}: a stage name cannot contain '@'"
+                " (it separates a foreach/matrix stage from its member key)"
+            )
 
     def _global_context(self, vars_: list[Any]) -> Context:
         if has_interpolation(vars_):
@@ -140,6 +153,8 @@ class DvcYamlLoader:
     def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         template = {k: v for k, v in definition.items() if k != "matrix"}
         axes: dict[str, list[tuple[Any, bool]]] = {}
+        if isinstance(definition["matrix"], dict) and not definition["matrix"]:
+            raise self._fail(f"'stages.{name}.matrix'", "matrix is empty (DVC cannot load it)")
         try:
             for axis, raw in definition["matrix"].items():
                 values, from_context = _resolve_iterable(context, raw)
@@ -248,9 +263,19 @@ class DvcYamlLoader:
             cmds: tuple[str, ...] = tuple(cmd.splitlines())
             literal: str | tuple[str, ...] = cmd
         elif isinstance(cmd, list):
-            cmds = literal = tuple(to_str(c) for c in cmd)
+            for item in cmd:
+                if not isinstance(item, str):  # a whole-value ${...} gave a bool, number, list or dict
+                    raise self._fail(
+                        f"'stages.{name}.cmd'",
+                        f"every command must be a string, got {type(item).__name__} {to_str(item)!r}",
+                    )
+            cmds = literal = tuple(cmd)
         else:
             raise self._fail(f"'stages.{name}.cmd'", f"expected str or list, got {type(cmd).__name__}")
+        for section in ("deps", *(section for section, _ in OUT_KINDS)):
+            for entry in data.get(section) or []:
+                if not isinstance(entry, (str, dict)):  # a whole-value ${...} gave a number or bool
+                    raise self._fail(f"'stages.{name}.{section}'", f"'{type(entry).__name__}' not supported.")
         deps = tuple(self._dep(wdir, dep) for dep in data.get("deps") or [])
         desc = data.get("desc")
         return Stage(
@@ -325,6 +350,7 @@ class DvcYamlLoader:
 
     def _outs(self, name: str, wdir: str, data: dict[str, Any]) -> tuple[Out, ...]:
         outs: list[Out] = []
+        sections: dict[str, str] = {}  # out path -> the section listing it
         for section, kind in OUT_KINDS:
             merged: dict[str, dict[str, Any]] = {}
             for entry in data.get(section) or []:
@@ -339,9 +365,16 @@ class DvcYamlLoader:
                 else:
                     merged.setdefault(str(entry), {})
             for path, flags in merged.items():
+                resolved = self._path(wdir, path)
+                if sections.setdefault(resolved, section) != section:
+                    raise self._fail(
+                        f"'stages.{name}.{section}'",
+                        f"output '{path}' is already specified in stage: '{name}'."
+                        f" (listed in both '{sections[resolved]}' and '{section}')",
+                    )
                 outs.append(
                     Out(
-                        path=self._path(wdir, path),
+                        path=resolved,
                         def_path=path,
                         cache=bool(flags.get("cache", True)),
                         persist=bool(flags.get("persist", False)),
@@ -395,16 +428,30 @@ def read_parsing_config(root: str | os.PathLike[str]) -> ParsingConfig:
         except OSError:
             continue
         section = None
-        for raw in lines:
+        continued: str | None = None  # the closing quotes of a multi-line value
+        for number, raw in enumerate(lines, 1):
             text = raw.strip()
+            if continued is not None:
+                if continued in text:
+                    continued = None
+                continue
             if not text or text.startswith(("#", ";")):
                 continue
             if text.startswith("[") and text.endswith("]"):
                 section = text[1:-1].strip().strip("'\"")
                 continue
-            if section == "parsing" and "=" in text:
-                key, _, value = text.partition("=")
-                values[key.strip()] = value.strip().strip("'\"")
+            if "=" not in text:  # DVC (configobj) refuses the whole file
+                raise PipelineError(
+                    f"config file error in '.dvc/{name}':{number}: invalid line {text!r}"
+                    " (neither a [section] nor key = value)"
+                )
+            key, _, value = text.partition("=")
+            value = value.strip()
+            quotes = value[:3]
+            if quotes in ("\'\'\'", '\"\"\"') and quotes not in value[3:]:
+                continued = quotes
+            if section == "parsing":
+                values[key.strip()] = value.strip("'\"")
     return ParsingConfig(
         bool=values.get("bool", "store_true"),
         list=values.get("list", "nargs"),
