@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -218,3 +219,42 @@ def test_params_entry_wins_over_file_dep(ws):
         "sub/dvc.yaml:s:\n\tchanged deps:\n\t\tsub/w/pj.json:\n\t\t\tmodified:           k\n")
     ws.write("sub/w/pj.json", '{"k": null, "j": 3, "x": 1}\n')  # k as recorded: the file entry shows
     assert status(ws) == {"sub/dvc.yaml:s": [{"changed deps": {"sub/w/pj.json": "modified"}}]}
+
+
+# -- 5. a no-op run costs what status costs ------------------------------------------------
+
+
+NOOP_PROBE = """
+import sys
+from pivot.cli import main
+try:
+    main()
+finally:
+    heavy = [m for m in ("pivot.backends.runner", "pivot.backends.progress", "pivot.backends.execute",
+                         "shutil", "tempfile", "configparser") if m in sys.modules]
+    print("HEAVY", heavy, file=sys.stderr)
+"""
+
+
+def test_no_op_run_skips_runner_and_writes_one_line(ws):
+    ws.write("dvc.yaml", ZETA.replace("    outs: [zo.txt, ao.txt]\n", "    outs: [zo.txt, ao.txt]\n  fz:\n"
+                                      "    cmd: echo fz > fz.txt\n    frozen: true\n    outs: [fz.txt]\n"))
+    ws.write("src/z.txt", "z\n")
+    ws.write("src/y.txt", "y\n")
+    ws.write("fz.txt", "fz\n")
+    ws.pivot("run", "-j", "1")
+    proc = subprocess.run([sys.executable, "-c", NOOP_PROBE, "run", "-j", "1"], cwd=ws.root,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("0 ran, 0 restored, 2 up to date, 0 failed in ")
+    assert "HEAVY []" in proc.stderr
+    newest = sorted((ws.root / ".pivot/runs").iterdir())[-1]
+    lines = [json.loads(line) for line in newest.read_text().splitlines()]
+    assert [line["type"] for line in lines] == ["run", "skipped", "skipped", "end"]
+    assert (lines[1]["addresses"], lines[1]["message"]) == (["zeta"], "up to date")
+    assert (lines[2]["addresses"], lines[2]["message"]) == (["fz"], "frozen")
+    # pivot log reads it back as one skipped entry per stage
+    log = ws.pivot_json("log", "-n", "1")
+    assert [(s["address"], s["outcome"], s["message"]) for s in log[0]["stages"]] == [
+        ("zeta", "skipped", "up to date"), ("fz", "skipped", "frozen")]
+    assert "  2 up to date" in ws.pivot("log", "-n", "1").stdout

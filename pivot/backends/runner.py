@@ -169,9 +169,14 @@ class Runner:
         progress = self._progress_factory(len(pending))
         self.progress = progress
 
+        # stages with nothing to do: one audit line per message, not one per stage
+        skipped: dict[str, list[str]] = {}
         for address, decision in decisions.items():
             if address not in pending:
-                self._settle(StageEntry(address, Outcome.SKIPPED, message=_skip_text(decision)))
+                skipped.setdefault(_skip_text(decision), []).append(address)
+        for message, addresses in skipped.items():
+            self._tally.up_to_date += len(addresses)
+            self.audit.skipped(addresses, message)
 
         waiting = {a: {u for u in self.pipeline.upstream[a] if u in pending} for a in pending}
         ready: list[tuple[int, str]] = [(order[a], a) for a in pending if not waiting[a]]

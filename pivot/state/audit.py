@@ -7,7 +7,10 @@ start time so names sort chronologically::
 
 The first line describes the invocation (``"type": "run"``), then one line
 per stage as it settles (``"type": "stage"``), then a closing line
-(``"type": "end"``).  Every line is written with a single ``write`` on a
+(``"type": "end"``).  Stages skipped without work (up to date, frozen)
+share one line per message (``"type": "skipped"``, ``"addresses": [...]``),
+so a no-op run over 1,000 stages writes three lines; readers expand it
+into one skipped entry per address.  Every line is written with a single ``write`` on a
 file opened for appending, so a reader never sees half a line from a live
 writer; a run killed with ``kill -9`` simply has no ``end`` line and reads
 as ``incomplete``.  A record holds everything needed to show it later
@@ -144,6 +147,11 @@ class AuditWriter:
     def stage(self, entry: StageEntry) -> None:
         self._write(entry.to_json())
 
+    def skipped(self, addresses: Sequence[str], message: str) -> None:
+        """Stages skipped for ``message`` (up to date, frozen), in one line."""
+        if addresses:
+            self._write({"type": "skipped", "message": message, "addresses": list(addresses)})
+
     def close(self, status: str) -> None:
         if self._fd is None:
             return
@@ -217,6 +225,9 @@ def read_run(path: Path) -> RunRecord | None:
                 header = data
             elif kind == "stage":
                 stages.append(StageEntry.from_json(data))
+            elif kind == "skipped":
+                message = data.get("message")
+                stages.extend(StageEntry(a, Outcome.SKIPPED, message=message) for a in data["addresses"])
             elif kind == "end":
                 end = data
         except (ValueError, KeyError, TypeError):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +142,8 @@ class RunCache:
         entry = RunEntry(key, address, time.time(), tuple(outs))
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only to write: cheap no-op commands
+
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -16,15 +16,12 @@ How the workspace gets files back (``checkout``) is the link mode, from
 
 from __future__ import annotations
 
-import configparser
 import enum
 import errno
 import json
 import os
-import shutil
 import stat as stat_mod
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
@@ -51,6 +48,8 @@ class LinkMode(enum.Enum):
             config_path = state_dir / "config"
             if not config_path.is_file():
                 return cls.COPY
+            import configparser  # only when a config file exists
+
             parser = configparser.ConfigParser()
             try:
                 parser.read(config_path, encoding="utf-8")
@@ -108,6 +107,7 @@ class Cache:
             self._present.add(digest)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # imported where writes happen: cheap no-op commands
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
         os.close(fd)
         try:
@@ -205,6 +205,7 @@ class Cache:
 
     def _place(self, obj: Path, target: Path, isexec: bool) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
+        import tempfile  # imported where writes happen: cheap no-op commands
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pivot-")
         os.close(fd)
         os.unlink(tmp)
@@ -235,6 +236,7 @@ def _copy_bytes(source: Path | str, target: str, mode: LinkMode) -> None:
     with open(source, "rb") as src, open(target, "wb") as dst:
         if mode is LinkMode.REFLINK and _reflink(src.fileno(), dst.fileno()):
             return
+        import shutil  # imported where writes happen: cheap no-op commands
         shutil.copyfileobj(src, dst, 1 << 20)
 
 
@@ -266,6 +268,7 @@ def _same_file(path: Path, obj: Path) -> bool:
 
 def _temp_name(target: Path) -> str:
     """A free name beside ``target`` (the caller creates it)."""
+    import tempfile  # imported where writes happen: cheap no-op commands
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pivot-")
     os.close(fd)
     os.unlink(tmp)
@@ -287,6 +290,8 @@ def _remove(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
+        import shutil
+
         def make_writable_and_retry(func, failed, *_exc) -> None:
             parent = os.path.dirname(failed)
             os.chmod(parent, os.stat(parent).st_mode | stat_mod.S_IWUSR)
