@@ -55,8 +55,8 @@ def test_plan_lists_runs_with_reasons_in_order(project):
 def test_plan_json_shape(project):
     (project.root / "other.txt").unlink()
     data = project.pivot_json("plan")
-    assert data["summary"] == {"run": 0, "checkout": 1, "restore_run": 0, "up_to_date": 2, "frozen": 0, "record_frozen": 0,
-                               "adopted": 0, "by_reason": {"out_missing": 1}}
+    assert data["summary"] == {"run": 0, "checkout": 1, "restore_run": 0, "up_to_date": 2, "frozen": 0,
+                               "record_frozen": 0, "adopted": 0, "by_reason": {"out_missing": 1}}
     other = next(s for s in data["stages"] if s["address"] == "other")
     assert other["action"] == "checkout"
     assert other["reasons"] == [{"kind": "out_missing", "text": "out 'other.txt' missing",
