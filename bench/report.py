@@ -30,11 +30,12 @@ class SizeResult:
         return None
 
     def overhead_ms_per_stage(self) -> float | None:
-        """pivot's own cost per stage: a one-job fresh run minus the bare commands."""
+        """pivot's own cost per stage: a one-job fresh run minus the bare
+        commands, fastest sample of each (the least disturbed by other load)."""
         serial = self.pivot.get(Op.FRESH_RUN_SERIAL)
         if not (serial and serial.ok and self.command_floor and self.command_floor.ok):
             return None
-        return (serial.median - self.command_floor.median) / self.stages * 1000
+        return (serial.minimum - self.command_floor.minimum) / self.stages * 1000
 
 
 class Verdict(enum.Enum):
@@ -138,7 +139,7 @@ def size_table(size: SizeResult) -> str:
         notes.append(f"bare commands run serially (no tool): {cell(size.command_floor)}")
     overhead = size.overhead_ms_per_stage()
     if overhead is not None:
-        notes.append(f"pivot overhead per stage (one-job fresh run minus bare commands): {overhead:.1f} ms")
+        notes.append(f"pivot overhead per stage (fastest one-job fresh run minus fastest bare commands): {overhead:.1f} ms")
     if size.outputs_differ is not None:
         same = "identical" if not size.outputs_differ else f"DIFFER in {len(size.outputs_differ)} files, e.g. {size.outputs_differ[:3]}"
         notes.append(f"outputs built by pivot and DVC: {same}")
