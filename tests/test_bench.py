@@ -76,7 +76,7 @@ def test_harness_smoke_without_dvc(tmp_path, capsys):
     out = tmp_path / "out"
     code = bench_cli.main([
         "run", "--sizes", str(MIN_STAGES), "--no-dvc", "--repeat", "1", "--warmup", "0", "--settle", "0", "--fresh-repeat", "1",
-        "--floor-max", "0", "--run-files", "20", "--skip", "ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
+        "--floor-max", str(MIN_STAGES), "--run-files", "20", "--skip", "ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
     assert code == 0
     [result_file] = out.glob("results-*.json")
@@ -84,7 +84,9 @@ def test_harness_smoke_without_dvc(tmp_path, capsys):
     [size] = data["sizes"]
     assert size["stages"] == MIN_STAGES
     operations = size["operations"]
-    for name in ("list stages", "fresh run", "no-op run", "run after 1 param change"):
+    assert size["command_floor"]["outcome"] == "ok"
+    assert isinstance(size["pivot_overhead_ms_per_stage"], float)
+    for name in ("list stages", "fresh run", "fresh run, 1 job", "no-op run", "run after 1 param change"):
         assert operations[name]["pivot"]["outcome"] == "ok", (name, operations[name])
         assert operations[name]["dvc"] is None
     assert data["help"]["pivot"]["outcome"] == "ok"
