@@ -46,15 +46,21 @@ class OutIndex(NamedTuple):
         for parent in _parents(path):
             if parent in self.owner:
                 found.append(self.owner[parent])
+        found.extend(self.owner[inner] for inner in self.outs_inside(path))
+        return found
+
+    def outs_inside(self, path: str) -> list[str]:
+        """Out paths lying inside directory ``path`` (a bisection, not a scan)."""
         prefix = "" if path == "." else path + "/"
         paths = self.sorted_paths
+        inside: list[str] = []
         # walk by index: slicing would copy the tail of the index on every call
         for position in range(bisect.bisect_left(paths, prefix), len(paths)):
             candidate = paths[position]
             if not candidate.startswith(prefix):
                 break
-            found.append(self.owner[candidate])
-        return found
+            inside.append(candidate)
+        return inside
 
     def enclosing_out(self, path: str) -> str | None:
         """The out directory that ``path`` lies inside, if any."""

@@ -297,8 +297,7 @@ def _related_outs(index: OutIndex, path: str) -> list[str]:
     outer = index.enclosing_out(path)
     if outer is not None:
         related.append(outer)
-    prefix = "" if path == "." else path + "/"
-    related += [p for p in index.sorted_paths if p.startswith(prefix)]
+    related += index.outs_inside(path)
     return related
 
 
