@@ -307,7 +307,7 @@ def _no_record_reasons(stage: Stage, state: "State", add, *, deps: bool = True) 
         exists = state.params.read(pdep) is not None
         add(Reason(ReasonKind.PARAM_NEW if exists else ReasonKind.PARAM_DELETED, path=pdep))
     for out in stage.outs:
-        info = state.hasher.hash(out.path)
+        info = state.hasher.hash_out(out.path)
         add(Reason(ReasonKind.OUT_MODIFIED if info else ReasonKind.OUT_MISSING, path=out.path,
                    new=info.hash if info else None))
 
@@ -461,6 +461,8 @@ def _param_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> N
 
 
 def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add, hash_of, *, check_cache: bool) -> None:
+    if hash_of == state.hasher.hash:
+        hash_of = state.hasher.hash_out  # a dangling link at an out is a missing out
     for out in stage.outs:
         info = hash_of(out.path)
         entry = record.out(out.path)

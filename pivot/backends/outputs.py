@@ -129,25 +129,30 @@ class RestoreReport:
 
     restored: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()  # already as recorded
-    missing: tuple[str, ...] = ()  # recorded, but not in the cache
+    missing: tuple[str, ...] = ()  # recorded, but not in the cache (or its object was corrupt)
     unrecorded: tuple[str, ...] = ()  # not cached (cache: false) or no record
+    corrupt: tuple[str, ...] = ()  # "corrupted cache object ... removed", one per object found bad
 
 
 def restore(stage: Stage, state: "State", record: "LockRecord | None" = None) -> RestoreReport:
-    """Bring every cached output of ``stage`` back to its recorded content."""
+    """Bring every cached output of ``stage`` back to its recorded content.
+    An output whose cache object turns out damaged is reported missing (and
+    the object removed)."""
     from pivot.state.hashing import HashInfo
+    from pivot.state.store import CorruptObject
 
     record = record if record is not None else state.locks.read(stage.address)
     restored: list[str] = []
     unchanged: list[str] = []
     missing: list[str] = []
     unrecorded: list[str] = []
+    corrupt: list[str] = []
     for out in stage.outs:
         entry = record.out(out.path) if record is not None else None
         if entry is None or not out.cache:
             unrecorded.append(out.path)
             continue
-        current = state.hasher.hash(out.path)
+        current = state.hasher.hash_out(out.path)
         if current is not None and current.hash == entry.hash:
             unchanged.append(out.path)
             continue
@@ -155,6 +160,11 @@ def restore(stage: Stage, state: "State", record: "LockRecord | None" = None) ->
         if not state.cache.contains(info):
             missing.append(out.path)
             continue
-        state.cache.checkout(out.path, info)
+        try:
+            state.cache.checkout(out.path, info)
+        except CorruptObject as exc:
+            corrupt.append(str(exc))
+            missing.append(out.path)
+            continue
         restored.append(out.path)
-    return RestoreReport(tuple(restored), tuple(unchanged), tuple(missing), tuple(unrecorded))
+    return RestoreReport(tuple(restored), tuple(unchanged), tuple(missing), tuple(unrecorded), tuple(corrupt))

@@ -63,13 +63,12 @@ class _Done:
 
 
 def log_relpath(address: str) -> str:
-    """Where a stage's output goes: ``.pivot/logs/<escaped address>.log``.
+    """Where a stage's output goes: ``.pivot/logs/<escaped address>.log``,
+    named as its lock record is (``sub/dvc.yaml:build`` ->
+    ``sub%2Fdvc%2Eyaml%3Abuild.log``; long names cut and hashed)."""
+    from pivot.state.locks import address_filename
 
-    Escaping is reversible and keeps common names readable: ``/`` becomes
-    ``%2F``, ``:`` becomes ``%3A`` (anything but ``[A-Za-z0-9._@=,+-]``)."""
-    from urllib.parse import quote
-
-    return f".pivot/{LOGS_DIR}/{quote(address, safe='@._=,+-')}.log"
+    return f".pivot/{LOGS_DIR}/{address_filename(address, '.log')}"
 
 
 def note(reason) -> ReasonNote:
@@ -98,7 +97,16 @@ class Interrupt:
     def __call__(self, signum, frame) -> None:
         if self.at is None:
             self.at = time.monotonic()
-        self.groups.stop(signal.SIGTERM)
+            self.groups.stop(signal.SIGTERM)
+        else:  # asked twice: no more grace
+            self.killed = True
+            self.groups.stop(signal.SIGKILL)
+
+    @property
+    def given_up(self) -> bool:
+        """Killed, and still some stage has not come back after another grace
+        period: stop waiting for it rather than hang."""
+        return self.at is not None and time.monotonic() - self.at > 2 * KILL_GRACE_SECONDS
 
     def escalate(self) -> None:
         """SIGKILL what survived the grace period."""
@@ -200,6 +208,8 @@ class Runner:
                     break
                 done = self._next_done()
                 if done is None:
+                    if self.interrupt.given_up:
+                        self._abandon(running, pending)
                     continue
                 del running[done.stage.address]
                 outcome = self._finish(done)
@@ -233,6 +243,14 @@ class Runner:
             self.groups.stop(signal.SIGTERM)
             self._stop_workers()
             raise
+
+    def _abandon(self, running: dict[str, float], pending: set[str]) -> None:
+        """Give up on stages that did not end after SIGKILL: they get no record."""
+        for address in list(running):
+            self._settle(StageEntry(address, Outcome.INTERRUPTED, self._reasons.get(address, ()), running[address],
+                                    time.time(), None, None, "did not end after SIGKILL; abandoned"))
+            pending.discard(address)
+        running.clear()
 
     def _next_done(self) -> _Done | None:
         """The next finished stage; wakes up regularly so signals are seen."""
@@ -299,9 +317,14 @@ class Runner:
         if decision.action is Action.RECORD_FROZEN:
             return self._record_frozen(stage, decision)
         if decision.action is Action.CHECKOUT:
-            return self._restore(stage, decision)
-        if decision.action is Action.RESTORE_RUN:
-            return self._restore_run(stage, decision)
+            outcome = self._restore(stage, decision)
+            if outcome is not None:
+                return outcome
+        elif decision.action is Action.RESTORE_RUN:
+            outcome = self._restore_run(stage, decision)
+            if outcome is not None:
+                return outcome
+        # RUN, or a restore that found a corrupt cache object: run the commands
 
         reasons = tuple(note(r) for r in decision.reasons)
         self._reasons[stage.address] = reasons
@@ -333,7 +356,11 @@ class Runner:
                                 ended=time.time(), message="frozen: outputs recorded, command not run"))
         return Outcome.COMMITTED
 
-    def _restore(self, stage: Stage, decision) -> Outcome:
+    def _restore(self, stage: Stage, decision) -> Outcome | None:
+        """Check the outputs out of the cache; None when a cache object was
+        corrupt (removed): the stage must run instead."""
+        from pivot.state.store import CorruptObject
+
         started = time.time()
         try:
             if getattr(decision.record, "dvc_object", None) is not None:
@@ -343,8 +370,15 @@ class Runner:
                 report = None
             else:
                 report = outputs.restore(stage, self.state, decision.record)
+        except CorruptObject as exc:
+            self.progress.note(f"WARNING: {exc}; running {stage.address}")
+            return None
         except (PivotError, OSError) as exc:
             return self._fail(stage, started, message=f"cannot restore outputs: {exc}", reasons=decision.reasons)
+        if report is not None and report.corrupt:
+            for message in report.corrupt:
+                self.progress.note(f"WARNING: {message}; running {stage.address}")
+            return None
         if report is not None and report.missing:
             missing = ", ".join(report.missing)
             return self._fail(stage, started, message=f"not in the cache: {missing}", reasons=decision.reasons)
@@ -359,14 +393,19 @@ class Runner:
         )
         return Outcome.RESTORED
 
-    def _restore_run(self, stage: Stage, decision) -> Outcome:
-        """Bring back an earlier run's outputs instead of running the commands."""
+    def _restore_run(self, stage: Stage, decision) -> Outcome | None:
+        """Bring back an earlier run's outputs instead of running the commands;
+        None when a cache object was corrupt (removed): the stage must run."""
         from pivot.state import record
+        from pivot.state.store import CorruptObject
 
         started = time.time()
         reasons = tuple(note(r) for r in decision.reasons)
         try:
             record.restore_run(stage, self.state, decision.run_entry)
+        except CorruptObject as exc:
+            self.progress.note(f"WARNING: {exc}; running {stage.address}")
+            return None
         except (PivotError, OSError) as exc:
             return self._fail(stage, started, message=f"cannot restore from the run cache: {exc}", reasons=reasons)
         self._settle(
@@ -389,8 +428,8 @@ class Runner:
         reasons = self._reasons.get(stage.address, ())
         log = log_relpath(stage.address)
         result = done.result
-        if result is None:
-            return self._fail(stage, done.started, message=done.error, reasons=reasons, log=log)
+        if result is None:  # no command ran: the error says it all, the log is empty
+            return self._fail(stage, done.started, message=done.error, reasons=reasons)
         if result.interrupted:
             self._settle(
                 StageEntry(stage.address, Outcome.INTERRUPTED, reasons, done.started, done.ended, result.exit_code, log)
@@ -456,18 +495,29 @@ class Runner:
     def _stop_workers(self) -> None:
         for _ in self._workers:
             self._jobs.put(None)
+        # after an interrupt, a worker stuck beyond SIGKILL is left behind (daemon thread)
+        timeout = KILL_GRACE_SECONDS if self.interrupt.requested else None
         for worker in self._workers:
-            worker.join()
+            worker.join(timeout)
         self._workers.clear()
 
     def _work(self) -> None:
         while (job := self._jobs.get()) is not None:
-            self._done.put(self._execute(job))
+            started = time.time()
+            try:
+                done = self._execute(job)
+            except BaseException as exc:  # noqa: BLE001 -- the coordinator must always hear back
+                message = f"internal error while running the stage: {type(exc).__name__}: {exc}"
+                done = _Done(job.stage, None, started, time.time(), error=message)
+            self._done.put(done)
 
     def _execute(self, job: _Job) -> _Done:
         """Clear the outputs, then run the commands (worker thread; no State)."""
         stage = job.stage
         started = time.time()
+        # the log describes this run from the start: a failure before any
+        # command ran must not show the previous run's output
+        job.log_path.write_bytes(b"")
         try:
             outputs.prepare(self.root, stage)
         except OSError as exc:

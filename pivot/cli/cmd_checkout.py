@@ -24,6 +24,8 @@ def command(targets: tuple[str, ...], with_deps: bool) -> None:
     with RunLock(proj, "checkout"), State.open(proj) as state:
         for stage in stages:
             report = outputs.restore(stage, state)
+            for message in report.corrupt:
+                click.echo(f"WARNING: {message}", err=True)
             for path in report.restored:
                 click.echo(f"restored {path} ({stage.address})")
             restored += len(report.restored)

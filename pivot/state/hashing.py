@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat as stat_mod
 from dataclasses import dataclass
 from operator import attrgetter
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 DIR_SUFFIX = ".dir"
 CHUNK = 1 << 20
+_CACHE_LINK = re.compile(r"(^|/)\.(pivot|dvc)/cache/")
 _STATE_DIRS = frozenset({".pivot", ".git", ".dvc"})  # never part of the root directory's manifest
 
 
@@ -115,6 +117,19 @@ class Hasher:
         self._hashes[relpath] = info
         return info
 
+    def hash_out(self, relpath: str) -> HashInfo | None:
+        """``hash`` for an output: a dangling link or a link loop there counts
+        as missing (the stage makes the output again, or it is restored);
+        only a dep that dangles is an error."""
+        try:
+            return self.hash(relpath)
+        except StateError:
+            path = self._prefix + relpath
+            if os.path.islink(path) and not os.path.exists(path):
+                self._hashes[relpath] = None
+                return None
+            raise
+
     def manifest(self, relpath: str) -> tuple[ManifestEntry, ...]:
         """The sorted file list of directory ``relpath`` (empty for a file)."""
         info = self.hash(relpath)
@@ -153,10 +168,10 @@ class Hasher:
         path = self._prefix + relpath
         try:
             st = os.stat(path)
-        except FileNotFoundError:
-            if os.path.islink(path):
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.islink(path) and not _links_into_a_cache(path):
                 raise StateError(f"'{relpath}' is a dangling symlink (-> {os.readlink(path)})") from None
-            return None
+            return None  # nothing there (a link to a vanished cache object holds nothing either)
         except OSError as exc:
             raise _link_error(relpath, exc) from None
         if stat_mod.S_ISDIR(st.st_mode):
@@ -214,6 +229,8 @@ class Hasher:
                 try:
                     child_st = child.stat()  # follows symlinks
                 except FileNotFoundError:
+                    if _links_into_a_cache(child.path):
+                        continue  # its cache object is gone: the file is missing
                     raise StateError(
                         f"'{base}{child_inner}' is a dangling symlink (-> {os.readlink(child.path)})"
                     ) from None
@@ -236,6 +253,16 @@ class Hasher:
                     stack.append((child.path, child_inner + "/"))
         entries.sort(key=attrgetter("relpath"))
         return entries
+
+
+def _links_into_a_cache(path: str) -> bool:
+    """Whether the symlink ``path`` points into pivot's or DVC's cache: a
+    checkout placed it, so if it dangles the output is simply gone."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return False
+    return _CACHE_LINK.search(target.replace(os.sep, "/")) is not None
 
 
 def _link_error(relpath: str, exc: OSError) -> StateError:

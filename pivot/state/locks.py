@@ -130,6 +130,14 @@ _ASCII_ESCAPES = {
 
 def lock_filename(address: str) -> str:
     """A file name for ``address``: reversible escaping, bounded length."""
+    return address_filename(address, ".json")
+
+
+def address_filename(address: str, suffix: str) -> str:
+    """A file name for a stage address, shared by lock records and logs:
+    everything outside ``[A-Za-z0-9_-]`` percent-encoded, and names longer
+    than 200 bytes cut and given an xxh3-64 suffix (file names are limited
+    to 255 bytes)."""
     if address.isascii():
         escaped = address.translate(_ASCII_ESCAPES)
     else:
@@ -137,7 +145,7 @@ def lock_filename(address: str) -> str:
     if len(escaped) > _MAX_NAME:
         digest = xxhash.xxh3_64_hexdigest(address.encode("utf-8"))
         escaped = f"{escaped[:_MAX_NAME - 18]}~{digest}"
-    return escaped + ".json"
+    return escaped + suffix
 
 
 class LockStore:

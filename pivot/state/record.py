@@ -42,7 +42,7 @@ def snapshot(stage: Stage, state: "State", *, adopted_from: str | None = None) -
 
     outs: list[LockEntry] = []
     for out in stage.outs:
-        info = hasher.hash(out.path)
+        info = hasher.hash_out(out.path)
         if info is None:
             raise StateError(f"stage '{stage.address}' did not produce output '{out.path}'")
         outs.append(LockEntry(out.path, info.hash, info.size, info.nfiles))
@@ -93,7 +93,7 @@ def restore_run(stage: Stage, state: "State", entry: "RunEntry") -> LockRecord:
         raise StateError(f"run-cache entry {entry.key[:8]} does not match the outputs of stage '{stage.address}'")
     for out_entry in entry.outs:
         info = HashInfo(out_entry.hash, out_entry.size, out_entry.nfiles)
-        current = state.hasher.hash(out_entry.path)
+        current = state.hasher.hash_out(out_entry.path)
         if current is None or current.hash != info.hash:
             state.cache.checkout(out_entry.path, info)
         manifest = (state.cache.load_manifest(info.hash) or ()) if info.is_dir else ()

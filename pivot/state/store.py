@@ -20,15 +20,34 @@ import enum
 import errno
 import json
 import os
+import re
 import stat as stat_mod
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from pivot.errors import StateError
-from pivot.state.hashing import HashInfo, Hasher, ManifestEntry
+from pivot.state.hashing import CHUNK, HashInfo, Hasher, ManifestEntry, manifest_digest
 
 OBJECT_MODE = 0o444
+# what a cache object name may be: xxh3-128 hex, ``.dir`` for a manifest
+DIGEST = re.compile(r"[0-9a-f]{32}(\.dir)?")
+
+
+class CorruptObject(StateError):
+    """A cache object whose content does not match its name; it was removed."""
+
+
+def valid_digest(digest: object) -> bool:
+    return isinstance(digest, str) and DIGEST.fullmatch(digest) is not None
+
+
+def valid_relpath(relpath: object) -> bool:
+    """A normalised relative POSIX path: no empty, ``.`` or ``..`` part, not absolute."""
+    if not isinstance(relpath, str) or not relpath or relpath.startswith("/") or "\0" in relpath:
+        return False
+    return all(part not in ("", ".", "..") for part in relpath.split("/"))
 
 
 class LinkMode(enum.Enum):
@@ -85,21 +104,28 @@ class Cache:
         """Store ``relpath`` (whose current hash is ``info``); idempotent."""
         source = self.root / relpath
         if not info.is_dir:
-            self._save_file(source, info.hash)
+            self._save_file(source, info.hash, info.size)
             return
         entries = self.hasher.manifest(relpath)
         for entry in entries:
-            self._save_file(source / entry.relpath, entry.hash)
+            self._save_file(source / entry.relpath, entry.hash, entry.size)
         manifest = json.dumps(
             [{"relpath": e.relpath, "hash": e.hash, "size": e.size, "isexec": e.isexec} for e in entries],
             separators=(",", ":"),
         ).encode("utf-8", "surrogateescape")
         self._write_object(info.hash, lambda tmp: Path(tmp).write_bytes(manifest))
 
-    def _save_file(self, source: Path, digest: str) -> None:
+    def _save_file(self, source: Path, digest: str, size: int) -> None:
         if self._has_object(digest):
-            return
+            if _size(self.object_path(digest)) == size:
+                return
+            self._drop(digest)  # damaged (appended to, truncated): replace it
         self._write_object(digest, lambda tmp: _copy_bytes(source, tmp, self.mode))
+
+    def _drop(self, digest: str) -> None:
+        """Remove a damaged object."""
+        _unlink_quietly(self.object_path(digest))
+        self._present.discard(digest)
 
     def _write_object(self, digest: str, fill) -> None:
         target = self.object_path(digest)
@@ -142,13 +168,20 @@ class Cache:
         obj = self.object_path(digest)
         if isexec or _same_file(path, obj):
             return
+        try:
+            with _writable(path.parent):
+                self._link_into(obj, path)
+        except OSError:
+            pass  # linking is only a saving: the workspace keeps its copy
+
+    def _link_into(self, obj: Path, path: Path) -> None:
         tmp = _temp_name(path)
         try:
             if self.mode is LinkMode.HARDLINK:
                 if not _try(os.link, obj, tmp):
                     return  # another device: the copy stays
             else:
-                os.symlink(obj.resolve(), tmp)
+                os.symlink(_link_target(obj, path, self.root), tmp)
             os.replace(tmp, path)
         except BaseException:
             _unlink_quietly(tmp)
@@ -174,52 +207,93 @@ class Cache:
         return entries is not None and all(self._has_object(e.hash) for e in entries)
 
     def load_manifest(self, digest: str) -> tuple[ManifestEntry, ...] | None:
+        """The manifest object ``digest``; None when absent or damaged (a
+        damaged one -- bad JSON, an unsafe relpath, a bad hash -- with a
+        warning naming the object)."""
+        path = self.object_path(digest)
         try:
-            data = json.loads(self.object_path(digest).read_bytes())
-            return tuple(
-                ManifestEntry(relpath=e["relpath"], hash=e["hash"], size=e["size"], isexec=e["isexec"])
-                for e in data
-            )
-        except (OSError, ValueError, KeyError, TypeError):
+            raw = path.read_bytes()
+        except OSError:
             return None
+        try:
+            entries = tuple(
+                ManifestEntry(relpath=e["relpath"], hash=e["hash"], size=e["size"], isexec=e["isexec"])
+                for e in json.loads(raw)
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            return self._bad_manifest(path, f"not a manifest: {exc}")
+        for entry in entries:
+            if not valid_relpath(entry.relpath):
+                return self._bad_manifest(path, f"unsafe path {entry.relpath!r}")
+            if not valid_digest(entry.hash) or entry.hash.endswith(".dir"):
+                return self._bad_manifest(path, f"bad hash {entry.hash!r} for {entry.relpath!r}")
+        return entries
+
+    def _bad_manifest(self, path: Path, why: str) -> None:
+        from pivot.state.notices import warn
+
+        warn(f"cache manifest '{self._show(path)}' is corrupt ({why}); ignoring it")
+        return None
+
+    def _show(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
 
     # -- checkout ------------------------------------------------------------
 
     def checkout(self, relpath: str, info: HashInfo) -> None:
         """Make ``relpath`` hold ``info`` again, replacing whatever is there
-        (read-only files and links included)."""
+        (read-only files and links included).  Every object placed is
+        verified against its name as it is copied or linked: a damaged one is
+        removed and ``CorruptObject`` raised (the output is then missing)."""
+        if not valid_digest(info.hash):
+            raise StateError(f"cannot restore '{relpath}': {info.hash!r} is not a cache hash")
         if not self.contains(info):
             raise StateError(f"cannot restore '{relpath}': it is not in the cache")
         target = self.root / relpath
-        if info.is_dir:
-            entries = self.load_manifest(info.hash) or ()
-            _remove(target)
-            target.mkdir(parents=True, exist_ok=True)
-            for entry in entries:
-                self._place(self.object_path(entry.hash), target / entry.relpath, entry.isexec)
-            self.hasher.invalidate(relpath)
-            return
-        _remove(target)
-        self._place(self.object_path(info.hash), target, False)
-        self.hasher.invalidate(relpath)
-
-    def _place(self, obj: Path, target: Path, isexec: bool) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # imported where writes happen: cheap no-op commands
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pivot-")
-        os.close(fd)
-        os.unlink(tmp)
         try:
-            if isexec:  # a link would carry the object's mode (0444)
-                _copy_bytes(obj, tmp, self.mode)
-                os.chmod(tmp, 0o755)
-            elif self.mode is LinkMode.HARDLINK and _try(os.link, obj, tmp):
-                pass
-            elif self.mode is LinkMode.SYMLINK:
-                os.symlink(obj.resolve(), tmp)
+            if info.is_dir:
+                entries = self.load_manifest(info.hash) or ()
+                if manifest_digest(entries) != info.hash:
+                    self._corrupt(info.hash, relpath)
+                _remove(target)
+                target.mkdir(parents=True, exist_ok=True)
+                for entry in entries:
+                    self._place(entry.hash, target / entry.relpath, entry.isexec, f"{relpath}/{entry.relpath}")
             else:
-                _copy_bytes(obj, tmp, self.mode)
+                _remove(target)
+                self._place(info.hash, target, False, relpath)
+        finally:
+            self.hasher.invalidate(relpath)
+
+    def _corrupt(self, digest: str, relpath: str) -> None:
+        self._drop(digest)
+        raise CorruptObject(
+            f"corrupted cache object {self._show(self.object_path(digest))} (for '{relpath}') removed"
+        )
+
+    def _place(self, digest: str, target: Path, isexec: bool, relpath: str) -> None:
+        obj = self.object_path(digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_name(target)
+        try:
+            if isexec or self.mode in (LinkMode.COPY, LinkMode.REFLINK):
+                # a link would carry the object's mode (0444): executables are copies
+                placed = _copy_bytes(obj, tmp, self.mode, verify=True)
                 os.chmod(tmp, 0o755 if isexec else 0o644)
+            else:
+                placed = _digest_of(obj)
+                if placed == digest:
+                    if self.mode is LinkMode.SYMLINK:
+                        os.symlink(_link_target(obj, target, self.root), tmp)
+                    elif not _try(os.link, obj, tmp):
+                        _copy_bytes(obj, tmp, self.mode)
+                        os.chmod(tmp, 0o644)
+            if placed != digest:
+                _unlink_quietly(tmp)
+                self._corrupt(digest, relpath)
             os.replace(tmp, target)
         except BaseException:
             _unlink_quietly(tmp)
@@ -230,14 +304,66 @@ class Cache:
             yield from (p for p in self.objects.glob("*/*") if not p.name.startswith(".tmp-"))
 
 
-def _copy_bytes(source: Path | str, target: str, mode: LinkMode) -> None:
+def _copy_bytes(source: Path | str, target: str, mode: LinkMode, *, verify: bool = False) -> str | None:
     """Copy file contents (a clone when reflinks are asked for and possible).
-    ``source`` is opened, so a symlink is read through, never copied as a link."""
+    ``source`` is opened, so a symlink is read through, never copied as a link.
+    With ``verify``, returns the xxh3-128 of what was copied (a clone is
+    read back once; a copy is hashed as it goes)."""
+    import xxhash
+
+    digest = xxhash.xxh3_128() if verify else None
     with open(source, "rb") as src, open(target, "wb") as dst:
         if mode is LinkMode.REFLINK and _reflink(src.fileno(), dst.fileno()):
-            return
-        import shutil  # imported where writes happen: cheap no-op commands
-        shutil.copyfileobj(src, dst, 1 << 20)
+            return _digest_of(source) if verify else None
+        while chunk := src.read(CHUNK):
+            dst.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
+    return digest.hexdigest() if digest is not None else None
+
+
+def _digest_of(path: Path | str) -> str:
+    from pivot.state.hashing import file_digest
+
+    return file_digest(path)
+
+
+def _size(path: Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return -1
+
+
+def _link_target(obj: Path, link: Path, root: Path) -> str:
+    """What a symlink at ``link`` to ``obj`` holds: relative when the object
+    and the link both lie in the project (a moved project keeps working),
+    absolute when the cache is elsewhere."""
+    real_obj = os.path.realpath(obj)
+    real_dir = os.path.realpath(link.parent)
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([real_obj, real_dir, real_root]) == real_root:
+        return os.path.relpath(real_obj, real_dir)
+    return real_obj
+
+
+@contextmanager
+def _writable(directory: Path) -> Iterator[None]:
+    """Make ``directory`` writable for the block, if it is not, and put its
+    mode back afterwards (a command may leave its output directory read-only)."""
+    try:
+        mode = stat_mod.S_IMODE(os.stat(directory).st_mode)
+    except OSError:
+        yield
+        return
+    if os.access(directory, os.W_OK | os.X_OK):
+        yield
+        return
+    os.chmod(directory, mode | stat_mod.S_IWUSR | stat_mod.S_IXUSR)
+    try:
+        yield
+    finally:
+        os.chmod(directory, mode)
 
 
 def _reflink(src_fd: int, dst_fd: int) -> bool:
