@@ -77,3 +77,164 @@ def test_a_failed_output_preparation_shows_no_stale_log(ws) -> None:
     output = proc.stdout + proc.stderr
     assert "cannot prepare outputs" in output
     assert "STALE-LINE" not in output
+
+
+PIPELINE = """\
+    stages:
+      make:
+        cmd: cat in.txt > out.txt
+        deps: [in.txt]
+        outs: [out.txt]
+    """
+
+
+def _linked_project(ws, mode: str):
+    ws.write(".pivot/config", f"[cache]\ntype = {mode}\n")
+    ws.write("in.txt", "hello\n")
+    ws.write("dvc.yaml", PIPELINE)
+    ws.pivot("run")
+    return ws.root / "out.txt"
+
+
+def _object(ws, name: str = "out.txt") -> Path:
+    record = json.loads((ws.root / ".pivot" / "locks" / "make.json").read_text())
+    digest = next(o["hash"] for o in record["outs"] if o["path"] == name)
+    return ws.root / ".pivot" / "cache" / "files" / digest[:2] / digest[2:]
+
+
+def test_symlink_outputs_are_relative_and_survive_a_moved_project(ws, tmp_path) -> None:
+    out = _linked_project(ws, "symlink")
+    assert out.is_symlink() and not os.path.isabs(os.readlink(out))
+    moved = tmp_path / "moved"
+    ws.root.rename(moved)
+    ws.root = moved
+    assert "up to date" in ws.pivot("status").stdout
+    assert ws.read("out.txt") == "hello\n"
+
+
+@pytest.mark.parametrize("command", [("status",), ("run",), ("run", "-f"), ("checkout",)])
+def test_a_dangling_output_link_counts_as_missing(ws, command) -> None:
+    out = _linked_project(ws, "symlink")
+    os.chmod(_object(ws).parent, 0o755)
+    _object(ws).unlink()  # the cache object is gone: out.txt dangles
+    assert out.is_symlink() and not out.exists()
+    result = ws.pivot(*command, expect=None)
+    assert "dangling" not in result.output + result.stderr
+    if command == ("status",):
+        assert "out.txt" in result.stdout and result.exit_code == 0
+    elif command == ("checkout",):
+        assert result.exit_code == 1 and "missing from the cache: out.txt" in result.stderr
+    else:
+        assert result.exit_code == 0 and ws.read("out.txt") == "hello\n"
+
+
+def test_a_dangling_output_of_a_failed_stage_does_not_break_status(ws) -> None:
+    ws.write("dvc.yaml", """\
+        stages:
+          bad:
+            cmd: ln -s nowhere out.txt; exit 1
+            outs: [out.txt]
+          loop:
+            cmd: ln -s loop.txt loop.txt; exit 1
+            outs: [loop.txt]
+        """)
+    ws.pivot("run", "-k", expect=1)
+    status = ws.pivot("status").stdout
+    assert "bad" in status and "loop" in status
+
+
+def test_a_dangling_dep_is_still_an_error(ws) -> None:
+    ws.write("dvc.yaml", """\
+        stages:
+          s:
+            cmd: echo x > out.txt
+            deps: [dep.txt]
+            outs: [out.txt]
+        """)
+    os.symlink("nowhere", ws.root / "dep.txt")
+    result = ws.pivot("status", expect=None)
+    assert result.exit_code != 0 and "'dep.txt' is a dangling symlink" in result.stderr
+
+
+@pytest.mark.parametrize("mode", ["hardlink", "copy"])
+def test_a_corrupted_cache_object_is_removed_and_the_stage_rerun(ws, mode) -> None:
+    out = _linked_project(ws, mode)
+    obj = _object(ws)
+    if mode == "hardlink":
+        assert os.path.samefile(out, obj)
+        os.chmod(out, 0o644)
+        with open(out, "a") as handle:  # edits the object too: same inode
+            handle.write("bye\n")
+    else:
+        os.chmod(obj, 0o644)
+        obj.write_text("")  # truncated object
+        out.unlink()
+    checkout = ws.pivot("checkout", expect=1)
+    assert "corrupted cache object .pivot/cache/files/" in checkout.stderr and "removed" in checkout.stderr
+    assert not obj.exists()
+    first = ws.pivot("run")
+    assert ws.read("out.txt") == "hello\n" and "ran make" in first.stdout
+    assert "1 ran" not in ws.pivot("run").stdout  # converged
+    assert obj.exists() and obj.read_text() == "hello\n"
+
+
+def test_a_corrupted_object_found_by_run_is_removed_and_the_stage_rerun(ws) -> None:
+    out = _linked_project(ws, "copy")
+    obj = _object(ws)
+    os.chmod(obj, 0o644)
+    obj.write_text("HELLO\n")  # same size, wrong bytes
+    out.unlink()
+    result = ws.pivot("run")
+    assert "corrupted cache object" in result.stdout + result.stderr
+    assert ws.read("out.txt") == "hello\n" and obj.read_text() == "hello\n"
+
+
+def test_a_command_that_leaves_its_output_dir_read_only_is_recorded(ws) -> None:
+    ws.write(".pivot/config", "[cache]\ntype = symlink\n")
+    ws.write("dvc.yaml", """\
+        stages:
+          s:
+            cmd: mkdir -p d && echo x > d/f.txt && chmod 555 d
+            outs: [d]
+        """)
+    proc = ws.pivot_proc("run", check=False, timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert (ws.root / ".pivot" / "locks" / "s.json").exists()
+    assert (ws.root / "d" / "f.txt").is_symlink()
+    assert os.stat(ws.root / "d").st_mode & 0o777 == 0o555  # mode put back
+    os.chmod(ws.root / "d", 0o755)
+
+
+def test_a_lock_record_hash_cannot_point_outside_the_cache(ws, tmp_path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret\n")
+    _linked_project(ws, "copy")
+    lock = ws.root / ".pivot" / "locks" / "make.json"
+    record = json.loads(lock.read_text())
+    record["outs"][0]["hash"] = "../../../../../secret.txt"
+    lock.write_text(json.dumps(record))
+    (ws.root / "out.txt").unlink()
+    result = ws.pivot("checkout", expect=None)
+    assert "corrupt" in result.stderr and ".pivot/locks/make.json" in result.stderr
+    assert not (ws.root / "out.txt").exists()
+
+
+def test_a_manifest_path_cannot_escape_the_output(ws) -> None:
+    ws.write("dvc.yaml", """\
+        stages:
+          make:
+            cmd: mkdir -p d && echo x > d/f.txt
+            outs: [d]
+        """)
+    ws.pivot("run")
+    obj = _object(ws, "d")
+    manifest = json.loads(obj.read_text())
+    manifest[0]["relpath"] = "../../escaped.txt"
+    os.chmod(obj, 0o644)
+    obj.write_text(json.dumps(manifest))
+    (ws.root / "d" / "f.txt").unlink()
+    result = ws.pivot("checkout", expect=None)
+    assert "manifest" in result.stderr and "corrupt" in result.stderr
+    assert not (ws.root.parent / "escaped.txt").exists()
+    ws.pivot("run")  # reruns the stage and converges
+    assert ws.read("d/f.txt") == "x\n"

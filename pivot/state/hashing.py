@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 DIR_SUFFIX = ".dir"
 CHUNK = 1 << 20
+# what a pivot hash looks like (lock records, run-cache entries, cache object names)
+DIGEST_PATTERN = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _CACHE_LINK = re.compile(r"(^|/)\.(pivot|dvc)/cache/")
 _STATE_DIRS = frozenset({".pivot", ".git", ".dvc"})  # never part of the root directory's manifest
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import xxhash
 
 from pivot.signature import file_signature
+from pivot.state.hashing import DIGEST_PATTERN
 from pivot.state.notices import warn
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class LockEntry:
             nfiles is not None and type(nfiles) is not int
         ):
             raise ValueError(f"malformed entry {dict(data)!r}")
+        if DIGEST_PATTERN.fullmatch(digest) is None:  # it names a cache object: never a path
+            raise ValueError(f"bad hash {digest!r} for '{path}'")
         return cls(path, digest, size, nfiles)
 
 

@@ -133,7 +133,10 @@ class RunCache:
             return None
         try:
             entry = RunEntry.from_json(json.loads(raw))
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            from pivot.state.notices import warn
+
+            warn(f"run-cache entry '.pivot/runcache/{key[:2]}/{key[2:]}.json' is corrupt ({exc}); ignoring it")
             return None
         return entry if entry.key == key else None
 

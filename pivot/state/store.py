@@ -20,7 +20,6 @@ import enum
 import errno
 import json
 import os
-import re
 import stat as stat_mod
 import sys
 from contextlib import contextmanager
@@ -28,11 +27,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from pivot.errors import StateError
-from pivot.state.hashing import CHUNK, HashInfo, Hasher, ManifestEntry, manifest_digest
+from pivot.state.hashing import CHUNK, DIGEST_PATTERN, HashInfo, Hasher, ManifestEntry, manifest_digest
 
 OBJECT_MODE = 0o444
-# what a cache object name may be: xxh3-128 hex, ``.dir`` for a manifest
-DIGEST = re.compile(r"[0-9a-f]{32}(\.dir)?")
 
 
 class CorruptObject(StateError):
@@ -40,7 +37,7 @@ class CorruptObject(StateError):
 
 
 def valid_digest(digest: object) -> bool:
-    return isinstance(digest, str) and DIGEST.fullmatch(digest) is not None
+    return isinstance(digest, str) and DIGEST_PATTERN.fullmatch(digest) is not None
 
 
 def valid_relpath(relpath: object) -> bool:
