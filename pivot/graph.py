@@ -97,6 +97,7 @@ def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipe
         seen[stage.address] = stage
 
     index = OutIndex.build(stages)
+    _check_protected_outs(stages, sources)
     for path in index.sorted_paths:
         outer = index.enclosing_out(path)
         if outer is not None:
@@ -124,6 +125,40 @@ def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipe
     pipeline = Pipeline(stages=tuple(stages), upstream=upstream, sources=tuple(dict.fromkeys(sources)))
     _check_acyclic(pipeline)
     return pipeline
+
+
+# Names a stage may never write: removing an output before its stage runs
+# would delete the project's state or its pipeline definitions.
+_STATE_DIRS = {".pivot": "pivot's state", ".dvc": "DVC's state", ".git": "git's state"}
+_PIPELINE_FILES = frozenset({"dvc.yaml", "dvc.lock", "Pivotfile"})
+
+
+def _check_protected_outs(stages: Sequence[Stage], sources: Sequence[str]) -> None:
+    """Refuse outputs that are, or hold, pipeline files or state directories
+    (DVC: ``DVC file 'dvc.yaml' cannot be an output.``)."""
+    definitions = [s for s in sources if s.rsplit("/", 1)[-1] in _PIPELINE_FILES]
+    for stage in stages:
+        for out in stage.outs:
+            why = _protected(out.path, definitions)
+            if why is not None:
+                raise PipelineError(
+                    f"stage '{stage.address}' ({_where(stage)}): '{out.path}' cannot be an output: {why}"
+                )
+
+
+def _protected(path: str, definitions: Sequence[str]) -> str | None:
+    parts = path.split("/")
+    for part in parts:
+        if part in _STATE_DIRS:
+            return f"it is {_STATE_DIRS[part]}"
+    if parts[-1] in _PIPELINE_FILES or parts[-1].endswith(".dvc"):
+        return "it is a pipeline file"
+    if path == ".":
+        return "it is the whole project"
+    inside = next((d for d in definitions if d.startswith(path + "/")), None)
+    if inside is not None:
+        return f"it holds the pipeline file '{inside}'"
+    return None
 
 
 def _where(stage: Stage) -> str:

@@ -238,3 +238,14 @@ def test_a_manifest_path_cannot_escape_the_output(ws) -> None:
     assert not (ws.root.parent / "escaped.txt").exists()
     ws.pivot("run")  # reruns the stage and converges
     assert ws.read("d/f.txt") == "x\n"
+
+
+@pytest.mark.parametrize("out", [".pivot", ".pivot/cache", "dvc.yaml", "sub/dvc.lock", "Pivotfile", ".dvc",
+                                 ".git/config"])
+def test_an_output_that_is_state_or_a_pipeline_file_is_refused(ws, out) -> None:
+    ws.write("sub/dvc.yaml", "stages:\n  t:\n    cmd: echo t\n")
+    ws.write("dvc.yaml", f"stages:\n  s:\n    cmd: echo hi\n    outs: ['{out}']\n")
+    result = ws.pivot("run", expect=None)
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"stage 's' (dvc.yaml" in result.stderr and f"'{out}' cannot be an output" in result.stderr
+    assert (ws.root / "sub" / "dvc.yaml").exists() and (ws.root / "dvc.yaml").exists()
