@@ -249,3 +249,43 @@ def test_an_output_that_is_state_or_a_pipeline_file_is_refused(ws, out) -> None:
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert f"stage 's' (dvc.yaml" in result.stderr and f"'{out}' cannot be an output" in result.stderr
     assert (ws.root / "sub" / "dvc.yaml").exists() and (ws.root / "dvc.yaml").exists()
+
+
+@pytest.mark.parametrize("header", [
+    {"type": "run"},
+    {"type": "run", "run_id": "x", "started": 1.0, "pid": "p"},
+    {"type": "run", "run_id": "x", "started": "soon"},
+    {"type": "run", "run_id": "x", "started": 1.0, "argv": "pivot run"},
+])
+def test_pivot_log_skips_a_malformed_run_record_with_a_warning(ws, header) -> None:
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
+    ws.pivot("run")
+    runs = ws.root / ".pivot" / "runs"
+    (runs / "29990101T000000.000000Z-1.jsonl").write_text(json.dumps(header) + "\n")
+    (runs / "29990101T000000.000000Z-2.jsonl").write_text(
+        json.dumps({"type": "run", "run_id": "y", "started": 2.0}) + "\n"
+        + json.dumps({"type": "stage", "address": "s", "outcome": "ran", "started": "t"}) + "\n"
+        + "[1, 2]\n" + json.dumps({"type": "end", "status": "ok", "ended": 3.0}) + "\n"
+    )
+    text = ws.pivot("log")
+    assert "run record '.pivot/runs/29990101T000000.000000Z-1.jsonl' is malformed" in text.stderr
+    assert "run record '.pivot/runs/29990101T000000.000000Z-2.jsonl' is malformed" in text.stderr
+    assert len(ws.pivot_json("log")) == 2  # the good run and the readable one
+
+
+def test_the_audit_trail_records_what_the_user_typed(ws) -> None:
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
+    ws.pivot_proc("run", timeout=60)
+    ws.pivot_proc("run", "-f", "s", timeout=60)
+    runs = ws.pivot_json("log")
+    assert [r["argv"] for r in runs] == [["pivot", "run", "-f", "s"], ["pivot", "run"]]
+
+
+def test_a_state_db_that_is_a_directory_only_costs_the_stat_cache(ws) -> None:
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
+    (ws.root / ".pivot" / "state.db").mkdir(parents=True)
+    proc = ws.pivot_proc("run", timeout=60)
+    assert "Traceback" not in proc.stderr and "running without the stat cache" in proc.stderr
+    assert ws.read("s.txt") == "s\n"
+    status = ws.pivot_proc("status", timeout=60)
+    assert "Traceback" not in status.stderr

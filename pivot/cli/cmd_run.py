@@ -106,7 +106,13 @@ def _record_no_op(proj, argv, plan) -> None:
 
 
 def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache) -> list[str]:
-    """The invocation, as recorded in the audit trail."""
+    """The invocation, as recorded in the audit trail: what the user typed,
+    or (when called in-process) the options spelled out."""
+    from pivot.state.audit import invocation
+
+    typed = invocation()
+    if typed is not None:
+        return typed
     flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose,
              "--no-run-cache": no_run_cache}
     return ["pivot", "run", *targets, "-j", str(jobs), *[flag for flag, on in flags.items() if on]]

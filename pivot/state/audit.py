@@ -89,16 +89,39 @@ class StageEntry:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StageEntry":
+        """Raises ValueError (or KeyError, TypeError) for a malformed line."""
+        reasons = _typed(data.get("reasons", []), list, "reasons")
         return cls(
-            address=data["address"],
+            address=_typed(data["address"], str, "address"),
             outcome=Outcome(data["outcome"]),
-            reasons=tuple(ReasonNote(r["kind"], r["text"]) for r in data.get("reasons", ())),
-            started=data.get("started"),
-            ended=data.get("ended"),
-            exit_code=data.get("exit_code"),
-            log=data.get("log"),
-            message=data.get("message"),
+            reasons=tuple(ReasonNote(_typed(r["kind"], str, "kind"), _typed(r["text"], str, "text")) for r in reasons),
+            started=_optional(data.get("started"), (int, float), "started"),
+            ended=_optional(data.get("ended"), (int, float), "ended"),
+            exit_code=_optional(data.get("exit_code"), int, "exit_code"),
+            log=_optional(data.get("log"), str, "log"),
+            message=_optional(data.get("message"), str, "message"),
         )
+
+
+def _typed(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError(f"'{key}' has the wrong type ({type(value).__name__})")
+    return value
+
+
+def _optional(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
+    return None if value is None else _typed(value, kind, key)
+
+
+def invocation() -> list[str] | None:
+    """What the user typed (``sys.argv``, the program shown as ``pivot``)
+    when pivot runs from the command line; None when called in-process."""
+    import sys
+
+    program = sys.argv[0].replace(os.sep, "/") if sys.argv else ""
+    if program.rsplit("/", 1)[-1] == "pivot" or program.endswith("pivot/__main__.py"):
+        return ["pivot", *sys.argv[1:]]
+    return None
 
 
 @dataclass(frozen=True)
@@ -209,7 +232,9 @@ def read_runs(project: Project, limit: int | None = None) -> Iterator[RunRecord]
 
 
 def read_run(path: Path) -> RunRecord | None:
-    """One record; a torn last line is ignored, a missing end reads as incomplete."""
+    """One record; a torn last line is ignored, a missing end reads as
+    incomplete.  Malformed lines are skipped and a malformed header skips the
+    file, with a warning naming it."""
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
     stages: list[StageEntry] = []
@@ -217,30 +242,55 @@ def read_run(path: Path) -> RunRecord | None:
         lines = path.read_bytes().splitlines()
     except OSError:
         return None
-    for raw in lines:
+    malformed: list[str] = []
+    for number, raw in enumerate(lines, 1):
         try:
             data = json.loads(raw)
+        except ValueError:
+            if number < len(lines):  # only the last line may be torn (a killed writer)
+                malformed.append(f"line {number}: not JSON")
+            continue
+        try:
             kind = data["type"]
             if kind == "run":
                 header = data
             elif kind == "stage":
                 stages.append(StageEntry.from_json(data))
             elif kind == "skipped":
-                message = data.get("message")
-                stages.extend(StageEntry(a, Outcome.SKIPPED, message=message) for a in data["addresses"])
+                message = _optional(data.get("message"), str, "message")
+                addresses = [_typed(a, str, "addresses") for a in _typed(data["addresses"], list, "addresses")]
+                stages.extend(StageEntry(a, Outcome.SKIPPED, message=message) for a in addresses)
             elif kind == "end":
                 end = data
-        except (ValueError, KeyError, TypeError):
-            continue
-    if header is None:
+        except (ValueError, KeyError, TypeError) as exc:
+            malformed.append(f"line {number}: {_why(exc)}")
+    try:
+        if header is None:
+            raise ValueError("no header line")
+        argv = _typed(header.get("argv", []), list, "argv")
+        record = RunRecord(
+            run_id=_typed(header["run_id"], str, "run_id"),
+            command=_typed(header.get("command", "run"), str, "command"),
+            argv=tuple(_typed(a, str, "argv") for a in argv),
+            pid=_typed(header.get("pid", 0), int, "pid"),
+            started=float(_typed(header["started"], (int, float), "started")),
+            ended=_optional(end.get("ended"), (int, float), "ended") if isinstance(end, dict) else None,
+            status=_typed(end.get("status", "ok"), str, "status") if isinstance(end, dict) else "incomplete",
+            stages=tuple(stages),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        _warn(path, f"{_why(exc)}; skipping it")
         return None
-    return RunRecord(
-        run_id=header["run_id"],
-        command=header.get("command", "run"),
-        argv=tuple(header.get("argv", ())),
-        pid=header.get("pid", 0),
-        started=header["started"],
-        ended=end.get("ended") if end else None,
-        status=end.get("status", "ok") if end else "incomplete",
-        stages=tuple(stages),
-    )
+    if malformed:
+        _warn(path, f"{'; '.join(malformed[:3])}; skipped {len(malformed)} malformed line(s)")
+    return record
+
+
+def _why(exc: BaseException) -> str:
+    return f"missing key {exc}" if isinstance(exc, KeyError) else str(exc)
+
+
+def _warn(path: Path, message: str) -> None:
+    from pivot.state.notices import warn
+
+    warn(f"run record '.pivot/{RUNS_DIR}/{path.name}' is malformed ({message})")

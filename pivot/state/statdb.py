@@ -57,6 +57,8 @@ class StatDB:
         self._pending: dict[str, Row] = {}
         self._lock_memo: dict[str, bytes] | None = None
         self._pending_memo: dict[str, bytes] = {}
+        self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
+        self._disabled = False  # unusable and not removable: this command runs without it
 
     # -- lookups -------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class StatDB:
         return self._conn
 
     def _load(self) -> dict[str, Row]:
-        if not self.path.exists():
+        if self._disabled or not self.path.exists():
             return {}
         try:
             cursor = self._connect().execute(
@@ -112,7 +114,7 @@ class StatDB:
             return {}
 
     def _load_lock_memo(self) -> dict[str, bytes]:
-        if not self.path.exists():
+        if self._disabled or not self.path.exists():
             return {}
         try:
             return dict(self._connect().execute("SELECT address, entry FROM lock_memo"))
@@ -121,8 +123,9 @@ class StatDB:
             return {}
 
     def _rebuild(self, exc: Exception) -> None:
-        """A damaged database is only a cache: warn, drop it, start afresh."""
-        warn(f"'{self.path}' is unreadable ({exc}); rebuilding the stat cache")
+        """A damaged database is only a cache: warn, drop it, start afresh.
+        One that cannot be removed (a directory, no permission) is left
+        alone, and this command runs without a stat cache."""
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -134,6 +137,12 @@ class StatDB:
                 os.unlink(f"{self.path}{suffix}")
             except FileNotFoundError:
                 pass
+            except OSError as error:
+                warn(f"'{self._shown}' is unusable ({exc}) and cannot be removed ({error.strerror});"
+                     " running without the stat cache")
+                self._disabled = True
+                return
+        warn(f"'{self._shown}' is unreadable ({exc}); rebuilding the stat cache")
 
     def close(self) -> None:
         """Write the new rows in one transaction and close."""
@@ -148,6 +157,8 @@ class StatDB:
     def _flush(self) -> None:
         rows = [(path, *row) for path, row in self._pending.items()]
         for attempt in range(2):
+            if self._disabled:
+                return
             try:
                 conn = self._connect()
                 conn.execute("BEGIN IMMEDIATE")
@@ -157,7 +168,7 @@ class StatDB:
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
-                    warn(f"'{self.path}' is busy; stat cache not updated this time")
+                    warn(f"'{self._shown}' is busy; stat cache not updated this time")
                     return
                 if attempt:
                     raise
