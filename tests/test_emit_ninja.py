@@ -21,9 +21,9 @@ def _ninja(ws, *args: str) -> str:
 
 
 def _ran(output: str) -> list[str]:
-    """Stage edges Ninja started (not the regenerate or directory checks)."""
+    """Stage edges Ninja started (not the regenerate, probe or directory checks)."""
     names = re.findall(r"^\[\d+/\d+\] (.+)$", output, re.M)
-    return [n for n in names if not n.startswith(("regenerating", "checking"))]
+    return [n for n in names if not n.startswith(("regenerating", "checking", "looking for"))]
 
 
 def _bump(ws, relpath: str) -> None:
@@ -143,3 +143,107 @@ def test_line_break_in_a_path_is_refused_naming_the_stage(ws):
     result = ws.pivot("emit", "ninja", expect=1)
     assert "output of stage 's'" in result.stderr and "line break" in result.stderr
     assert not (ws.root / "build.ninja").exists()
+
+
+def _ninja_fails(ws) -> str:
+    proc = subprocess.run([NINJA], cwd=ws.root, capture_output=True, text=True)
+    assert proc.returncode != 0, proc.stdout
+    return proc.stdout + proc.stderr
+
+
+DIR_DEP = """\
+    stages:
+      cnt:
+        cmd: find data -type f | sort | xargs cat > cnt.txt
+        deps: [data]
+        outs: [cnt.txt]
+    """
+
+
+@pytest.mark.slow
+def test_subdirectories_of_a_directory_dep_can_vanish(ws):
+    ws.write("dvc.yaml", DIR_DEP)
+    ws.write("data/a/x.txt", "1\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    ws.write("data/b/c/y.txt", "2\n")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n2\n"
+
+    shutil.rmtree(ws.root / "data" / "b")  # listed in build.ninja: data/b, data/b/c, data/b/c/y.txt
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n"
+    assert "ninja: no work to do." in _ninja(ws)
+
+    os.rename(ws.root / "data" / "a", ws.root / "data" / "z")
+    _ninja(ws)
+    os.rename(ws.root / "data" / "z" / "x.txt", ws.root / "data" / "z" / "w.txt")
+    ws.write("data/z/w.txt", "3\n")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "3\n"
+    assert "ninja: no work to do." in _ninja(ws)
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_deleted_directory_dep_fails_the_stage_until_it_is_back(ws):
+    ws.write("dvc.yaml", DIR_DEP)
+    ws.write("data/a/x.txt", "1\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    shutil.rmtree(ws.root / "data")
+    for _ in range(2):  # the regeneration converges; the stage fails as `pivot run` would
+        out = _ninja_fails(ws)
+        assert "no known rule" not in out and "still dirty" not in out
+        assert "dependency 'data' does not exist" in out
+    ws.write("data/new/f.txt", "5\n")
+    assert "cnt" in _ran(_ninja(ws))
+    assert ws.read("cnt.txt") == "5\n"
+    ws.write("data/new/f.txt", "6\n")  # watched through the directory stamp again
+    _bump(ws, "data/new/f.txt")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "6\n"
+    assert "ninja: no work to do." in _ninja(ws)
+
+
+@pytest.mark.slow
+def test_deleted_params_file_fails_the_stage_instead_of_looping(ws):
+    ws.write("dvc.yaml", """\
+        stages:
+          whole:
+            cmd: echo whole > w.txt
+            params: [{other.yaml: }]
+            outs: [w.txt]
+        """)
+    ws.write("other.yaml", "x: 1\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    os.unlink(ws.root / "other.yaml")
+    run = ws.pivot("run", expect=1)
+    for _ in range(2):
+        out = _ninja_fails(ws)
+        assert "still dirty" not in out
+        assert "params file 'other.yaml' does not exist" in out
+        assert "params file 'other.yaml' does not exist" in run.stdout + run.stderr
+    ws.write("other.yaml", "x: 2\n")
+    assert _ran(_ninja(ws)) == ["whole"]
+    assert "ninja: no work to do." in _ninja(ws)
+    ws.write("other.yaml", "x: 3\n")  # watched by the regenerate edge again
+    _bump(ws, "other.yaml")
+    assert _ran(_ninja(ws)) == ["whole"]
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_deleted_file_dep_runs_the_stage_as_pivot_run_does(ws):
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: cat in.txt > o.txt\n    deps: [in.txt]\n    outs: [o.txt]\n")
+    ws.write("in.txt", "x\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    os.unlink(ws.root / "in.txt")
+    out = _ninja_fails(ws)
+    assert "no known rule" not in out
+    assert "in.txt: No such file or directory" in out  # the command ran and failed, as under `pivot run`
+    ws.write("in.txt", "y\n")
+    assert _ran(_ninja(ws)) == ["s"]
+    assert ws.read("o.txt") == "y\n"

@@ -33,6 +33,14 @@ def shell_prefix(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     return (shell, *_NO_RC_FLAGS.get(os.path.basename(shell), ()), "-c")
 
 
+def shell_prefix_sh() -> str:
+    """POSIX shell code setting ``"$@"`` to :func:`shell_prefix`, resolved
+    when it runs: emitted files (``pivot emit sh|ninja``) run each command
+    as ``"$@" CMD``, with the same shell as ``pivot run``."""
+    cases = " ".join(f'{name}) set -- "$1" {" ".join(flags)} ;;' for name, flags in _NO_RC_FLAGS.items())
+    return f'set -- "${{PIVOT_SHELL:-${{SHELL:-/bin/sh}}}}"; case "${{1##*/}}" in {cases} esac; set -- "$@" -c'
+
+
 @dataclass(frozen=True, slots=True)
 class CommandsResult:
     """How a stage's commands ended.

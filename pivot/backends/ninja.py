@@ -28,10 +28,11 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Sequence
 
 from pivot import __version__
 from pivot.backends.environment import stage_env
+from pivot.backends.execute import shell_prefix_sh
 from pivot.backends.escape import (
     check_path,
     comment_text,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
 NINJA_DIR = ".pivot/ninja"
 ALWAYS = f"{NINJA_DIR}/always"  # a phony target that is never built: always dirty
+PROBE = f"{NINJA_DIR}/missing"  # touched when a dep or params file missing at emit time appears
 FRESH_EXIT = 3  # ninja-prepare: the stage is up to date, run nothing
 _ROOT_MARK = Path("/__pivot_root__")
 
@@ -200,36 +202,63 @@ def _list_dir(root: Path, path: str, index: OutIndex) -> SourceDir:
 # -- IR -> model ------------------------------------------------------------------------
 
 
+def scan_missing(root: Path, pipeline: Pipeline) -> frozenset[str]:
+    """Deps and params files that no stage produces and that are absent now."""
+    index = OutIndex.build(pipeline.stages)
+    paths = dict.fromkeys(p.path for stage in pipeline.stages for p in (*stage.deps, *stage.params))
+    return frozenset(p for p in paths if not os.path.lexists(root / p) and not _related_outs(index, p))
+
+
 def build_ninja(
     pipeline: Pipeline,
     *,
     build_file: str,
     pivot_command: str,
     source_dirs: Mapping[str, SourceDir],
+    missing: Collection[str] = frozenset(),
 ) -> NinjaFile:
     """The Ninja model of every stage of ``pipeline``.
+
+    ``source_dirs`` and ``missing`` (see :func:`scan_source_dirs`,
+    :func:`scan_missing`) are what the disk held at emit time.  Every source
+    path an edge reads gets a ``phony`` fallback, so that deleting it never
+    leaves Ninja with "no known rule to make it"; a path missing now is
+    watched by the probe edge instead of the regenerate edge, which would
+    otherwise stay dirty for ever.
 
     Raises PivotError naming the stage when a path or command cannot be
     written in a Ninja file (line breaks, tabs in paths).
     """
     index = OutIndex.build(pipeline.stages)
     builds: list[NinjaBuild] = []
+    sources: dict[str, None] = {}  # every path read that no edge produces
 
-    regen_inputs = [p for p in _regenerate_sources(pipeline) if not _related_outs(index, p)]
+    regen_inputs = [p for p in _regenerate_sources(pipeline) if p not in missing and not _related_outs(index, p)]
     regen_dirs = [d for sd in source_dirs.values() for d in sd.subdirs]
+    sources.update(dict.fromkeys((*regen_inputs, *regen_dirs)))
     builds.append(
         NinjaBuild(
             outputs=(build_file,),
             rule="regenerate",
             inputs=tuple(regen_inputs),
-            implicit=tuple(dict.fromkeys(regen_dirs)),
+            implicit=tuple(dict.fromkeys(regen_dirs)) + ((PROBE,) if missing else ()),
             comment="rewrite this file when the pipeline, params or vars files change",
         )
     )
-    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in regen_inputs]
+    if missing:
+        builds.append(
+            NinjaBuild(
+                outputs=(PROBE,),
+                rule="probe",
+                implicit=(ALWAYS,),
+                variables=(("paths", " ".join(sh_path(p) for p in sorted(missing))),),
+                comment="rewrite this file when a missing dep or params file appears",
+            )
+        )
 
     for sd in source_dirs.values():
         inside = [out_stamp(o) for o in _related_outs(index, sd.path)]
+        sources.update(dict.fromkeys(sd.files))
         builds.append(
             NinjaBuild(
                 outputs=(dir_stamp(sd.path),),
@@ -240,13 +269,14 @@ def build_ninja(
             )
         )
 
-    uses_always = False
+    uses_always = bool(missing)
     for stage in pipeline.stages:
-        build = _stage_build(stage, index, source_dirs)
+        build = _stage_build(stage, index, source_dirs, sources)
         uses_always |= ALWAYS in build.implicit
         builds.append(build)
     if uses_always:
         builds.append(NinjaBuild(outputs=(ALWAYS,), rule="phony"))
+    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in sources]
 
     return NinjaFile(
         version=__version__,
@@ -262,6 +292,7 @@ RULES = (
         name="stage",
         command=(
             f"$pivot emit ninja-prepare $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
+            f" {ninja_escape(shell_prefix_sh())};"  # "$@": the shell `pivot run` would use
             " $script && $pivot commit -q $addr && $pivot emit ninja-finish $addr"
         ),
         description="$desc",
@@ -271,6 +302,14 @@ RULES = (
         name="dirstamp",
         command="$pivot emit ninja-dirstamp $dir $out",
         description="checking $desc",
+        restat=True,
+    ),
+    NinjaRule(
+        # Touches its stamp when one of $paths exists; restat keeps the
+        # regenerate edge clean while they all stay missing.
+        name="probe",
+        command='for p in $paths; do if [ -e "$$p" ] || [ -L "$$p" ]; then touch $out; break; fi; done',
+        description="looking for missing files",
         restat=True,
     ),
     NinjaRule(
@@ -301,7 +340,10 @@ def _related_outs(index: OutIndex, path: str) -> list[str]:
     return related
 
 
-def _stage_build(stage: Stage, index: OutIndex, source_dirs: Mapping[str, SourceDir]) -> NinjaBuild:
+def _stage_build(
+    stage: Stage, index: OutIndex, source_dirs: Mapping[str, SourceDir], sources: dict[str, None]
+) -> NinjaBuild:
+    """The stage's edge; the source files it reads are added to ``sources``."""
     where = f"stage '{stage.address}'"
     inputs: dict[str, None] = {}
     for dep in stage.deps:
@@ -312,6 +354,7 @@ def _stage_build(stage: Stage, index: OutIndex, source_dirs: Mapping[str, Source
             inputs[dir_stamp(dep.path)] = None
         elif not related:
             inputs[dep.path] = None
+            sources[dep.path] = None
     for params in stage.params:
         # Params values reach the edge through the key file; a params file
         # some stage writes is also read through that output's stamp.
@@ -340,8 +383,8 @@ def _stage_build(stage: Stage, index: OutIndex, source_dirs: Mapping[str, Source
 
 def stage_script(stage: Stage) -> str:
     """The stage's commands as one shell line: the environment of `pivot run`,
-    then each command in its own subshell started in the wdir (``eval`` keeps
-    a ``#`` comment in a command from swallowing the closing parenthesis)."""
+    then each command run by ``"$@"`` (the stage rule sets it to the shell
+    `pivot run` would use), started in the wdir, stdin from /dev/null."""
     env = stage_env(_ROOT_MARK, stage)
     exports = " ".join(
         f'{name}="$PIVOT_ROOT"' if value == str(_ROOT_MARK) else f"{name}={sh_quote(value)}"
@@ -351,7 +394,8 @@ def stage_script(stage: Stage) -> str:
     cd = "" if stage.wdir == "." else f"cd -- {sh_quote(stage.wdir)} && "
     for cmd in stage.cmds:
         ninja_escape(cmd, what=f"a command of stage '{stage.address}'")  # refuse line breaks early
-    commands = " && ".join(f"( {cd}eval {sh_quote(cmd)} )" for cmd in stage.cmds) or "true"
+    run = [f'"$@" {sh_quote(cmd)} < /dev/null' for cmd in stage.cmds]
+    commands = " && ".join(f"( {cd}{r} )" if cd else r for r in run) or "true"
     return f'PIVOT_ROOT="$(pwd -P)" && export PIVOT_ROOT {exports} && {commands}'
 
 
@@ -413,6 +457,11 @@ def write_if_changed(path: Path, text: str) -> bool:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return True
+
+
+def write_probe(root: Path, missing: Collection[str]) -> None:
+    """Create the probe edge's stamp (its text: the paths it looks for)."""
+    write_if_changed(root / PROBE, "".join(f"{p}\n" for p in sorted(missing)))
 
 
 def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:

@@ -1,8 +1,9 @@
 """``pivot emit sh``: the plan as a bash script (``templates/plan.sh.j2``).
 
 The script does what ``pivot run -j 1`` does, in the same order: prepare a
-stage's outputs, run each command in its own subshell started in the
-stage's wdir, then record the stage with ``pivot commit``.  The project
+stage's outputs, run each command in its own shell (the one ``pivot run``
+would choose, resolved when the script runs) started in the stage's wdir,
+then record the stage with ``pivot commit``.  The project
 root is found at run time (from the script's location, or the current
 directory for a script printed to stdout), so the script is relocatable
 together with the project.
@@ -49,6 +50,7 @@ class Script:
     sources: tuple[str, ...]
     root_from_script: str | None  # script dir -> root, or None: root is the cwd
     pivot_command: str  # shell words invoking pivot when $PIVOT is unset
+    shell_prefix: str  # shell code setting "$@" to the shell `pivot run` would use
     root_vars: tuple[str, ...]  # variables holding the project root
     record: bool
     stages: tuple[ScriptStage, ...]
@@ -82,6 +84,7 @@ def build_script(
 ) -> Script:
     """The script model for ``decisions`` (in run order): RUN, CHECKOUT and
     RESTORE_RUN stages become steps, the others are only named in a comment."""
+    from pivot.backends.execute import shell_prefix_sh
     from pivot.optimizer import WORK_ACTIONS
 
     steps = [d for d in decisions if d.action in WORK_ACTIONS]
@@ -93,6 +96,7 @@ def build_script(
         sources=pipeline.sources,
         root_from_script=root_from_script,
         pivot_command=pivot_command,
+        shell_prefix=shell_prefix_sh(),
         root_vars=root_vars,
         record=record,
         stages=tuple(plan_stage(d) for d in steps),

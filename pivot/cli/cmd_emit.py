@@ -28,13 +28,22 @@ def _pivot_command() -> str:
     return f"{sh_quote(sys.executable)} -m pivot"
 
 
+def _check_parent(path: Path) -> None:
+    """Refuse early an output file whose directory does not exist."""
+    from pivot.errors import PivotError
+
+    if not path.parent.is_dir():
+        raise PivotError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+
+
 def _write_atomically(path: Path, text: str, *, executable: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
+    A missing parent directory is an error (as for a shell redirection)."""
     import tempfile
 
     from pivot.errors import PivotError
 
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_parent(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
@@ -74,6 +83,8 @@ def sh(
     from pivot.backends import shell
     from pivot.state import State
 
+    if output:
+        _check_parent(Path(output))
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
@@ -107,21 +118,27 @@ def ninja_command(output: str | None) -> None:
     from pivot.backends import ninja
     from pivot.state import State
 
+    if output:
+        _check_parent(Path(output))
     proj = common.project()
     pipeline = common.load(proj)
     target = Path(os.path.abspath(output)) if output else proj.root / "build.ninja"
     build_file = proj.relpath(target)
+    missing = ninja.scan_missing(proj.root, pipeline)
     model = ninja.build_ninja(
         pipeline,
         build_file=build_file,
         pivot_command=_pivot_command(),
         source_dirs=ninja.scan_source_dirs(proj.root, pipeline),
+        missing=missing,
     )
     text = ninja.render_ninja(model)
     with State.open(proj) as state:
         plan = optimizer.make_plan(pipeline, pipeline.stages, state)
         ninja.write_keys(proj.root, plan.decisions, state)
-    _write_atomically(target, text)
+    if missing:  # before the Ninja file, so that it is not newer
+        ninja.write_probe(proj.root, missing)
+    _write_atomically(Path(output) if output else target, text)
 
 
 def _stage(address: str):
