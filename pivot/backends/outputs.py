@@ -55,7 +55,12 @@ def remove(path: Path) -> None:
     except FileNotFoundError:
         return
     if not stat.S_ISDIR(st.st_mode):
-        os.unlink(path)
+        try:
+            os.unlink(path)
+        except PermissionError:
+            # the command left the directory read-only; it is about to write there again
+            _add_mode(path.parent, stat.S_IWUSR | stat.S_IXUSR)
+            os.unlink(path)
         return
     _make_dirs_writable(path)
     shutil.rmtree(path)

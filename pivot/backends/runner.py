@@ -484,6 +484,13 @@ class Runner:
         if entry.outcome is not Outcome.SKIPPED or entry.message == CUTOFF_TEXT:
             self.progress.settled(entry)
 
+    def _relative(self, path) -> str:
+        """``path`` relative to the project root when inside it (for messages)."""
+        try:
+            return Path(path).relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
     # -- workers ----------------------------------------------------------------
 
     def _ensure_worker(self, busy: int) -> None:
@@ -521,7 +528,9 @@ class Runner:
         try:
             outputs.prepare(self.root, stage)
         except OSError as exc:
-            return _Done(stage, None, started, time.time(), error=f"cannot prepare outputs: {exc}")
+            where = f": '{self._relative(exc.filename)}'" if exc.filename else ""
+            return _Done(stage, None, started, time.time(),
+                         error=f"cannot prepare outputs: {exc.strerror or exc}{where}")
         except PivotError as exc:
             return _Done(stage, None, started, time.time(), error=str(exc))
         env = {**self._base_env, **stage_env(self.root, stage)}
