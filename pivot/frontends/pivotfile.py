@@ -185,8 +185,9 @@ class _Evaluator:
         self.including.pop()
 
     def _read(self, relpath: str, pos: Pos | None, what: str) -> str:
+        """The file's text; a UTF-8 byte order mark some editors write is dropped."""
         try:
-            return self.project.abspath(relpath).read_text(encoding="utf-8")
+            return self.project.abspath(relpath).read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise _error(pos, f"{what} '{relpath}' does not exist") from None
         except (OSError, UnicodeDecodeError) as exc:
@@ -581,6 +582,7 @@ class _Instance:
     rule: Rule
     values: dict[str, str]
     depth: int
+    requested: "_Request | None" = None  # the request that made it (None: a rule without wildcards)
 
     @property
     def name(self) -> str:
@@ -640,7 +642,9 @@ def _resolve(
     by_rule: dict[str, list[_Instance]] = {rule.name: [] for rule in rules}
     queue: deque[_Request] = deque()
 
-    def instantiate(rule: Rule, values: dict[str, str], depth: int) -> None:
+    named: dict[str, _Instance] = {}
+
+    def instantiate(rule: Rule, values: dict[str, str], depth: int, request: _Request | None = None) -> None:
         key = (rule.name, tuple(values[w] for w in rule.wildcards))
         if key in instances:
             return
@@ -649,7 +653,10 @@ def _resolve(
                 f"wildcard resolution of rule '{rule.name}' goes deeper than {MAX_RESOLUTION_DEPTH} levels"
                 " (a pattern that matches its own inputs?); constrain the wildcards"
             )
-        instance = _Instance(rule, values, depth)
+        instance = _Instance(rule, values, depth, request)
+        if instance.name in named:
+            raise _name_collision(relpath, named[instance.name], instance)
+        named[instance.name] = instance
         instances[key] = instance
         by_rule[rule.name].append(instance)
         for item in rule.inputs:
@@ -668,15 +675,16 @@ def _resolve(
         if len(candidates) > 1:
             names = " and ".join(r.describe() for r, _ in candidates)
             wanted = f" (wanted by {_wanted(request.wanted_by)})" if request.wanted_by else ""
-            raise PipelineError(
-                f"{relpath}: '{request.path}'{wanted} can be produced by {names}; "
-                "make the patterns distinct, e.g. with a wildcard constraint {name,regex}"
+            raise _request_error(
+                relpath, request,
+                f"'{request.path}'{wanted} can be produced by {names}; "
+                "make the patterns distinct, e.g. with a wildcard constraint {name,regex}",
             )
         if candidates:
             rule, values = candidates[0]
             if rule.wildcards:
                 depth = request.wanted_by.depth + 1 if request.wanted_by else 0
-                instantiate(rule, values, depth)
+                instantiate(rule, values, depth, request)
         elif request.wanted_by is not None:
             unproduced.append(request)
 
@@ -702,11 +710,39 @@ def _check_missing(project: Project, requests: list[_Request], stages: list[Stag
             continue
         instance = request.wanted_by
         assert instance is not None
-        item = next((i for i in instance.rule.inputs if i.rooted.format(instance.values) == path), None)
-        pos = item.pos if item else instance.rule.pos
-        raise pos.error(
-            f"missing input '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
+        raise _request_error(
+            "", request, f"missing input '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
         )
+
+
+def _request_error(relpath: str, request: _Request, message: str) -> PipelineError:
+    """An error at the input that asked for ``request.path`` (with a caret),
+    or, for a file asked for from outside, naming the Pivotfile and the asker."""
+    instance = request.wanted_by
+    if instance is None:
+        return PipelineError(f"{relpath}: {message} (asked for by another pipeline or the command line)")
+    item = next((i for i in instance.rule.inputs if i.rooted.format(instance.values) == request.path), None)
+    pos = item.pos if item else instance.rule.pos
+    return pos.error(message)
+
+
+def _name_collision(relpath: str, first: _Instance, second: _Instance) -> PipelineError:
+    """Two instances that would make stages of the same name."""
+
+    def origin(instance: _Instance) -> str:
+        rule = instance.rule
+        if instance.requested is None:
+            return rule.describe()
+        values = ", ".join(f"{w}={instance.values[w]}" for w in rule.wildcards)
+        return f"'{instance.requested.path}' ({rule.describe()} with {values})"
+
+    message = (
+        f"stage name '{second.name}' is given to both {origin(first)} and {origin(second)}; "
+        "constrain the wildcards, e.g. {name,[^-]+}, so that the values tell them apart"
+    )
+    if second.requested is None:
+        return second.rule.pos.error(message)
+    return _request_error(relpath, second.requested, message)
 
 
 def _wanted(instance: _Instance) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import sys
 import tempfile
 import textwrap
@@ -29,7 +30,7 @@ from lark.exceptions import (
     UnexpectedToken,
     VisitError,
 )
-from lark.indenter import Indenter
+from lark.indenter import DedentError, Indenter
 
 from pivot import resources
 from pivot.errors import PipelineError
@@ -171,6 +172,31 @@ class PivotfileIndenter(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 8
 
+    def handle_NL(self, token: Token):
+        levels = tuple(self.indent_level)
+        try:
+            yield from super().handle_NL(token)
+        except DedentError:
+            indent_str = token.rsplit("\n", 1)[1]
+            width = indent_str.count(" ") + indent_str.count("\t") * self.tab_len  # as lark counts
+            raise _BadDedent(token.end_line or 1, token.end_column or 1, width, levels) from None
+
+
+class _BadDedent(Exception):
+    """A line indented less than its block but deeper than the block around it."""
+
+    def __init__(self, line: int, column: int, width: int, levels: tuple[int, ...]) -> None:
+        super().__init__(line, column, width, levels)
+        self.line, self.column, self.width, self.levels = line, column, width, levels
+
+    def error(self, source: Source) -> PipelineError:
+        *others, last = [str(level) for level in self.levels]
+        allowed = f"{', '.join(others)} or {last}" if others else last
+        return Pos(source, self.line, self.column).error(
+            f"bad indentation: this line is indented {self.width} columns, but the blocks"
+            f" it could belong to are indented {allowed} columns"
+        )
+
 
 @cache
 def _grammar_key() -> str:
@@ -263,6 +289,8 @@ def _parse(source: Source, cache_dir: Path | None) -> tuple[Statement, ...]:
         return parser.parse(text)
     except UnexpectedInput as exc:
         raise _syntax_error(source, exc) from None
+    except _BadDedent as exc:
+        raise exc.error(source) from None
     except VisitError as exc:  # lark wraps what the transformer raises
         if isinstance(exc.orig_exc, PipelineError):
             raise exc.orig_exc from None
@@ -315,6 +343,12 @@ def _syntax_error(source: Source, exc: UnexpectedInput) -> PipelineError:
         if token.type == "_INDENT":  # it borrows the position of the newline before it
             line, column = token.end_line or line, token.end_column or column
             message = "unexpected indentation"
+        elif _is_unindented_section(source, line, column, token):
+            name = source.line_text(line)[: column - 1].rstrip()
+            return Pos(source, line, 1).error(
+                f"'{name}:' is not indented: a section belongs inside a rule, indented under 'rule NAME:'"
+                " (at the left margin only 'rule', 'include', 'configfile' and NAME = value may start)"
+            )
         elif _follows_colon_line(source, line) and token.type != "_NL":
             return Pos(source, line, column).error(
                 f"unexpected {_describe_token(token)} (expected an indented block after ':')"
@@ -332,6 +366,15 @@ def _syntax_error(source: Source, exc: UnexpectedInput) -> PipelineError:
     if not line or line < 1:
         line, column = _last_position(source)
     return Pos(source, line, column).error(message)
+
+
+_NAME_AT_LINE_START = re.compile(r"[A-Za-z_][A-Za-z0-9_]*[\t ]*")
+
+
+def _is_unindented_section(source: Source, line: int, column: int, token: Token) -> bool:
+    """``NAME:`` at the left margin: a rule's section that lost its indentation."""
+    before = source.line_text(line)[: column - 1]
+    return token.type == "COLON" and bool(_NAME_AT_LINE_START.fullmatch(before)) and before.rstrip() != "rule"
 
 
 def _follows_colon_line(source: Source, line: int) -> bool:
