@@ -247,3 +247,14 @@ def test_deleted_file_dep_runs_the_stage_as_pivot_run_does(ws):
     ws.write("in.txt", "y\n")
     assert _ran(_ninja(ws)) == ["s"]
     assert ws.read("o.txt") == "y\n"
+
+
+@pytest.mark.slow
+def test_build_file_inside_a_directory_dep_gets_no_phony_twin(ws):
+    ws.write("dvc.yaml", "stages:\n  t:\n    cmd: ls in > t.txt\n    deps: [in]\n    outs: [t.txt]\n")
+    ws.write("in/a", "1\n")
+    ws.pivot("emit", "ninja", "-o", "in/b.ninja")
+    ws.pivot("emit", "ninja", "-o", "in/b.ninja")  # now the listing of 'in' holds b.ninja
+    assert "build in/b.ninja: phony" not in ws.read("in/b.ninja")
+    assert _ran(_ninja(ws, "-f", "in/b.ninja")) == ["t"]
+    assert "ninja: no work to do." in _ninja(ws, "-f", "in/b.ninja")

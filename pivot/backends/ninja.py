@@ -276,7 +276,8 @@ def build_ninja(
         builds.append(build)
     if uses_always:
         builds.append(NinjaBuild(outputs=(ALWAYS,), rule="phony"))
-    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in sources]
+    produced = {path for build in builds for path in (*build.outputs, *build.implicit_outputs)}
+    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in sources if path not in produced]
 
     return NinjaFile(
         version=__version__,
