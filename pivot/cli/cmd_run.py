@@ -33,6 +33,7 @@ def command(
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
+    from pivot.backends import launch
     from pivot.state import State
     from pivot.state.runlock import RunLock
 
@@ -53,56 +54,18 @@ def command(
     with RunLock(proj, "run"), State.open(proj) as state:
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         if not plan.has_work:
-            _record_no_op(proj, argv, plan)
+            click.echo(launch.record_no_op(proj, argv, plan))
             return
-        summary = _run(proj, pipeline, state, plan, argv, jobs=jobs, keep_going=keep_going, force=force,
-                       verbose=verbose, run_cache=not no_run_cache)
+        from pivot.backends.runner import RunOptions
+
+        options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose,
+                             run_cache=not no_run_cache)
+        summary = launch.run_plan(proj, pipeline, state, plan, argv, options)
     sys.stdout.flush()
     if summary.interrupted:
         raise SystemExit(130)
     if summary.failed:
         raise SystemExit(1)
-
-
-def _run(proj, pipeline, state, plan, argv, **option_values):
-    """Run the plan's work; the runner, progress and audit modules are
-    imported only here, when some stage has work to do."""
-    from pivot.backends.progress import Progress, use_status_line
-    from pivot.backends.runner import Runner, RunOptions
-    from pivot.state.audit import AuditWriter
-
-    options = RunOptions(**option_values)
-    stream = sys.stdout
-    status_line = use_status_line(stream)
-
-    def make_progress(total: int) -> Progress:
-        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs > 1)
-
-    with AuditWriter(proj, "run", argv) as audit:
-        runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
-        summary = runner.run(plan)
-        audit.close("interrupted" if summary.interrupted else ("failed" if summary.failed else "ok"))
-    return summary
-
-
-def _record_no_op(proj, argv, plan) -> None:
-    """Nothing to do: the audit record (one line of skipped stages) and the
-    summary line the runner would print, without loading the runner."""
-    import time
-
-    from pivot.optimizer import Action
-    from pivot.state.audit import AuditWriter
-
-    started = time.monotonic()
-    frozen = [d.address for d in plan.decisions if d.action is Action.FROZEN]
-    up_to_date = [d.address for d in plan.decisions if d.action is not Action.FROZEN]
-    with AuditWriter(proj, "run", argv) as audit:
-        audit.skipped(up_to_date, "up to date")
-        audit.skipped(frozen, "frozen")
-        audit.close("ok")
-    wall = time.monotonic() - started
-    took = f"{wall * 1000:.0f}ms" if wall < 1 else f"{wall:.2f}s"  # as progress.render_summary writes it
-    click.echo(f"0 ran, 0 restored, {len(plan.decisions)} up to date, 0 failed in {took}")
 
 
 def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache) -> list[str]:
