@@ -4,7 +4,6 @@ the same way (``execute.shell_prefix``), with stdin from /dev/null."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest

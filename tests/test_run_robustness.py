@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -247,7 +245,7 @@ def test_an_output_that_is_state_or_a_pipeline_file_is_refused(ws, out) -> None:
     ws.write("dvc.yaml", f"stages:\n  s:\n    cmd: echo hi\n    outs: ['{out}']\n")
     result = ws.pivot("run", expect=None)
     assert result.exit_code != 0 and "Traceback" not in result.output
-    assert f"stage 's' (dvc.yaml" in result.stderr and f"'{out}' cannot be an output" in result.stderr
+    assert "stage 's' (dvc.yaml" in result.stderr and f"'{out}' cannot be an output" in result.stderr
     assert (ws.root / "sub" / "dvc.yaml").exists() and (ws.root / "dvc.yaml").exists()
 
 

@@ -8,10 +8,8 @@ the earlier one only if nothing ran again."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 

@@ -168,7 +168,7 @@ class Runner:
 
     def run(self, plan) -> Summary:
         """Run every decision of ``plan``; returns the summary (also printed)."""
-        from pivot.optimizer import WORK_ACTIONS, Action
+        from pivot.optimizer import WORK_ACTIONS
 
         started = time.monotonic()
         decisions = {d.stage.address: d for d in plan.decisions}

@@ -39,25 +39,13 @@ def _check_parent(path: Path) -> None:
 def _write_atomically(path: Path, text: str, *, executable: bool = False) -> None:
     """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
     A missing parent directory is an error (as for a shell redirection)."""
-    import tempfile
-
+    from pivot import atomic
     from pivot.errors import PivotError
 
     _check_parent(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        mode = 0o777 if executable else 0o666
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, mode & ~umask)
-        os.replace(tmp, path)
+        atomic.write_text(path, text, mode=0o777 if executable else 0o666)
     except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise PivotError(f"cannot write '{path}': {exc.strerror or exc}") from None
 
 

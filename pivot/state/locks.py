@@ -235,17 +235,9 @@ class LockStore:
         """Replace the stage's record atomically."""
         path = self.path_for(record.address)
         self.dir.mkdir(parents=True, exist_ok=True)
-        import tempfile  # only writers need it
+        from pivot import atomic
 
-        text = json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        atomic.write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
         return path
 
     def remove(self, address: str) -> None:

@@ -145,16 +145,9 @@ class RunCache:
         entry = RunEntry(key, address, time.time(), tuple(outs))
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # only to write: cheap no-op commands
+        from pivot import atomic
 
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(entry.to_json(), handle, sort_keys=True, ensure_ascii=False)
-            os.replace(tmp, path)
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
+        atomic.write_text(path, json.dumps(entry.to_json(), sort_keys=True, ensure_ascii=False))
         return entry
 
     def entries(self) -> Iterator[tuple[Path, RunEntry | None]]:
