@@ -85,8 +85,14 @@ def evaluate_targets(sizes: list[SizeResult], help_time: Measurement | None) -> 
     size = by_stages.get(93)
     overhead = size.overhead_ms_per_stage() if size else None
     ratio = size.ratio(Op.FRESH_RUN) if size else None
-    check("fresh run, 93 stages: pivot overhead < 10 ms per stage", [(overhead, 10.0, False)],
-          "n/a" if overhead is None else f"{overhead:.1f} ms/stage")
+    if overhead is not None and overhead < 0:
+        # The bare commands took longer than pivot running them: load from
+        # elsewhere swamped the difference, so the figure proves nothing.
+        targets.append(Target("fresh run, 93 stages: pivot overhead < 10 ms per stage", Verdict.NOT_MEASURED,
+                              f"{overhead:.1f} ms/stage (below zero: noise, re-run on a quiet machine)"))
+    else:
+        check("fresh run, 93 stages: pivot overhead < 10 ms per stage", [(overhead, 10.0, False)],
+              "n/a" if overhead is None else f"{overhead:.1f} ms/stage")
     check("fresh run, 93 stages: >= 3x faster than dvc repro", [(ratio, 3.0, True)], _fmt_ratio(ratio))
     median = help_time.median if help_time else None
     check("pivot --help < 0.15 s", [(median, 0.15, False)], _fmt_s(median))
