@@ -12,7 +12,9 @@ import pytest
 
 from bench import __main__ as bench_cli
 from bench.generate import MIN_STAGES, Shape, generate, touch_param
-from bench.measure import Outcome, run_command
+from bench.measure import Measurement, Outcome, Sample, run_command
+from bench.report import SizeResult, Verdict, evaluate_targets
+from bench.tools import Op
 from pivot.frontends import load_pipeline
 from pivot.project import Project
 
@@ -95,3 +97,17 @@ def test_harness_smoke_without_dvc(tmp_path, capsys):
     assert f"### {MIN_STAGES} stages" in table and "| fresh run |" in table
     assert (out / "latest.md").read_text().startswith(f"### {MIN_STAGES} stages")
     assert not (tmp_path / "work" / f"stages-{MIN_STAGES}").exists()  # cleaned up without --keep
+
+
+def _measured(*seconds: float) -> Measurement:
+    return Measurement.from_samples([Sample(value, 10.0, Outcome.OK) for value in seconds])
+
+
+def test_targets_are_met_missed_or_not_measured():
+    fast = SizeResult(93, pivot={Op.STATUS_WARM: _measured(0.1, 0.12)}, dvc={Op.STATUS_WARM: _measured(1.5)})
+    slow = SizeResult(1000, pivot={Op.STATUS_WARM: _measured(0.5)}, dvc={Op.STATUS_WARM: _measured(12.0)})
+    verdicts = {target.name: target.verdict for target in evaluate_targets([fast, slow], _measured(0.05))}
+    assert verdicts["warm status, 93 stages: >= 10x DVC and < 0.15 s"] is Verdict.MET
+    assert verdicts["warm status, 1000 stages: >= 20x DVC and < 0.4 s"] is Verdict.MISSED  # 0.5 s
+    assert verdicts["warm status, 10,000 stages: < 2 s and < 200 MB peak"] is Verdict.NOT_MEASURED
+    assert verdicts["pivot --help < 0.15 s"] is Verdict.MET
