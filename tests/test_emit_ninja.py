@@ -258,3 +258,126 @@ def test_build_file_inside_a_directory_dep_gets_no_phony_twin(ws):
     assert "build in/b.ninja: phony" not in ws.read("in/b.ninja")
     assert _ran(_ninja(ws, "-f", "in/b.ninja")) == ["t"]
     assert "ninja: no work to do." in _ninja(ws, "-f", "in/b.ninja")
+
+
+NO_WORK = "ninja: no work to do.\n"
+
+OUTS_IN_A_DIR_DEP = """\
+    stages:
+      part:
+        matrix:
+          n: [1, 2]
+        cmd: mkdir -p build && echo "${item.n} ${top}" > build/part-${item.n}.txt
+        params: [top]
+        outs:
+          - build/part-${item.n}.txt
+      report:
+        cmd: cat build/part-*.txt > report.txt
+        deps: [build]
+        outs: [report.txt]
+    """
+
+
+@pytest.mark.slow
+def test_outputs_written_into_a_directory_dep_do_not_rewrite_the_file(ws):
+    # examples/wordcount: stages write into build/, a later stage reads build/.
+    ws.write("dvc.yaml", OUTS_IN_A_DIR_DEP)
+    ws.write("params.yaml", "top: 3\n")
+    ws.pivot("run")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    assert _ninja(ws) == NO_WORK
+
+    ws.write("params.yaml", "top: 2\n")
+    _bump(ws, "params.yaml")
+    out = _ninja(ws)
+    assert "regenerating build.ninja" in out
+    assert sorted(_ran(out)) == ["part@1", "part@2", "report"]
+    assert ws.read("report.txt") == "1 2\n2 2\n"
+    assert _ninja(ws) == NO_WORK  # the outputs changed build/'s mtime, not its listing
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+def _settles(ws) -> None:
+    """After a build that noticed a new listing: the next `ninja` rewrites the
+    file and runs nothing, the one after has no work."""
+    out = _ninja(ws)
+    assert out == "[1/1] regenerating build.ninja\n" + NO_WORK
+    assert _ninja(ws) == NO_WORK
+
+
+@pytest.mark.slow
+def test_file_added_to_a_directory_dep_is_listed_and_watched(ws):
+    ws.write("dvc.yaml", DIR_DEP)
+    ws.write("data/a.txt", "1\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    assert _ninja(ws) == NO_WORK
+
+    ws.write("data/b.txt", "2\n")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n2\n"
+    _settles(ws)
+    assert "data/b.txt" in ws.read("build.ninja")
+
+    with open(ws.root / "data" / "b.txt", "a") as f:  # in place: only the file's mtime changes
+        f.write("3\n")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n2\n3\n"
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_file_added_then_edited_before_the_file_is_rewritten(ws):
+    ws.write("dvc.yaml", DIR_DEP)
+    ws.write("data/a.txt", "1\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    ws.write("data/b.txt", "2\n")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    with open(ws.root / "data" / "b.txt", "a") as f:  # the Ninja file does not list b.txt yet
+        f.write("3\n")
+    out = _ninja(ws)
+    assert "regenerating build.ninja" in out and _ran(out) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n2\n3\n"
+    assert _ninja(ws) == NO_WORK
+
+
+@pytest.mark.slow
+def test_file_deleted_from_a_directory_dep_reruns_its_stage(ws):
+    ws.write("dvc.yaml", DIR_DEP)
+    ws.write("data/a.txt", "1\n")
+    ws.write("data/b.txt", "2\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    os.unlink(ws.root / "data" / "b.txt")
+    assert _ran(_ninja(ws)) == ["cnt"]
+    assert ws.read("cnt.txt") == "1\n"
+    _settles(ws)
+    assert "data/b.txt" not in ws.read("build.ninja")
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_outputs_inside_a_directory_dep_are_not_part_of_its_listing(ws):
+    ws.write("dvc.yaml", """\
+        stages:
+          gen:
+            cmd: echo made > data/made.txt
+            deps: [seed.txt]
+            outs: [data/made.txt]
+          cnt:
+            cmd: find data -type f | sort | xargs cat > cnt.txt
+            deps: [data]
+            outs: [cnt.txt]
+        """)
+    ws.write("seed.txt", "1\n")
+    ws.write("data/a.txt", "1\n")
+    ws.pivot("emit", "ninja")
+    assert sorted(_ran(_ninja(ws))) == ["cnt", "gen"]
+    assert _ninja(ws) == NO_WORK  # data/made.txt appeared, but it is an output
+    ws.write("seed.txt", "2\n")
+    _bump(ws, "seed.txt")
+    assert _ran(_ninja(ws)) == ["gen"]  # same output: restat stops at gen
+    assert _ninja(ws) == NO_WORK

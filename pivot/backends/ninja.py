@@ -13,7 +13,11 @@ template writes it.  Ninja decides by mtimes, pivot by content; the bridge
   output's content hash, rewritten only when it changes; with ``restat``
   an output rewritten with the same content stops propagation;
 * a source directory dep is read through a stamp (``.pivot/ninja/dirs/``)
-  whose edge depends on every file and subdirectory listed at emit time;
+  whose edge depends on every file and subdirectory listed at emit time; the
+  same edge compares the directory's entries with that listing (kept in
+  ``.pivot/ninja/lists/``) and, when files came or went, touches
+  ``.pivot/ninja/relist`` so that the next ``ninja`` rewrites the file --
+  outputs written into the directory change its mtime, not its listing;
 * an edge Ninja finds dirty first asks pivot (``pivot emit ninja-prepare``)
   whether the stage is stale by content; if not, it does nothing.
 """
@@ -52,6 +56,7 @@ if TYPE_CHECKING:
 NINJA_DIR = ".pivot/ninja"
 ALWAYS = f"{NINJA_DIR}/always"  # a phony target that is never built: always dirty
 PROBE = f"{NINJA_DIR}/missing"  # touched when a dep or params file missing at emit time appears
+RELIST = f"{NINJA_DIR}/relist"  # touched when a source directory no longer matches its listing
 FRESH_EXIT = 3  # ninja-prepare: the stage is up to date, run nothing
 _ROOT_MARK = Path("/__pivot_root__")
 
@@ -77,6 +82,16 @@ def out_stamp(path: str) -> str:
 
 def dir_stamp(path: str) -> str:
     return f"{NINJA_DIR}/dirs/{_flat(path)}"
+
+
+def list_path(path: str) -> str:
+    """The listing of a source directory written into the Ninja file."""
+    return f"{NINJA_DIR}/lists/{_flat(path)}"
+
+
+def wrote_stamp(address: str) -> str:
+    """Touched when a stage edge writes into a directory dep (see build_ninja)."""
+    return f"{NINJA_DIR}/wrote/{_flat(address)}"
 
 
 def done_stamp(address: str) -> str:
@@ -163,6 +178,26 @@ class SourceDir:
     path: str
     files: tuple[str, ...]
     subdirs: tuple[str, ...]
+    outs: tuple[str, ...] = ()  # outputs inside it, left out of the listing
+
+    def listing_text(self) -> str:
+        """What ``lists/<path>`` holds: enough to list the directory again."""
+        fields = {"path": self.path, "files": self.files, "subdirs": self.subdirs, "outs": self.outs}
+        return json.dumps(fields, indent=1) + "\n"
+
+    @classmethod
+    def from_listing_text(cls, text: str) -> "SourceDir | None":
+        """The listing written by :meth:`listing_text`; None when unreadable."""
+        try:
+            fields = json.loads(text)
+            return cls(
+                str(fields["path"]),
+                tuple(map(str, fields["files"])),
+                tuple(map(str, fields["subdirs"])),
+                tuple(map(str, fields["outs"])),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
 
 
 def scan_source_dirs(root: Path, pipeline: Pipeline) -> dict[str, SourceDir]:
@@ -176,11 +211,14 @@ def scan_source_dirs(root: Path, pipeline: Pipeline) -> dict[str, SourceDir]:
             if path in found or path in index.owner or index.enclosing_out(path):
                 continue
             if os.path.isdir(root / path) and not os.path.islink(root / path):
-                found[path] = _list_dir(root, path, index)
+                found[path] = _list_dir(root, path, tuple(index.outs_inside(path)))
     return found
 
 
-def _list_dir(root: Path, path: str, index: OutIndex) -> SourceDir:
+def _list_dir(root: Path, path: str, outs: tuple[str, ...]) -> SourceDir:
+    """What directory ``path`` holds, not descending into symlinks, with the
+    ``outs`` inside it left out."""
+    owned = frozenset(outs)
     files: list[str] = []
     subdirs: list[str] = [path]
     for dirpath, dirnames, filenames in os.walk(root / path):
@@ -188,15 +226,15 @@ def _list_dir(root: Path, path: str, index: OutIndex) -> SourceDir:
         kept = []
         for name in sorted(dirnames):
             child = posixpath.join(rel, name)
-            if child in index.owner or os.path.islink(os.path.join(dirpath, name)):
-                if child not in index.owner:
+            if child in owned or os.path.islink(os.path.join(dirpath, name)):
+                if child not in owned:
                     files.append(child)
                 continue
             kept.append(name)
             subdirs.append(child)
         dirnames[:] = kept
-        files += [posixpath.join(rel, name) for name in sorted(filenames) if posixpath.join(rel, name) not in index.owner]
-    return SourceDir(path, tuple(files), tuple(subdirs))
+        files += [posixpath.join(rel, name) for name in sorted(filenames) if posixpath.join(rel, name) not in owned]
+    return SourceDir(path, tuple(files), tuple(subdirs), outs)
 
 
 # -- IR -> model ------------------------------------------------------------------------
@@ -234,15 +272,18 @@ def build_ninja(
     sources: dict[str, None] = {}  # every path read that no edge produces
 
     regen_inputs = [p for p in _regenerate_sources(pipeline) if p not in missing and not _related_outs(index, p)]
-    regen_dirs = [d for sd in source_dirs.values() for d in sd.subdirs]
-    sources.update(dict.fromkeys((*regen_inputs, *regen_dirs)))
+    # Not the directories themselves: outputs written into one change its
+    # mtime, and the file would be rewritten after every build that wrote
+    # there.  Their stamp edges touch RELIST when files come or go.
+    regen_watch = ((RELIST,) if source_dirs else ()) + ((PROBE,) if missing else ())
+    sources.update(dict.fromkeys((*regen_inputs, *regen_watch)))
     builds.append(
         NinjaBuild(
             outputs=(build_file,),
             rule="regenerate",
             inputs=tuple(regen_inputs),
-            implicit=tuple(dict.fromkeys(regen_dirs)) + ((PROBE,) if missing else ()),
-            comment="rewrite this file when the pipeline, params or vars files change",
+            implicit=regen_watch,
+            comment="rewrite this file when the pipeline, params or vars files change or a directory dep gains or loses entries",
         )
     )
     if missing:
@@ -256,22 +297,28 @@ def build_ninja(
             )
         )
 
+    # A stage writing outputs into a directory dep changes the directory's
+    # mtime.  The dirstamp edge must run after it even when restat finds the
+    # outputs unchanged (it would be pruned, and stay dirty for the next
+    # `ninja`), so the stage edge also touches a stamp the dirstamp reads.
+    writers: dict[str, None] = {}
     for sd in source_dirs.values():
-        inside = [out_stamp(o) for o in _related_outs(index, sd.path)]
-        sources.update(dict.fromkeys(sd.files))
+        inside = [wrote_stamp(a) for a in dict.fromkeys(index.owner[o] for o in sd.outs)]
+        writers.update(dict.fromkeys(index.owner[o] for o in sd.outs))
+        sources.update(dict.fromkeys((*sd.subdirs, *sd.files)))
         builds.append(
             NinjaBuild(
                 outputs=(dir_stamp(sd.path),),
                 rule="dirstamp",
                 implicit=(*sd.subdirs, *sd.files, *inside),
                 variables=(("dir", sh_path(sd.path)), ("desc", sd.path)),
-                comment=f"content of directory {sd.path}",
+                comment=f"content and listing of directory {sd.path}",
             )
         )
 
     uses_always = bool(missing)
     for stage in pipeline.stages:
-        build = _stage_build(stage, index, source_dirs, sources)
+        build = _stage_build(stage, index, source_dirs, sources, writes_into_dep=stage.address in writers)
         uses_always |= ALWAYS in build.implicit
         builds.append(build)
     if uses_always:
@@ -292,7 +339,7 @@ RULES = (
     NinjaRule(
         name="stage",
         command=(
-            f"$pivot emit ninja-prepare $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
+            f"$pivot emit ninja-prepare $addr $touch; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
             f" {ninja_escape(shell_prefix_sh())};"  # "$@": the shell `pivot run` would use
             " $script && $pivot commit -q $addr && $pivot emit ninja-finish $addr"
         ),
@@ -342,9 +389,16 @@ def _related_outs(index: OutIndex, path: str) -> list[str]:
 
 
 def _stage_build(
-    stage: Stage, index: OutIndex, source_dirs: Mapping[str, SourceDir], sources: dict[str, None]
+    stage: Stage,
+    index: OutIndex,
+    source_dirs: Mapping[str, SourceDir],
+    sources: dict[str, None],
+    *,
+    writes_into_dep: bool,
 ) -> NinjaBuild:
-    """The stage's edge; the source files it reads are added to ``sources``."""
+    """The stage's edge; the source files it reads are added to ``sources``.
+    ``writes_into_dep``: it has outputs inside a directory dep, and touches
+    its ``wrote/`` stamp when it writes them."""
     where = f"stage '{stage.address}'"
     inputs: dict[str, None] = {}
     for dep in stage.deps:
@@ -367,15 +421,21 @@ def _stage_build(
     for out in stage.outs:
         check_path(out.path, what=f"output of {where}")
     outputs = tuple(out.path for out in stage.outs) or (done_stamp(stage.address),)
+    stamps = tuple(out_stamp(out.path) for out in stage.outs)
+    touch: tuple[tuple[str, str], ...] = ()
+    if writes_into_dep:
+        stamps += (wrote_stamp(stage.address),)
+        touch = (("touch", f"--touch {sh_path(wrote_stamp(stage.address))}"),)
     return NinjaBuild(
         outputs=outputs,
         rule="stage",
         inputs=tuple(inputs),
         implicit=tuple(implicit),
-        implicit_outputs=tuple(out_stamp(out.path) for out in stage.outs),
+        implicit_outputs=stamps,
         variables=(
             ("addr", sh_quote(stage.address)),
             ("desc", stage.address),
+            *touch,
             ("script", stage_script(stage)),
         ),
         comment=f"{stage.address} ({stage.location or stage.file})",
@@ -463,6 +523,38 @@ def write_probe(root: Path, missing: Collection[str]) -> None:
     write_if_changed(root / PROBE, "".join(f"{p}\n" for p in sorted(missing)))
 
 
+def write_listings(root: Path, source_dirs: Mapping[str, SourceDir]) -> None:
+    """Keep the listing of each source directory the Ninja file reads, and
+    create the RELIST stamp (older than the Ninja file written next)."""
+    for sd in source_dirs.values():
+        write_if_changed(root / list_path(sd.path), sd.listing_text())
+    if source_dirs:
+        write_if_changed(root / RELIST, "newer than the Ninja file: a directory dep gained or lost entries\n")
+
+
+def listing_changed(root: Path, relpath: str) -> bool:
+    """True when directory ``relpath`` no longer holds what the Ninja file
+    lists (entries added or removed, the directory gone); outputs inside it
+    do not count.  A missing or unreadable listing counts as changed."""
+    try:
+        listed = SourceDir.from_listing_text((root / list_path(relpath)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return True
+    if listed is None or listed.path != relpath:
+        return True
+    full = root / relpath
+    if not full.is_dir() or full.is_symlink():
+        return True
+    return _list_dir(root, relpath, listed.outs) != listed
+
+
+def touch(path: Path) -> None:
+    """Create ``path`` or set its mtime to now (what Ninja looks at)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path)
+
+
 def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
     """Stamp each output with its recorded hash; untouched when unchanged,
     so ``restat`` stops Ninja from rerunning what depends on it."""
@@ -483,17 +575,23 @@ def write_dir_stamp(root: Path, relpath: str, stamp: Path, state: "State") -> No
     write_if_changed(stamp, (info.hash if info else "absent") + "\n")
 
 
-def prepare_stage(root: Path, stage: Stage, state: "State") -> bool:
+def prepare_stage(root: Path, stage: Stage, state: "State", *, wrote: Path | None = None) -> bool:
     """Before a stage edge's commands: True when the stage must run (its
     outputs are then prepared as the runner does); otherwise restore damaged
     outputs or an earlier run's outputs (run cache) if the plan says so,
-    refresh the stamps, and return False."""
+    refresh the stamps, and return False.
+
+    ``wrote`` (the stage's ``wrote/`` stamp) is touched when its outputs are
+    about to be written, and created when missing (it is an edge output)."""
     from pivot import optimizer
     from pivot.backends import outputs
     from pivot.errors import PivotError
     from pivot.optimizer import Action
 
     decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
+    writes = decision.action in (Action.RUN, Action.RESTORE_RUN, Action.CHECKOUT)
+    if wrote is not None and (writes or not wrote.exists()):
+        touch(wrote)
     if decision.action is Action.RUN:
         outputs.prepare(root, stage)
         return True

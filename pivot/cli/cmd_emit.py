@@ -113,14 +113,16 @@ def ninja_command(output: str | None) -> None:
     target = Path(os.path.abspath(output)) if output else proj.root / "build.ninja"
     build_file = proj.relpath(target)
     missing = ninja.scan_missing(proj.root, pipeline)
+    source_dirs = ninja.scan_source_dirs(proj.root, pipeline)
     model = ninja.build_ninja(
         pipeline,
         build_file=build_file,
         pivot_command=_pivot_command(),
-        source_dirs=ninja.scan_source_dirs(proj.root, pipeline),
+        source_dirs=source_dirs,
         missing=missing,
     )
     text = ninja.render_ninja(model)
+    ninja.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
     with State.open(proj) as state:
         plan = optimizer.make_plan(pipeline, pipeline.stages, state)
         ninja.write_keys(proj.root, plan.decisions, state)
@@ -141,7 +143,8 @@ def _stage(address: str):
 
 @command.command("ninja-prepare", hidden=True)
 @click.argument("address")
-def ninja_prepare(address: str) -> None:
+@click.option("--touch", "wrote", help="A stamp to touch when the stage writes its outputs.")
+def ninja_prepare(address: str, wrote: str | None) -> None:
     """Exit 0 when the stage must run (outputs prepared), 3 when it is fresh."""
     from pivot.backends import ninja
     from pivot.state import State
@@ -150,7 +153,7 @@ def ninja_prepare(address: str) -> None:
 
     proj, stage = _stage(address)
     with CacheLock(proj), State.open(proj) as state:  # it may restore from the cache
-        must_run = ninja.prepare_stage(proj.root, stage, state)
+        must_run = ninja.prepare_stage(proj.root, stage, state, wrote=Path(wrote).absolute() if wrote else None)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)
 
@@ -171,10 +174,14 @@ def ninja_finish(address: str) -> None:
 @click.argument("directory")
 @click.argument("stamp")
 def ninja_dirstamp(directory: str, stamp: str) -> None:
-    """Rewrite STAMP with DIRECTORY's content hash, only when it changed."""
+    """Rewrite STAMP with DIRECTORY's content hash, only when it changed; when
+    its entries differ from the Ninja file's listing, have the file rewritten."""
     from pivot.backends import ninja
     from pivot.state import State
 
     proj = common.project()
+    relpath = proj.relpath(directory)
+    if ninja.listing_changed(proj.root, relpath):
+        ninja.touch(proj.root / ninja.RELIST)  # the next `ninja` rewrites the file
     with State.open(proj) as state:
-        ninja.write_dir_stamp(proj.root, proj.relpath(directory), Path(stamp).absolute(), state)
+        ninja.write_dir_stamp(proj.root, relpath, Path(stamp).absolute(), state)
