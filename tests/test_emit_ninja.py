@@ -375,6 +375,9 @@ def test_outputs_inside_a_directory_dep_are_not_part_of_its_listing(ws):
     ws.write("seed.txt", "1\n")
     ws.write("data/a.txt", "1\n")
     ws.pivot("emit", "ninja")
+    text = ws.read("build.ninja")
+    assert "touch = --touch .pivot/ninja/wrote/gen" in text
+    assert "build .pivot/ninja/dirs/data: dirstamp | data data/a.txt .pivot/ninja/wrote/gen\n" in text
     assert sorted(_ran(_ninja(ws))) == ["cnt", "gen"]
     assert _ninja(ws) == NO_WORK  # data/made.txt appeared, but it is an output
     ws.write("seed.txt", "2\n")

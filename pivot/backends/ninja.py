@@ -283,7 +283,10 @@ def build_ninja(
             rule="regenerate",
             inputs=tuple(regen_inputs),
             implicit=regen_watch,
-            comment="rewrite this file when the pipeline, params or vars files change or a directory dep gains or loses entries",
+            comment=(
+                "rewrite this file when the pipeline, params or vars files change"
+                " or a directory dep gains or loses entries"
+            ),
         )
     )
     if missing:
@@ -303,14 +306,14 @@ def build_ninja(
     # `ninja`), so the stage edge also touches a stamp the dirstamp reads.
     writers: dict[str, None] = {}
     for sd in source_dirs.values():
-        inside = [wrote_stamp(a) for a in dict.fromkeys(index.owner[o] for o in sd.outs)]
-        writers.update(dict.fromkeys(index.owner[o] for o in sd.outs))
+        writing = dict.fromkeys(index.owner[o] for o in index.outs_inside(sd.path))
+        writers.update(writing)
         sources.update(dict.fromkeys((*sd.subdirs, *sd.files)))
         builds.append(
             NinjaBuild(
                 outputs=(dir_stamp(sd.path),),
                 rule="dirstamp",
-                implicit=(*sd.subdirs, *sd.files, *inside),
+                implicit=(*sd.subdirs, *sd.files, *(wrote_stamp(a) for a in writing)),
                 variables=(("dir", sh_path(sd.path)), ("desc", sd.path)),
                 comment=f"content and listing of directory {sd.path}",
             )
