@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument("--out", type=Path, default=Path("bench/out"))
     run.add_argument("--keep", action="store_true", help="keep the workspaces after the run")
 
+    pf = commands.add_parser("pivotfile", help="time loading a large Pivotfile")
+    pf.add_argument("--rules", type=int, default=1000)
+    pf.add_argument("--repeat", type=int, default=5)
+    pf.add_argument("--timeout", type=float, default=120.0)
+    pf.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
+
     gen = commands.add_parser("generate", help="write one workspace")
     gen.add_argument("--stages", type=int, default=93)
     gen.add_argument("--run-files", type=int, default=2000)
@@ -89,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         except (FileExistsError, ValueError) as exc:
             raise SystemExit(f"bench: {exc}") from None
         print(f"wrote a {args.stages}-stage workspace to {args.dest}")
+        return 0
+
+    if args.command == "pivotfile":
+        from bench import pivotfile_load
+
+        results = pivotfile_load.measure(args.workdir, args.rules, args.repeat, args.timeout)
+        print(pivotfile_load.table(args.rules, results))
         return 0
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
