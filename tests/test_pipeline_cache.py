@@ -145,12 +145,55 @@ def test_errors_are_not_cached(project, loads):
     assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()
 
 
-def test_pivotfile_projects_are_not_cached(project, loads):
-    project.write("Pivotfile", 'rule hello:\n    output: "hello.txt"\n    shell: "echo hi > hello.txt"\n')
-    listing(project)
-    listing(project)
+WILDCARDS = """\
+rule all:
+    input: "out/a.txt", "out/b.txt"
+
+rule copy:
+    input: "data/{name}.txt"
+    output: "out/{name}.txt"
+    shell: "cp {input} {output}"
+"""
+
+
+def test_pivotfile_projects_are_cached_too(project, loads):
+    project.write("Pivotfile", WILDCARDS)
+    project.write("data/a.txt", "a\n")
+    project.write("data/b.txt", "b\n")
+    first = listing(project)
+    assert listing(project) == first
+    assert len(loads) == 1
+    assert [s["address"] for s in first if s["address"].startswith("copy")] == ["copy@a", "copy@b"]
+
+    project.write("Pivotfile", WILDCARDS.replace('"out/b.txt"', '"out/b.txt", "out/c.txt"'))
+    project.write("data/c.txt", "c\n")
+    assert "copy@c" in [s["address"] for s in listing(project)]  # an edited Pivotfile is loaded again
     assert len(loads) == 2
-    assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()
+
+
+def test_pivotfile_cache_follows_file_targets(project, loads):
+    # wildcard rules are resolved for file targets: other targets, other stages
+    project.write("Pivotfile", WILDCARDS)
+    project.write("data/a.txt", "a\n")
+    project.write("data/b.txt", "b\n")
+    project.write("data/z.txt", "z\n")
+    listing(project)
+    assert "copy@z" in [s["address"] for s in project.pivot_json("list", "out/z.txt")["stages"]]
+    assert len(loads) == 2
+    project.pivot_json("list", "out/z.txt")
+    assert len(loads) == 2  # the same targets again: cached
+
+
+def test_pivotfile_cache_notices_a_deleted_input(project, loads):
+    # a missing input nobody produces is a load error, even after a cached load
+    project.write("Pivotfile", WILDCARDS)
+    project.write("data/a.txt", "a\n")
+    project.write("data/b.txt", "b\n")
+    listing(project)
+    (project.root / "data" / "b.txt").unlink()
+    result = project.pivot("list", expect=1)
+    assert "missing input 'data/b.txt'" in result.stderr
+    assert len(loads) == 2
 
 
 @pytest.mark.slow

@@ -42,16 +42,22 @@ def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
     from pivot.frontends import cache
 
     key = cache.cache_key(project)
+    file_targets = tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
     cached = cache.load(project, key)
-    if cached is not None and cache.inputs_unchanged(project, cached) and _same_discovery(project, cached):
+    if (
+        cached is not None
+        and cached.targets in (None, file_targets)  # Pivotfile stages depend on file targets
+        and cache.inputs_unchanged(project, cached)
+        and _same_discovery(project, cached)
+    ):
         return cached.pipeline
     started = cache.now_ns()
     loaded = _load(project, targets)
     pipeline = graph.build_pipeline(loaded.stages, loaded.sources)
-    if not loaded.has_pivotfiles:  # Pivotfile stages depend on the targets
-        inputs = cache.signatures(project, loaded.consulted, started)
-        if inputs is not None:
-            cache.save(project, cache.CachedPipeline(key, loaded.files, inputs, pipeline))
+    inputs = cache.signatures(project, loaded.consulted, started)
+    if inputs is not None:
+        cached_targets = file_targets if loaded.has_pivotfiles else None
+        cache.save(project, cache.CachedPipeline(key, loaded.discovered, inputs, pipeline, cached_targets))
     return pipeline
 
 
@@ -64,7 +70,7 @@ def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Sta
 class _Loaded(NamedTuple):
     stages: list[Stage]
     sources: list[str]  # files read, for Pipeline.sources
-    files: tuple[tuple[str, int], ...]  # dvc.yaml files in discovery order, with their stage counts
+    discovered: tuple[tuple[str, str], ...]  # (kind, relpath) of each pipeline file, in discovery order
     consulted: list[str]  # every file whose content or existence the result depends on
     has_pivotfiles: bool
 
@@ -79,12 +85,13 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
     config = read_parsing_config(root)
     stages: list[Stage] = []
     sources: list[str] = []
-    counts: list[tuple[str, int]] = []
+    discovered: list[tuple[str, str]] = []
     pivotfiles: list[tuple[int, str]] = []
     out_dirs: set[str] = set()
     ignores = IgnoreTree(root)
 
     for found in discover(project, out_dirs, ignores):
+        discovered.append((found.kind, found.relpath))
         if found.kind == PIVOT_FILE:
             pivotfiles.append((len(stages), found.relpath))
             continue
@@ -92,26 +99,29 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
         document = load_document_file(root / found.relpath, found.relpath)
         loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
         stages.extend(loaded)
-        counts.append((found.relpath, len(loaded)))
         out_dirs.update(out.path for stage in loaded for out in stage.outs)
     consulted = [*sources, *CONFIG_FILES, *files.consulted, *ignores.files]
     sources.extend(files.sources)
 
     if pivotfiles and importlib.util.find_spec("pivot.frontends.pivotfile") is not None:
-        stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets)
-    return _Loaded(stages, list(dict.fromkeys(sources)), tuple(counts), consulted, bool(pivotfiles))
+        looked_up: list[str] = []
+        before = len(sources)
+        stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets, looked_up)
+        consulted += [*sources[before:], *looked_up]
+    return _Loaded(stages, list(dict.fromkeys(sources)), tuple(discovered), consulted, bool(pivotfiles))
 
 
 def _same_discovery(project: Project, cached: "CachedPipeline") -> bool:
     """Discovery today finds the same dvc.yaml files, in the same order,
     pruning the same output directories, as when ``cached`` was made."""
     out_dirs: set[str] = set()
-    expected = iter(cached.stages_by_file())
+    outs_by_file = cached.outs_by_file()
+    expected = iter(cached.discovered)
     for found in discover(project, out_dirs):
-        entry = next(expected, None)
-        if entry is None or found.kind != DVC_FILE or found.relpath != entry[0]:
+        if next(expected, None) != (found.kind, found.relpath):
             return False
-        out_dirs.update(out.path for stage in entry[1] for out in stage.outs)
+        if found.kind == DVC_FILE:  # only dvc.yaml stages prune discovery
+            out_dirs.update(outs_by_file.get(found.relpath, ()))
     return next(expected, None) is None
 
 
@@ -121,6 +131,7 @@ def _with_pivotfiles(
     sources: list[str],
     pivotfiles: list[tuple[int, str]],
     targets: Sequence[str],
+    looked_up: list[str],
 ) -> list[Stage]:
     """Pivotfile stages slotted in at their place in discovery order."""
     from pivot.frontends.pivotfile import load_pivotfile
@@ -136,7 +147,7 @@ def _with_pivotfiles(
         start = position
         if relpath in read:
             continue
-        extra, extra_sources = load_pivotfile(project, relpath, needed, provided=produced)
+        extra, extra_sources = load_pivotfile(project, relpath, needed, provided=produced, looked_up=looked_up)
         read.update(extra_sources)
         produced.update(out.path for stage in extra for out in stage.outs)
         merged.extend(extra)

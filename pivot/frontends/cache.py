@@ -7,9 +7,10 @@ mtime, ctime; or "absent") of every file the loader consulted -- each
 -- plus the sequence of pipeline files discovery found.  A later command
 re-walks the tree (discovery is cheap), compares the signatures, and on an
 exact match takes the stages from the cache instead of importing YAML and
-interpolating.  Anything else -- a changed or new file, other pivot code, a
-Pivotfile in the project (its stages depend on the targets), an unreadable
-cache -- means loading as usual.
+interpolating.  Anything else -- a changed or new file, other pivot code,
+other file targets in a project with Pivotfiles (wildcard rules are resolved
+for them), an unreadable cache -- means loading as usual.  For Pivotfiles the
+consulted files include every input whose existence was checked.
 
 Racy files: a pipeline is saved only when every file it was built from is
 settled (:mod:`pivot.signature`).  The cache is written only into an
@@ -21,14 +22,14 @@ from __future__ import annotations
 import gc
 import os
 import time
-from typing import Iterable, NamedTuple, Sequence
+from typing import Iterable, NamedTuple
 
-from pivot.ir import Pipeline, Stage
+from pivot.ir import Pipeline
 from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 2
+FORMAT = 3
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -39,6 +40,9 @@ _CODE = (
     "frontends/interpolate.py",
     "yaml12.py",
     "ignore.py",
+    "frontends/pivotfile.py",
+    "frontends/pivotfile_parse.py",
+    "frontends/wildcards.py",
     "graph.py",
     "ir.py",
     "signature.py",
@@ -49,15 +53,19 @@ class CachedPipeline(NamedTuple):
     """What is stored: the pipeline and everything it was made from."""
 
     key: tuple  # format, pivot code and Python version, project root
-    files: tuple[tuple[str, int], ...]  # pipeline files in discovery order, with their stage counts
+    discovered: tuple[tuple[str, str], ...]  # (kind, relpath) of each pipeline file, in discovery order
     inputs: tuple[tuple[str, Signature | None], ...]  # every file consulted (root-relative)
     pipeline: Pipeline
+    # With Pivotfiles, the file targets wildcard rules were resolved for
+    # (root-relative, sorted); None without Pivotfiles (targets do not matter).
+    targets: tuple[str, ...] | None = None
 
-    def stages_by_file(self) -> Iterable[tuple[str, Sequence[Stage]]]:
-        start = 0
-        for relpath, count in self.files:
-            yield relpath, self.pipeline.stages[start : start + count]
-            start += count
+    def outs_by_file(self) -> dict[str, list[str]]:
+        """Out paths of each pipeline file's stages (discovery prunes them)."""
+        outs: dict[str, list[str]] = {}
+        for stage in self.pipeline.stages:
+            outs.setdefault(stage.file, []).extend(out.path for out in stage.outs)
+        return outs
 
 
 def cache_key(project: Project) -> tuple:

@@ -49,6 +49,7 @@ def load_pivotfile(
     relpath: str,
     needed: Collection[str] = (),
     provided: Collection[str] = (),
+    looked_up: list[str] | None = None,
 ) -> tuple[list[Stage], list[str]]:
     """The stages of the Pivotfile at ``relpath`` (root-relative) and the files
     read to build them (the Pivotfile, included files, configfiles).
@@ -56,12 +57,14 @@ def load_pivotfile(
     ``needed``: root-relative paths that something outside this file wants
     (other pipelines' deps, file targets); a wildcard rule whose output matches
     one is instantiated for it.  ``provided``: paths other pipelines produce,
-    so inputs naming them are not reported missing.
+    so inputs naming them are not reported missing.  ``looked_up`` (when
+    given) receives the paths whose existence on disk was checked: the
+    result depends on them too (the pipeline cache records them).
     """
     evaluator = _Evaluator(project, relpath)
     evaluator.run_file(relpath)
     rules = evaluator.finish()
-    stages = _resolve(project, relpath, rules, sorted(set(needed)), set(provided))
+    stages = _resolve(project, relpath, rules, sorted(set(needed)), set(provided), looked_up)
     return stages, evaluator.sources
 
 
@@ -635,7 +638,8 @@ class _Producers:
 
 
 def _resolve(
-    project: Project, relpath: str, rules: list[Rule], needed: list[str], provided: set[str]
+    project: Project, relpath: str, rules: list[Rule], needed: list[str], provided: set[str],
+    looked_up: list[str] | None = None,
 ) -> list[Stage]:
     producers = _Producers(rules)
     instances: dict[tuple[str, tuple[str, ...]], _Instance] = {}
@@ -690,11 +694,14 @@ def _resolve(
 
     stages = [_stage(project, relpath, inst) for rule in rules for inst in by_rule[rule.name]
               if not rule.is_target_only]
-    _check_missing(project, unproduced, stages, provided)
+    _check_missing(project, unproduced, stages, provided, looked_up)
     return stages
 
 
-def _check_missing(project: Project, requests: list[_Request], stages: list[Stage], provided: set[str]) -> None:
+def _check_missing(
+    project: Project, requests: list[_Request], stages: list[Stage], provided: set[str],
+    looked_up: list[str] | None = None,
+) -> None:
     """Inputs nobody produces must exist on disk (or come from another pipeline)."""
     if not requests:
         return
@@ -703,6 +710,8 @@ def _check_missing(project: Project, requests: list[_Request], stages: list[Stag
         path = request.path
         if path in provided or any(p in provided for p in _parents(path)):
             continue
+        if looked_up is not None:
+            looked_up.append(path)
         if os.path.lexists(project.abspath(path)):
             continue
         prefix = path + "/"
