@@ -83,6 +83,11 @@ class Pivot(Tool):
             commands.add("run -j")
         return cls(name="pivot", argv=argv, available=frozenset(commands))
 
+    def prepare(self, workspace: Path) -> None:
+        # A project root of its own, as `dvc init` makes one for DVC: without
+        # it a workspace inside a git checkout would belong to that checkout.
+        (workspace / ".pivot").mkdir(exist_ok=True)
+
     def command(self, op: Op) -> tuple[str, ...] | None:
         wanted = {
             Op.HELP: ("--help", None),
