@@ -9,7 +9,7 @@ pure: they look only at the IR, never at the disk.
 from __future__ import annotations
 
 import bisect
-from typing import Iterable, NamedTuple, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 from pivot.errors import PipelineError
 from pivot.ir import Pipeline, Stage
@@ -222,16 +222,7 @@ def run_order(pipeline: Pipeline, addresses: Iterable[str]) -> list[str]:
 def upstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
     """``addresses`` plus everything they depend on, transitively.  A frozen
     stage is included but its own upstream is not (DVC cuts those edges)."""
-    closure: set[str] = set()
-    stack = list(addresses)
-    while stack:
-        address = stack.pop()
-        if address in closure:
-            continue
-        closure.add(address)
-        if not pipeline.stage(address).frozen:
-            stack.extend(pipeline.upstream[address])
-    return closure
+    return _closure(addresses, lambda a: () if pipeline.stage(a).frozen else pipeline.upstream[a])
 
 
 def downstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]:
@@ -239,12 +230,15 @@ def downstream_closure(pipeline: Pipeline, addresses: Iterable[str]) -> set[str]
 
     A frozen stage has no upstream edges (as in DVC), so the walk never
     enters one, nor what lies beyond it."""
+    return _closure(addresses, lambda a: (d for d in pipeline.downstream[a] if not pipeline.stage(d).frozen))
+
+
+def _closure(addresses: Iterable[str], neighbours: Callable[[str], Iterable[str]]) -> set[str]:
     closure: set[str] = set()
     stack = list(addresses)
     while stack:
         address = stack.pop()
-        if address in closure:
-            continue
-        closure.add(address)
-        stack.extend(d for d in pipeline.downstream[address] if not pipeline.stage(d).frozen)
+        if address not in closure:
+            closure.add(address)
+            stack.extend(neighbours(address))
     return closure
