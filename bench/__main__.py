@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         from bench.dvcenv import find_dvc
 
         dvc = Dvc(name="dvc", argv=(str(find_dvc(args.dvc)),))
+    # absolute: tools get paths in their environment (DVC_SITE_CACHE_DIR) and
+    # run in the workspaces, where a relative path would mean something else
+    args.workdir = args.workdir.resolve()
     args.workdir.mkdir(parents=True, exist_ok=True)
     progress(f"pivot commands available: {', '.join(sorted(pivot.available)) or 'none'}")
 
