@@ -150,25 +150,9 @@ class Plan:
 
     decisions: tuple[Decision, ...]
 
-    @property
-    def to_run(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.action is Action.RUN)
-
-    @property
-    def to_checkout(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.action is Action.CHECKOUT)
-
-    @property
-    def to_restore_run(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.action is Action.RESTORE_RUN)
-
-    @property
-    def to_record_frozen(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.action is Action.RECORD_FROZEN)
-
-    @property
-    def up_to_date(self) -> tuple[Decision, ...]:
-        return tuple(d for d in self.decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN))
+    def with_action(self, *actions: "Action") -> tuple[Decision, ...]:
+        """The decisions whose action is one of ``actions``, in run order."""
+        return tuple(d for d in self.decisions if d.action in actions)
 
     @property
     def adopted(self) -> tuple[Decision, ...]:

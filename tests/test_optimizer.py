@@ -225,14 +225,14 @@ def test_plan_force(ws):
     with open_state(ws) as state:
         plan = make_plan(pipeline, stages, state, force=True)
     assert all(d.reasons[0].kind is ReasonKind.FORCED for d in plan.decisions)
-    assert len(plan.to_run) == 3 and plan.has_work
+    assert len(plan.with_action(Action.RUN)) == 3 and plan.has_work
 
 
 def test_plan_up_to_date(ws):
     pipeline, stages = chain(ws)
     with open_state(ws) as state:
         plan = make_plan(pipeline, stages, state)
-    assert not plan.has_work and len(plan.up_to_date) == 3
+    assert not plan.has_work and len(plan.with_action(Action.UP_TO_DATE, Action.FROZEN)) == 3
 
 
 def test_status_view_reports_workspace_as_is(ws):
