@@ -70,40 +70,30 @@ class Reason:
     upstream: str | None = None
 
     def describe(self) -> str:
-        kind = self.kind
-        if kind is ReasonKind.NO_RECORD:
-            return "never run (no lock record)"
-        if kind is ReasonKind.CMD_CHANGED:
-            return "command changed"
-        if kind is ReasonKind.ALWAYS_CHANGED:
-            return "always changed"
-        if kind is ReasonKind.FORCED:
-            return "forced"
-        if kind is ReasonKind.UPSTREAM:
-            return f"upstream stage '{self.upstream}' will rerun"
-        if kind is ReasonKind.DEP_MODIFIED:
-            return f"dep '{self.path}' modified"
-        if kind is ReasonKind.DEP_DELETED:
-            return f"dep '{self.path}' deleted"
-        if kind is ReasonKind.DEP_NEW:
-            return f"dep '{self.path}' new"
-        if kind is ReasonKind.PARAM_MODIFIED:
-            return f"param '{self.key}' in '{self.path}' modified"
-        if kind is ReasonKind.PARAM_DELETED:
-            if self.key is None:
-                return f"params file '{self.path}' deleted"
-            return f"param '{self.key}' in '{self.path}' deleted"
-        if kind is ReasonKind.PARAM_NEW:
-            if self.key is None:
-                return f"params file '{self.path}' new"
-            return f"param '{self.key}' in '{self.path}' new"
-        if kind is ReasonKind.OUT_MISSING:
-            return f"out '{self.path}' missing"
-        if kind is ReasonKind.OUT_MODIFIED:
-            return f"out '{self.path}' modified"
-        if kind is ReasonKind.OUT_NOT_IN_CACHE:
-            return f"out '{self.path}' not in cache"
-        return kind.value
+        """One line for people, e.g. ``param 'lr' in 'params.yaml' modified``."""
+        template = _WHOLE_FILE_TEMPLATES.get(self.kind) if self.key is None else None
+        template = template or _TEMPLATES.get(self.kind, self.kind.value)
+        return template.format(path=self.path, key=self.key, upstream=self.upstream)
+
+
+_TEMPLATES = {
+    ReasonKind.NO_RECORD: "never run (no lock record)",
+    ReasonKind.UPSTREAM: "upstream stage '{upstream}' will rerun",
+    ReasonKind.DEP_MODIFIED: "dep '{path}' modified",
+    ReasonKind.DEP_DELETED: "dep '{path}' deleted",
+    ReasonKind.DEP_NEW: "dep '{path}' new",
+    ReasonKind.PARAM_MODIFIED: "param '{key}' in '{path}' modified",
+    ReasonKind.PARAM_DELETED: "param '{key}' in '{path}' deleted",
+    ReasonKind.PARAM_NEW: "param '{key}' in '{path}' new",
+    ReasonKind.OUT_MISSING: "out '{path}' missing",
+    ReasonKind.OUT_MODIFIED: "out '{path}' modified",
+    ReasonKind.OUT_NOT_IN_CACHE: "out '{path}' not in cache",
+}
+# a params file deleted or new as a whole (no key)
+_WHOLE_FILE_TEMPLATES = {
+    ReasonKind.PARAM_DELETED: "params file '{path}' deleted",
+    ReasonKind.PARAM_NEW: "params file '{path}' new",
+}
 
 
 class Action(enum.Enum):
