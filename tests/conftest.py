@@ -69,3 +69,12 @@ def ws(tmp_path: Path) -> Workspace:
     root = tmp_path / "project"
     root.mkdir()
     return Workspace(root)
+
+
+@pytest.fixture(autouse=True)
+def _plain_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stage commands run under /bin/sh, whatever shell the developer uses:
+    CI has no ``SHELL`` set, so pivot falls back to /bin/sh (dash on
+    Debian), and a test that passed only under bash would fail there."""
+    monkeypatch.setenv("SHELL", "/bin/sh")
+    monkeypatch.delenv("PIVOT_SHELL", raising=False)

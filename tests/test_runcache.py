@@ -3,7 +3,9 @@ instead of recomputing them, and plan/status/run/emit agree about it.
 
 Every command appends a line to ``runs.log`` (not an output) and writes a
 random token into its output, so a restored output is byte-identical to
-the earlier one only if nothing ran again."""
+the earlier one only if nothing ran again.  The token comes from
+/dev/urandom, not ``$RANDOM``: with ``SHELL`` unset pivot runs /bin/sh,
+which is dash on Debian, where ``$RANDOM`` is empty."""
 
 from __future__ import annotations
 
@@ -18,15 +20,15 @@ from pivot.state.runcache import RunCache
 CHAIN = """\
     stages:
       prep:
-        cmd: echo "lr=$(cat lr.txt) $RANDOM$RANDOM" > prep.txt && echo prep >> runs.log
+        cmd: echo "lr=$(cat lr.txt) $(od -An -N8 -tx8 /dev/urandom)" > prep.txt && echo prep >> runs.log
         deps: [lr.txt]
         outs: [prep.txt]
       train:
-        cmd: mkdir -p model && cat prep.txt > model/w.txt && echo $RANDOM > model/seed && echo train >> runs.log
+        cmd: mkdir -p model && cat prep.txt > model/w.txt && echo $(od -An -N8 -tx8 /dev/urandom) > model/seed && echo train >> runs.log
         deps: [prep.txt]
         outs: [model]
       report:
-        cmd: (cat model/w.txt; echo $RANDOM) > report.txt && echo report >> runs.log
+        cmd: (cat model/w.txt; echo $(od -An -N8 -tx8 /dev/urandom)) > report.txt && echo report >> runs.log
         deps: [model/w.txt]
         outs: [report.txt]
     """
@@ -82,7 +84,7 @@ def test_param_flipped_and_reverted(ws):
     ws.write("dvc.yaml", """\
         stages:
           fit:
-            cmd: echo "$RANDOM $(grep lr params.yaml)" > fit.txt && echo fit >> runs.log
+            cmd: echo "$(od -An -N8 -tx8 /dev/urandom) $(grep lr params.yaml)" > fit.txt && echo fit >> runs.log
             params: [train.lr]
             outs: [fit.txt]
         """)
@@ -155,7 +157,7 @@ def test_stages_the_run_cache_never_restores(ws, flag):
     elif flag == "always_changed: true":
         extra = "    always_changed: true\n"
     outs_line = "" if flag == "no outs" else f"    outs: {out}\n"
-    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo $RANDOM > out.txt && echo s >> runs.log\n"
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo $(od -An -N8 -tx8 /dev/urandom) > out.txt && echo s >> runs.log\n"
              f"    deps: [in.txt]\n{outs_line}{extra}")
     for text in ("a", "b", "a"):
         ws.write("in.txt", text)
@@ -281,7 +283,7 @@ def test_a_stage_waiting_for_its_upstream_is_restored_once_it_finished(ws):
             deps: [lr.txt]
             outs: [head.txt]
           tail:
-            cmd: (cat head.txt; echo $RANDOM) > tail.txt && echo tail >> runs.log
+            cmd: (cat head.txt; echo $(od -An -N8 -tx8 /dev/urandom)) > tail.txt && echo tail >> runs.log
             deps: [head.txt]
             outs: [tail.txt]
         """)
@@ -308,12 +310,12 @@ def test_a_dep_directory_holding_restored_outputs_is_predicted(ws):
           part:
             foreach: [a, b]
             do:
-              cmd: echo "${item} $(cat n.txt) $RANDOM" > parts/${item}.txt && echo part >> runs.log
+              cmd: echo "${item} $(cat n.txt) $(od -An -N8 -tx8 /dev/urandom)" > parts/${item}.txt && echo part >> runs.log
               deps: [n.txt]
               outs:
                 - parts/${item}.txt
           summary:
-            cmd: (cat parts/*.txt; echo $RANDOM) > summary.txt && echo summary >> runs.log
+            cmd: (cat parts/*.txt; echo $(od -An -N8 -tx8 /dev/urandom)) > summary.txt && echo summary >> runs.log
             deps: [parts]
             outs: [summary.txt]
         """)
