@@ -64,6 +64,17 @@ class Workspace:
         return proc
 
 
+def python3_only_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose PATH has ``python3`` (this interpreter) and the
+    system's tools but no ``python``: a fresh Debian machine, where the
+    examples of the README's quick start must run."""
+    bin_dir = tmp_path / "python3-only-bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    system = [d for d in ("/usr/bin", "/bin") if not os.path.exists(os.path.join(d, "python"))]
+    return dict(os.environ, PATH=os.pathsep.join([str(bin_dir), *system]))
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     root = tmp_path / "project"

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import python3_only_env
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "pivotfile"
 
 # dvc.yaml prepares data the Pivotfile counts; dvc.yaml's summary reads a
@@ -115,12 +117,13 @@ def test_mixed_project_runs_end_to_end(ws) -> None:
 
 
 @pytest.mark.slow
-def test_example_runs_and_is_up_to_date_after(ws) -> None:
+def test_example_runs_and_is_up_to_date_after(ws, tmp_path) -> None:
     shutil.copytree(EXAMPLE, ws.root, dirs_exist_ok=True)
-    ws.pivot_proc("run")
+    env = python3_only_env(tmp_path)
+    ws.pivot_proc("run", env=env)
     summary = json.loads(ws.read("report/summary.json"))
     assert set(summary) == {"en", "de"} and all(v > 0 for v in summary.values()), summary
     ws.write("params.yaml", ws.read("params.yaml").replace("top: 3", "top: 1"))
-    rerun = ws.pivot_proc("run")
+    rerun = ws.pivot_proc("run", env=env)
     output = rerun.stdout + rerun.stderr
     assert "ran count@en" in output and "ran clean@en" not in output, output
