@@ -110,3 +110,15 @@ def test_targets_are_met_missed_or_not_measured():
     assert verdicts["warm status, 1000 stages: >= 20x DVC and < 0.4 s"] is Verdict.MISSED  # 0.5 s
     assert verdicts["warm status, 10,000 stages: < 2 s and < 200 MB peak"] is Verdict.NOT_MEASURED
     assert verdicts["pivot --help < 0.15 s"] is Verdict.MET
+
+
+def test_pivotfile_load_scenario_smoke(tmp_path):
+    from bench import pivotfile_load
+
+    results = pivotfile_load.measure(tmp_path, rules=12, repeat=2, timeout=60)
+    assert list(results) == ["first load (nothing cached)", "warm load (parser and pipeline cached)",
+                             "edited load (one rule changed)"]
+    assert all(m.ok for m in results.values()), results
+    pivotfile = (tmp_path / "pivotfile-12" / "Pivotfile").read_text()
+    assert 'desc: "step 6 of 12, edit 2"' in pivotfile, "each edited sample changed the middle rule"
+    assert "| edited load (one rule changed) |" in pivotfile_load.table(12, results)
