@@ -20,7 +20,7 @@ from bench.measure import Measurement
 from bench.tools import Dvc, Op, Pivot
 
 ALL_OPS = frozenset(Op) - {Op.HELP}
-PIVOT_ONLY = frozenset({Op.FRESH_RUN_SERIAL, Op.EMIT_NINJA, Op.NINJA_NOOP})
+PIVOT_ONLY = frozenset({Op.FRESH_RUN_SERIAL, Op.EMIT_NINJA, Op.NINJA_FIRST, Op.NINJA_NOOP})
 # What DVC attempts at 10,000 stages by default: its repro cannot finish
 # (it already times out at 1,000), so pivot's outputs are adopted instead.
 DVC_HUGE_OPS = frozenset({Op.LIST, Op.ADOPT, Op.STATUS_WARM})

@@ -17,7 +17,8 @@ from bench.measure import Measurement, Outcome, Sample, run_command
 from bench.tools import Op, Tool, harness_path
 
 # Ops that need the workspace fully built by the fresh run first.
-NEEDS_BUILT = (Op.NOOP_RUN, Op.STATUS_WARM, Op.STATUS_COLD, Op.TOUCH_PARAM_RUN, Op.RUN_CACHE_REVERT, Op.EMIT_NINJA, Op.NINJA_NOOP)
+NEEDS_BUILT = (Op.NOOP_RUN, Op.STATUS_WARM, Op.STATUS_COLD, Op.TOUCH_PARAM_RUN, Op.RUN_CACHE_REVERT, Op.EMIT_NINJA,
+                Op.NINJA_FIRST, Op.NINJA_NOOP)
 # Files that are state, not outputs, when comparing two built workspaces.
 NOT_OUTPUTS = (".dvc", ".pivot", "dvc.lock", "build.ninja", ".ninja_log", ".ninja_deps", ".dvcignore")
 
@@ -132,8 +133,11 @@ def bench_tool(tool: Tool, shape: Shape, pristine: Path, settings: Settings, ops
         run.results[Op.RUN_CACHE_REVERT] = revert_runs(tool, workspace, settings)
     if Op.EMIT_NINJA in ops:
         run.results[Op.EMIT_NINJA] = sample_op(tool, Op.EMIT_NINJA, workspace, settings)
-    if Op.NINJA_NOOP in ops:
-        run.results[Op.NINJA_NOOP] = ninja_noop(tool, workspace, settings, run.results.get(Op.EMIT_NINJA))
+    if Op.NINJA_FIRST in ops or Op.NINJA_NOOP in ops:
+        first, noop = ninja_builds(tool, workspace, settings, run.results.get(Op.EMIT_NINJA))
+        for op, measured in ((Op.NINJA_FIRST, first), (Op.NINJA_NOOP, noop)):
+            if op in ops:
+                run.results[op] = measured
     return run
 
 
@@ -184,17 +188,23 @@ def revert_runs(tool: Tool, workspace: Path, settings: Settings) -> Measurement:
     return Measurement.from_samples(samples)
 
 
-def ninja_noop(tool: Tool, workspace: Path, settings: Settings, emitted: Measurement | None) -> Measurement:
-    """``ninja`` on the emitted file: one untimed build first, then no-ops."""
+def ninja_builds(
+    tool: Tool, workspace: Path, settings: Settings, emitted: Measurement | None
+) -> tuple[Measurement, Measurement]:
+    """``ninja`` on the file emitted after the run: the first build (no
+    ``.ninja_log`` yet, so Ninja finds every edge dirty; one sample), then
+    no-op builds."""
     if emitted is None or not emitted.ok:
-        return Measurement.skipped("no build.ninja was emitted")
+        skipped = Measurement.skipped("no build.ninja was emitted")
+        return skipped, skipped
     argv = tool.command(Op.NINJA_NOOP)
     if argv is None:
-        return Measurement.skipped("ninja is not installed")
-    first = run_command(argv, workspace, tool.env(workspace), settings.timeout)
-    if first.outcome is not Outcome.OK:
-        return Measurement.from_samples([first])
-    return sample_op(tool, Op.NINJA_NOOP, workspace, settings, warmup=False)
+        skipped = Measurement.skipped("ninja is not installed")
+        return skipped, skipped
+    first = Measurement.from_samples([run_command(argv, workspace, tool.env(workspace), settings.timeout)])
+    if not first.ok:
+        return first, Measurement.skipped("the first build failed")
+    return first, sample_op(tool, Op.NINJA_NOOP, workspace, settings, warmup=False)
 
 
 def command_floor(pristine: Path, dest: Path, settings: Settings) -> Measurement:

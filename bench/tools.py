@@ -32,6 +32,7 @@ class Op(enum.Enum):
     TOUCH_PARAM_RUN = "run after 1 param change"
     RUN_CACHE_REVERT = "run after param revert"
     EMIT_NINJA = "emit ninja"
+    NINJA_FIRST = "first ninja after run"
     NINJA_NOOP = "ninja no-op"
 
 
@@ -101,7 +102,7 @@ class Pivot(Tool):
             Op.RUN_CACHE_REVERT: ("run", "run"),
             Op.EMIT_NINJA: ("emit ninja -o build.ninja", "emit"),
         }
-        if op is Op.NINJA_NOOP:
+        if op in (Op.NINJA_FIRST, Op.NINJA_NOOP):
             ninja = shutil.which("ninja", path=harness_path())
             return (ninja,) if ninja else None
         args, needs = wanted[op]

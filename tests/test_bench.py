@@ -77,7 +77,7 @@ def test_harness_smoke_without_dvc(tmp_path, capsys):
     out = tmp_path / "out"
     code = bench_cli.main([
         "run", "--sizes", str(MIN_STAGES), "--no-dvc", "--repeat", "1", "--warmup", "0", "--settle", "0", "--fresh-repeat", "1",
-        "--floor-max", str(MIN_STAGES), "--run-files", "20", "--skip", "ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
+        "--floor-max", str(MIN_STAGES), "--run-files", "20", "--skip", "ninja_first,ninja_noop", "--workdir", str(tmp_path / "work"), "--out", str(out),
     ])
     assert code == 0
     [result_file] = out.glob("results-*.json")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -383,4 +386,84 @@ def test_outputs_inside_a_directory_dep_are_not_part_of_its_listing(ws):
     ws.write("seed.txt", "2\n")
     _bump(ws, "seed.txt")
     assert _ran(_ninja(ws)) == ["gen"]  # same output: restat stops at gen
+    assert _ninja(ws) == NO_WORK
+
+
+# -- the first `ninja` after `pivot run`: no pivot start-up for fresh stages ------
+
+
+def _spy_on_pivot(ws) -> Path:
+    """Point the Ninja file's ``pivot`` at a wrapper that logs each call."""
+    log = ws.root / "pivot-calls.log"
+    spy = ws.root / "pivot-spy"
+    spy.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(sys.executable)} -m pivot "$@"\n')
+    spy.chmod(0o755)
+    text = ws.read("build.ninja")
+    text, count = re.subn(r"^pivot = .*$", f"pivot = {spy}", text, flags=re.M)
+    assert count == 1
+    (ws.root / "build.ninja").write_text(text)
+    os.utime(ws.root / "build.ninja", None)
+    return log
+
+
+def _prepared(log: Path) -> list[str]:
+    calls = log.read_text().splitlines() if log.exists() else []
+    return [call.split()[2] for call in calls if call.startswith("emit ninja-prepare")]
+
+
+@pytest.mark.slow
+def test_first_ninja_after_pivot_run_starts_no_pivot_for_fresh_stages(ws, tmp_path):
+    write_example(ws)
+    ws.pivot("run")
+    ws.pivot("emit", "ninja")
+    fresh = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
+    assert fresh == ["count", "prep", "sub%2Fdvc.yaml%3Areport", "train"]
+    log = _spy_on_pivot(ws)
+    out = _ninja(ws)
+    assert sorted(_ran(out)) == ["count", "prep", "sub/dvc.yaml:report", "train"], "no log yet: all dirty"
+    assert _prepared(log) == [], "each edge knew its stage was fresh without asking pivot"
+    assert _ninja(ws) == NO_WORK
+    before = results(ws.root)
+
+    # an input changed since the markers: that edge asks pivot and reruns
+    ws.write("my data/in put.txt", "changed\n")
+    _bump(ws, "my data/in put.txt")
+    assert _ran(_ninja(ws)) == ["prep", "train", "sub/dvc.yaml:report"]
+    assert _prepared(log) == ["prep", "train", "sub/dvc.yaml:report"]
+    assert ws.read("it's.txt") == "CHANGED\n"
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    assert results(ws.root) != before
+
+
+@pytest.mark.slow
+def test_a_fresh_marker_never_hides_a_missing_output_or_a_newer_input(ws):
+    write_example(ws)
+    ws.pivot("run")
+    good = ws.read("model.txt")
+    ws.pivot("emit", "ninja")
+    log = _spy_on_pivot(ws)
+    (ws.root / "model.txt").unlink()  # train's output gone: restored from the cache
+    _bump(ws, "my data/in put.txt")  # touched, content unchanged: prep asks pivot, runs nothing
+    _bump(ws, "corpus/a.txt")  # the same inside a directory: its stamp keeps its hash, count needs no pivot
+    prep_out = (ws.root / "it's.txt").stat().st_mtime_ns
+    _ninja(ws)
+    assert sorted(_prepared(log)) == ["prep", "train"]
+    assert ws.read("model.txt") == good
+    assert (ws.root / "it's.txt").stat().st_mtime_ns == prep_out, "prep ran no command"
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_only_stages_fresh_at_emit_time_keep_a_marker(ws):
+    write_example(ws)
+    ws.pivot("run")
+    ws.pivot("emit", "ninja")
+    assert (ws.root / ".pivot/ninja/fresh/train").exists()
+    ws.write("params.yaml", "lr: 0.2\nother: 1\n")
+    ws.pivot("emit", "ninja")
+    markers = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
+    assert markers == ["count", "prep"], "train and its downstream report are stale"
+    _ninja(ws)
+    assert "lr=0.2" in ws.read("model.txt")
     assert _ninja(ws) == NO_WORK

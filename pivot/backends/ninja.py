@@ -99,6 +99,11 @@ def done_stamp(address: str) -> str:
     return f"{NINJA_DIR}/done/{_flat(address)}"
 
 
+def fresh_marker(address: str) -> str:
+    """Written at emit time for a stage found up to date (see mark_fresh)."""
+    return f"{NINJA_DIR}/fresh/{_flat(address)}"
+
+
 # -- the Ninja model --------------------------------------------------------------
 
 
@@ -133,6 +138,7 @@ class NinjaBuild:
     implicit_outputs: tuple[str, ...] = ()
     variables: tuple[tuple[str, str], ...] = ()
     comment: str | None = None
+    stage: str | None = None  # the address of the stage a `stage` edge runs
 
     def text(self) -> str:
         bound: list[tuple[str, str]] = []
@@ -342,7 +348,12 @@ RULES = (
     NinjaRule(
         name="stage",
         command=(
-            f"$pivot emit ninja-prepare $addr $touch; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
+            # Found up to date at emit time, every output there and no input
+            # newer since: nothing to ask pivot (see mark_fresh).
+            "m=; for p in $made; do [ -e \"$$p\" ] || m=1; done;"
+            " if [ -z \"$$m\" ] && [ -f $fresh ] && [ -z \"$$(find -L $watch -prune -newer $fresh 2>&1)\" ];"
+            " then exit 0; fi;"
+            f" $pivot emit ninja-prepare $addr $touch; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
             f" {ninja_escape(shell_prefix_sh())};"  # "$@": the shell `pivot run` would use
             " $script && $pivot commit -q $addr && $pivot emit ninja-finish $addr"
         ),
@@ -439,9 +450,13 @@ def _stage_build(
             ("addr", sh_quote(stage.address)),
             ("desc", stage.address),
             *touch,
+            ("fresh", sh_path(fresh_marker(stage.address))),
+            ("watch", " ".join(sh_path(p) for p in (*inputs, *implicit))),
+            ("made", " ".join(sh_path(p) for p in (*outputs, *stamps))),
             ("script", stage_script(stage)),
         ),
         comment=f"{stage.address} ({stage.location or stage.file})",
+        stage=stage.address,
     )
 
 
@@ -569,6 +584,55 @@ def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
         path = root / done_stamp(stage.address)
         write_if_changed(path, "done\n")
         os.utime(path)
+
+
+def mark_fresh(
+    root: Path, model: NinjaFile, decisions: Iterable["Decision"], source_dirs: Collection[str], state: "State"
+) -> None:
+    """Spare Ninja a pivot start-up for each stage the plan finds up to date.
+
+    Without a ``.ninja_log`` (the first ``ninja``, say after ``pivot run``)
+    Ninja finds every edge dirty, and each would start pivot only to hear
+    that its stage is fresh.  So for each fresh stage this writes the stamps
+    that ``ninja-prepare`` would write, then a marker whose mtime is that of
+    the edge's newest input: while every output exists and no input is newer
+    than the marker, the edge knows without pivot that nothing changed since
+    (Ninja's own rule, with the marker for the log).  Any other stage loses
+    its marker.
+    """
+    from pivot.optimizer import Action
+
+    fresh = {d.stage.address: d.stage for d in decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN)}
+    for relpath in source_dirs:
+        write_dir_stamp(root, relpath, root / dir_stamp(relpath), state)
+    edges = [build for build in model.builds if build.stage is not None]
+    for build in edges:
+        if build.stage in fresh:
+            write_out_stamps(root, fresh[build.stage], state)
+            for stamp in build.implicit_outputs:
+                if not (root / stamp).exists():
+                    touch(root / stamp)  # a wrote/ stamp
+    for build in edges:
+        assert build.stage is not None
+        marker = root / fresh_marker(build.stage)
+        newest = _newest_mtime(root, (*build.inputs, *build.implicit)) if build.stage in fresh else None
+        if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
+            marker.unlink(missing_ok=True)
+            continue
+        write_if_changed(marker, "up to date when the Ninja file was written\n")
+        os.utime(marker, ns=(newest, newest))
+
+
+def _newest_mtime(root: Path, paths: Iterable[str]) -> int | None:
+    """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
+    None when one is missing."""
+    newest = 0
+    for path in paths:
+        try:
+            newest = max(newest, os.stat(root / path).st_mtime_ns)
+        except OSError:
+            return None
+    return newest
 
 
 def write_dir_stamp(root: Path, relpath: str, stamp: Path, state: "State") -> None:

@@ -126,6 +126,7 @@ def ninja_command(output: str | None) -> None:
     with State.open(proj) as state:
         plan = optimizer.make_plan(pipeline, pipeline.stages, state)
         ninja.write_keys(proj.root, plan.decisions, state)
+        ninja.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
     if missing:  # before the Ninja file, so that it is not newer
         ninja.write_probe(proj.root, missing)
     _write_atomically(Path(output) if output else target, text)
