@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -406,6 +407,15 @@ def _spy_on_pivot(ws) -> Path:
     return log
 
 
+def _age(ws) -> None:
+    """Date every file of the project a minute back: a file changed in the
+    last two seconds keeps its stage from a fresh marker (racy mtimes)."""
+    past = time.time() - 60
+    for path in ws.root.rglob("*"):
+        if ".pivot" not in path.relative_to(ws.root).parts:
+            os.utime(path, (past, past), follow_symlinks=False)
+
+
 def _prepared(log: Path) -> list[str]:
     calls = log.read_text().splitlines() if log.exists() else []
     return [call.split()[2] for call in calls if call.startswith("emit ninja-prepare")]
@@ -415,6 +425,7 @@ def _prepared(log: Path) -> list[str]:
 def test_first_ninja_after_pivot_run_starts_no_pivot_for_fresh_stages(ws, tmp_path):
     write_example(ws)
     ws.pivot("run")
+    _age(ws)
     ws.pivot("emit", "ninja")
     fresh = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
     assert fresh == ["count", "prep", "sub%2Fdvc.yaml%3Areport", "train"]
@@ -440,6 +451,7 @@ def test_a_fresh_marker_never_hides_a_missing_output_or_a_newer_input(ws):
     write_example(ws)
     ws.pivot("run")
     good = ws.read("model.txt")
+    _age(ws)
     ws.pivot("emit", "ninja")
     log = _spy_on_pivot(ws)
     (ws.root / "model.txt").unlink()  # train's output gone: restored from the cache
@@ -459,8 +471,14 @@ def test_only_stages_fresh_at_emit_time_keep_a_marker(ws):
     write_example(ws)
     ws.pivot("run")
     ws.pivot("emit", "ninja")
+    markers = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
+    assert "prep" not in markers, "its dep was written a moment ago: racy, no marker"
+    assert "train" in markers, "it reads only pivot's stamps"
+    _age(ws)
+    ws.pivot("emit", "ninja")
     assert (ws.root / ".pivot/ninja/fresh/train").exists()
     ws.write("params.yaml", "lr: 0.2\nother: 1\n")
+    _age(ws)
     ws.pivot("emit", "ninja")
     markers = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
     assert markers == ["count", "prep"], "train and its downstream report are stale"

@@ -598,9 +598,11 @@ def mark_fresh(
     the edge's newest input: while every output exists and no input is newer
     than the marker, the edge knows without pivot that nothing changed since
     (Ninja's own rule, with the marker for the log).  Any other stage loses
-    its marker.
+    its marker, and so does one reading a file changed in the last two
+    seconds (see _newest_mtime).
     """
     from pivot.optimizer import Action
+    from pivot.state.statdb import RACY_WINDOW_NS
 
     fresh = {d.stage.address: d.stage for d in decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN)}
     for relpath in source_dirs:
@@ -612,10 +614,11 @@ def mark_fresh(
             for stamp in build.implicit_outputs:
                 if not (root / stamp).exists():
                     touch(root / stamp)  # a wrote/ stamp
+    racy_after = time.time_ns() - RACY_WINDOW_NS
     for build in edges:
         assert build.stage is not None
         marker = root / fresh_marker(build.stage)
-        newest = _newest_mtime(root, (*build.inputs, *build.implicit)) if build.stage in fresh else None
+        newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after) if build.stage in fresh else None
         if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
             marker.unlink(missing_ok=True)
             continue
@@ -623,15 +626,20 @@ def mark_fresh(
         os.utime(marker, ns=(newest, newest))
 
 
-def _newest_mtime(root: Path, paths: Iterable[str]) -> int | None:
+def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
     """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
-    None when one is missing."""
+    None when one is missing, or when a file of the user's changed after
+    ``racy_after``: a change within the same mtime tick would then go unseen
+    (the stat cache's racy rule; pivot's own stamps are not edited behind it)."""
     newest = 0
     for path in paths:
         try:
-            newest = max(newest, os.stat(root / path).st_mtime_ns)
+            mtime = os.stat(root / path).st_mtime_ns
         except OSError:
             return None
+        if mtime > racy_after and not path.startswith(NINJA_DIR + "/"):
+            return None
+        newest = max(newest, mtime)
     return newest
 
 
