@@ -183,3 +183,33 @@ def test_gc_during_concurrent_status(history):
     assert rounds >= 2
     _assert_consistent(ws.root)
     assert ws.pivot("status").stdout == "Pipelines are up to date.\n"
+
+
+def test_gc_forgets_stat_rows_and_lock_memos_of_what_is_gone(history):
+    import sqlite3
+
+    history.write("dvc.yaml", PIPELINE.replace("      sum:", "      total:").replace("sum.txt", "total.txt"))
+    history.pivot("run", "-j", "1")  # total runs; sum is no stage any more
+    (history.root / ".pivot/locks/sum.json").unlink()
+    (history.root / "sum.txt").unlink()
+    db = history.root / ".pivot/state.db"
+    # A lock record is remembered only once its file is 2 s old; plant the
+    # rows a command would have left for sum's and total's records.
+    with sqlite3.connect(db) as conn:
+        conn.executemany("INSERT INTO lock_memo VALUES (?, ?)", [("sum", b"x"), ("total", b"x")])
+
+    def rows() -> tuple[set[str], set[str]]:
+        with sqlite3.connect(db) as conn:
+            paths = {row[0] for row in conn.execute("SELECT path FROM stat")}
+            memos = {row[0] for row in conn.execute("SELECT address FROM lock_memo")}
+        return paths, memos
+
+    paths, memos = rows()
+    assert "sum.txt" in paths
+    out = history.pivot("gc").stdout
+    assert "Dropped 2 stat-cache rows" in out, out
+    paths, memos = rows()
+    assert "sum.txt" not in paths and memos == {"total"}
+    assert {"v.txt", "total.txt", "d/a"} <= paths
+    assert "Dropped" not in history.pivot("gc").stdout, "nothing left to drop"
+    assert "Pipelines are up to date" in history.pivot("status").stdout

@@ -21,6 +21,7 @@ def command(keep_last: int, dry: bool) -> None:
     if not proj.state_dir.is_dir():
         click.echo("Nothing to collect: no .pivot/ directory.")
         return
+    pruned = 0
     if dry:
         with State.open(proj, readonly=True) as state:
             plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
@@ -29,7 +30,11 @@ def command(keep_last: int, dry: bool) -> None:
         with RunLock(proj, "gc"), CacheLock(proj, exclusive=True), State.open(proj, readonly=True) as state:
             plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
             gc.sweep(plan)
+        with State.open(proj) as state:
+            pruned = gc.prune_state(proj.root, state)
     click.echo(_summary(plan, dry))
+    if pruned:
+        click.echo(f"Dropped {pruned} stat-cache row{'s' if pruned != 1 else ''} of files and lock records that are gone.")
 
 
 def _summary(plan, dry: bool) -> str:

@@ -21,13 +21,16 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from pivot.errors import StateError
 from pivot.state.hashing import DIR_SUFFIX, HashInfo
 from pivot.state.locks import LockEntry, LockRecord
 from pivot.state.runcache import RunCache, RunEntry
 from pivot.state.store import Cache
+
+if TYPE_CHECKING:
+    from pivot.state import State
 
 DEFAULT_KEEP_LAST = 5
 
@@ -181,3 +184,12 @@ def _rmdir_if_empty(directory: Path) -> None:
         directory.rmdir()
     except OSError:
         pass
+
+
+def prune_state(root: Path, state: "State") -> int:
+    """Forget what ``state.db`` remembers of files and lock records that no
+    longer exist (it only grows otherwise); the number of rows dropped."""
+    return state.statdb.prune(
+        lambda path: not os.path.lexists(root / path),
+        lambda address: not state.locks.path_for(address).exists(),
+    )

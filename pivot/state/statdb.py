@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from typing import Callable
 
 from pivot.state.notices import warn
 
@@ -143,6 +144,31 @@ class StatDB:
                 self._disabled = True
                 return
         warn(f"'{self._shown}' is unreadable ({exc}); rebuilding the stat cache")
+
+    def prune(self, path_gone: Callable[[str], bool], record_gone: Callable[[str], bool]) -> int:
+        """Delete the stat rows of files that are gone and the remembered
+        entries of lock records that are gone (``pivot gc``); the number of
+        rows deleted.  Only rows loaded now are judged: a row another command
+        adds meanwhile stays."""
+        if self.readonly or self._disabled or not self.path.exists():
+            return 0
+        stale = [path for path in (self._rows if self._rows is not None else self._load()) if path_gone(path)]
+        memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
+        forgotten = [address for address in memo if record_gone(address)]
+        if not stale and not forgotten:
+            return 0
+        try:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany("DELETE FROM stat WHERE path = ?", ((path,) for path in stale))
+            conn.executemany("DELETE FROM lock_memo WHERE address = ?", ((address,) for address in forgotten))
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            warn(f"'{self._shown}' could not be pruned ({exc})")
+            return 0
+        self._rows = None
+        self._lock_memo = None
+        return len(stale) + len(forgotten)
 
     def close(self) -> None:
         """Write the new rows in one transaction and close."""
