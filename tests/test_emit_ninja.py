@@ -485,3 +485,40 @@ def test_only_stages_fresh_at_emit_time_keep_a_marker(ws):
     _ninja(ws)
     assert "lr=0.2" in ws.read("model.txt")
     assert _ninja(ws) == NO_WORK
+
+
+@pytest.mark.slow
+def test_emit_removes_bridge_files_of_stages_and_dirs_that_are_gone(ws):
+    write_example(ws)
+    ws.pivot("run")
+    _age(ws)
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    bridge = ws.root / ".pivot/ninja"
+    assert (bridge / "keys/count").exists() and (bridge / "dirs/corpus").exists()
+    assert (bridge / "lists/corpus").exists() and (bridge / "outs/counts").exists()
+    # count goes away, and with it the only directory dep
+    ws.write("dvc.yaml", DVC_YAML_WITHOUT_COUNT)
+    ws.pivot("emit", "ninja")
+    left = {p.relative_to(bridge).as_posix() for p in bridge.rglob("*") if p.is_file()}
+    assert not any("count" in name or "corpus" in name for name in left), sorted(left)
+    assert {"keys/prep", "keys/train", "outs/model.txt", "fresh/prep"} <= left
+    _ninja(ws)
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+DVC_YAML_WITHOUT_COUNT = """\
+stages:
+  prep:
+    cmd:
+      - cd "my data" && cat 'in put.txt' > ../'up$per.txt'
+      - tr a-z A-Z < 'up$per.txt' > "it's.txt"
+    deps: [my data/in put.txt]
+    outs: [up$per.txt, it's.txt]
+  train:
+    cmd: cat "it's.txt" counts/listing.txt > model.txt && echo "lr=${lr}" >> model.txt
+    params: [lr]
+    deps: [it's.txt, counts/listing.txt]
+    outs: [model.txt]
+"""

@@ -626,6 +626,25 @@ def mark_fresh(
         os.utime(marker, ns=(newest, newest))
 
 
+_BRIDGE_DIRS = ("keys", "outs", "dirs", "lists", "wrote", "done", "fresh")
+
+
+def prune_bridge_files(root: Path, model: NinjaFile, source_dirs: Collection[str]) -> None:
+    """Remove the files under ``.pivot/ninja/`` that the Ninja file no longer
+    names: stages, outputs and directory deps that are gone."""
+    named = {path for build in model.builds
+             for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
+    named.update(list_path(path) for path in source_dirs)
+    named.update(fresh_marker(build.stage) for build in model.builds if build.stage is not None)
+    for kind in _BRIDGE_DIRS:
+        directory = root / NINJA_DIR / kind
+        if not directory.is_dir():
+            continue
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False) and f"{NINJA_DIR}/{kind}/{entry.name}" not in named:
+                os.unlink(entry.path)
+
+
 def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
     """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
     None when one is missing, or when a file of the user's changed after

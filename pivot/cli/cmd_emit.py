@@ -130,6 +130,7 @@ def ninja_command(output: str | None) -> None:
     if missing:  # before the Ninja file, so that it is not newer
         ninja.write_probe(proj.root, missing)
     _write_atomically(Path(output) if output else target, text)
+    ninja.prune_bridge_files(proj.root, model, source_dirs)
 
 
 def _stage(address: str):
