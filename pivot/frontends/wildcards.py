@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterator, Mapping
 
@@ -40,11 +40,21 @@ class Pattern:
     """Literal text and wildcards, in order."""
 
     parts: tuple[Part, ...]
+    # Derived from parts once, when made: a large Pivotfile formats its
+    # patterns thousands of times.
+    wildcards: tuple[str, ...] = field(init=False, repr=False, compare=False)  # in order of first appearance
+    _template: str = field(init=False, repr=False, compare=False)  # for str.format_map
 
-    @cached_property
-    def wildcards(self) -> tuple[str, ...]:
-        """Wildcard names in order of first appearance."""
-        return tuple(dict.fromkeys(p.name for p in self.parts if isinstance(p, Wildcard)))
+    def __post_init__(self) -> None:
+        parts = self.parts
+        if len(parts) == 1 and isinstance(parts[0], str):  # a plain path, the common case
+            names: tuple[str, ...] = ()
+            template = escape_braces(parts[0])
+        else:
+            names = tuple(dict.fromkeys(p.name for p in parts if isinstance(p, Wildcard)))
+            template = "".join(escape_braces(p) if isinstance(p, str) else "{" + p.name + "}" for p in parts)
+        object.__setattr__(self, "wildcards", names)
+        object.__setattr__(self, "_template", template)
 
     @property
     def is_concrete(self) -> bool:
@@ -52,29 +62,38 @@ class Pattern:
 
     def format(self, values: Mapping[str, str]) -> str:
         """The path with every wildcard replaced by its value."""
-        if len(self.parts) == 1 and isinstance(self.parts[0], str):
-            return self.parts[0]
-        return "".join(p if isinstance(p, str) else values[p.name] for p in self.parts)
+        return self._template.format_map(values)
 
     def joined(self, base: str) -> "Pattern":
-        """``base/self``, normalised like a path, wildcards kept intact."""
+        """``base/self``, normalised like a path, wildcards kept intact (self
+        when that changes nothing, so callers can skip formatting it twice)."""
         if self.is_concrete:
-            return Pattern((posixpath.normpath(posixpath.join(base, self.format({}))),))
+            text = self.format({})
+            joined = join_path(base, text)
+            return self if joined == text else Pattern((joined,))
         # Stand-ins keep constraints such as [^/]+ away from normpath.
         marks = [p for p in self.parts if isinstance(p, Wildcard)]
         text = "".join(p if isinstance(p, str) else f"\0{i}\0" for i, p in _numbered(self.parts))
-        joined = posixpath.normpath(posixpath.join(base, text))
+        joined = join_path(base, text)
         parts: list[Part] = []
         for index, chunk in enumerate(joined.split("\0")):
             if index % 2:
                 parts.append(marks[int(chunk)])
             elif chunk:
                 parts.append(chunk)
-        return Pattern(tuple(parts))
+        return self if tuple(parts) == self.parts else Pattern(tuple(parts))
 
     @cached_property
     def matcher(self) -> "Matcher":
         return Matcher.build(self)
+
+
+def join_path(base: str, path: str) -> str:
+    """``normpath(join(base, path))``; skips the join for the usual base ``.``
+    (``./x`` normalises like ``x``, and an absolute path ignores the base)."""
+    if base == ".":
+        return posixpath.normpath(path)
+    return posixpath.normpath(posixpath.join(base, path))
 
 
 def _numbered(parts: tuple[Part, ...]) -> Iterator[tuple[int, Part]]:
