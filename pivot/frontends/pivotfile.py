@@ -764,9 +764,9 @@ def _wanted(instance: _Instance) -> str:
 
 def _parents(path: str) -> Iterable[str]:
     parent = posixpath.dirname(path)
-    while parent:
+    while parent and parent != path:  # "/" is its own dirname
         yield parent
-        parent = posixpath.dirname(parent)
+        path, parent = parent, posixpath.dirname(parent)
 
 
 # ---------------------------------------------------------------- stages
