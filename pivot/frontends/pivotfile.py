@@ -24,13 +24,14 @@ import posixpath
 import re
 import shlex
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Collection, Iterable, Mapping, NamedTuple
 
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_parse as syntax
 from pivot.frontends.pivotfile_parse import Pos, Source
-from pivot.frontends.wildcards import Pattern, PatternError, parse_pattern
+from pivot.frontends.wildcards import Pattern, PatternError, join_path, parse_pattern
 from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage
 from pivot.project import Project
 
@@ -104,6 +105,7 @@ class Placeholder:
     index: int | None = None
     name: str | None = None
     keys: tuple[str, ...] = ()
+    items: tuple[int, ...] = ()  # input/output: the indexes of the items it stands for
 
 
 @dataclass(frozen=True)
@@ -159,6 +161,7 @@ class _Evaluator:
         self.rule_pos: dict[str, Pos] = {}
         self.sources: list[str] = []
         self.including: list[str] = []
+        self.shell_parts: dict[tuple, tuple[str | Placeholder, ...]] = {}  # see _shell_command
         # parser tables and parsed files, reused across invocations; a read-only
         # command never creates .pivot/ (it would move the project root)
         self.parser_cache = project.state_dir / "parser" if project.state_dir.is_dir() else None
@@ -413,7 +416,11 @@ class _Evaluator:
         if section is None:
             return
         for item in section.items:
-            stack = [self.eval(item.expr)]
+            value = self.eval(item.expr)
+            if not isinstance(value, list):
+                yield item, value
+                continue
+            stack = [value]
             while stack:
                 value = stack.pop(0)
                 if isinstance(value, list):
@@ -476,6 +483,15 @@ class _Evaluator:
 
     def _shell_command(self, entry: tuple[syntax.Item, str], rule: str, inputs, outputs, wildcards) -> ShellCommand:
         item, text = entry
+        # Generated Pivotfiles repeat one command template in many rules; its
+        # parts depend only on the text and on what the placeholders can name.
+        key = (text, tuple(i.name for i in inputs), tuple(o.name for o in outputs), wildcards)
+        parts = self.shell_parts.get(key)
+        if parts is None:
+            parts = self.shell_parts[key] = self._shell_parts(item, text, rule, inputs, outputs, wildcards)
+        return ShellCommand(item.pos, parts)
+
+    def _shell_parts(self, item: syntax.Item, text: str, rule: str, inputs, outputs, wildcards) -> tuple[str | Placeholder, ...]:
         parts: list[str | Placeholder] = []
         for literal, field_text in _split_format(text, item.pos):
             if literal:
@@ -487,7 +503,7 @@ class _Evaluator:
                 parts.append(_config_text(_config_value(self.env["config"], placeholder.keys, item.pos)))
             else:
                 parts.append(placeholder)
-        return ShellCommand(item.pos, tuple(parts))
+        return tuple(parts)
 
 
 def _literal_path(text: str, pos: Pos) -> str:
@@ -545,14 +561,15 @@ def _placeholder(text: str, pos: Pos, rule: str, inputs, outputs, wildcards) -> 
             index = int(found.group("index"))
             if index >= len(items):
                 raise pos.error(f"'{{{text}}}': rule '{rule}' has {len(items)} {kind} item(s)")
-            return Placeholder(kind, index=index)
+            return Placeholder(kind, index=index, items=(index,))
         if found.group("name"):
             name = found.group("name")
-            if not any(item.name == name for item in items):
+            named = tuple(i for i, item in enumerate(items) if item.name == name)
+            if not named:
                 known = ", ".join(sorted({i.name for i in items if i.name})) or "none"
                 raise pos.error(f"'{{{text}}}': rule '{rule}' has no {kind} named '{name}' (named: {known})")
-            return Placeholder(kind, name=name)
-        return Placeholder(kind)
+            return Placeholder(kind, name=name, items=named)
+        return Placeholder(kind, items=tuple(range(len(items))))
     if found.group("wildcard"):
         name = found.group("wildcard")
         if name not in wildcards:
@@ -582,59 +599,89 @@ def _config_value(config: Any, keys: tuple[str, ...], pos: Pos) -> Any:
 
 @dataclass
 class _Instance:
+    """A rule with a value for each of its wildcards: one stage to be."""
+
     rule: Rule
     values: dict[str, str]
     depth: int
     requested: "_Request | None" = None  # the request that made it (None: a rule without wildcards)
+    name: str = field(init=False)
+    inputs: tuple[str, ...] = field(init=False)  # root-relative, one per input item
 
-    @property
-    def name(self) -> str:
-        if not self.rule.wildcards:
-            return self.rule.name
-        return self.rule.name + "@" + "-".join(self.values[w] for w in self.rule.wildcards)
+    def __post_init__(self) -> None:
+        rule = self.rule
+        self.name = rule.name + "@" + "-".join(self.values[w] for w in rule.wildcards) if rule.wildcards else rule.name
+        self.inputs = tuple(item.rooted.format(self.values) for item in rule.inputs)
 
 
-@dataclass(frozen=True)
-class _Request:
+class _Request(NamedTuple):
     path: str
     wanted_by: _Instance | None  # None: asked for from outside (needed)
 
 
 class _Producers:
-    """Which rule produces a root-relative path: concrete outputs by dict,
-    wildcard outputs by regex (pre-filtered on constant prefix/suffix)."""
+    """Which rule produces a root-relative path: concrete outputs (and what
+    is inside them) by dict, wildcard outputs by regex.
+
+    Wildcard outputs are indexed by the top directory of their literal prefix
+    (``out/`` for ``out/{x}.txt``), so a request tries only the patterns that
+    can match it, not every rule's regex.
+    """
 
     def __init__(self, rules: list[Rule]) -> None:
         self.concrete: dict[str, Rule] = {}
-        self.concrete_dirs: dict[str, Rule] = {}
+        self.concrete_firsts: set[str] = set()  # first components of concrete outputs
         self.patterns: list[tuple[Rule, PathItem]] = []
+        self.by_top: dict[str, list[int]] = {}  # top directory -> indexes into patterns
+        self.unindexed: list[int] = []  # no directory in the literal prefix: tried for every path
         for rule in rules:
             for item in rule.outputs:
                 if item.rooted.is_concrete:
                     path = item.rooted.format({})
                     self.concrete.setdefault(path, rule)
-                    self.concrete_dirs.setdefault(path, rule)
-                else:
-                    self.patterns.append((rule, item))
+                    self.concrete_firsts.add(path.partition("/")[0])
+                    continue
+                first = item.rooted.parts[0]
+                top = _top(first) if isinstance(first, str) else ""
+                (self.by_top.setdefault(top, []) if top else self.unindexed).append(len(self.patterns))
+                self.patterns.append((rule, item))
 
     def candidates(self, path: str) -> list[tuple[Rule, dict[str, str]]]:
+        """The rules that can make ``path``, with the wildcard values they
+        need, in rule order; a concrete output comes first."""
         found: dict[str, tuple[Rule, dict[str, str]]] = {}
-        if path in self.concrete:
-            rule = self.concrete[path]
+        rule = self.concrete.get(path)
+        if rule is not None:
             found[rule.name] = (rule, {})
-        for parent in _parents(path):  # inside an output directory
-            if parent in self.concrete_dirs:
-                rule = self.concrete_dirs[parent]
-                found.setdefault(rule.name, (rule, {}))
-        for rule, item in self.patterns:
+        # inside an output directory? (every parent starts with the path's
+        # first component, so most paths need no walk up)
+        if path.partition("/")[0] in self.concrete_firsts:
+            for parent in _parents(path):
+                rule = self.concrete.get(parent)
+                if rule is not None:
+                    found.setdefault(rule.name, (rule, {}))
+        # A pattern whose literal prefix holds a '/' can only match paths
+        # (and, for directory(), their parents) with the same top directory.
+        indexes: Iterable[int] = self.by_top.get(_top(path), ())
+        if self.unindexed:
+            indexes = sorted([*indexes, *self.unindexed])
+        for index in indexes:
+            rule, item = self.patterns[index]
+            if rule.name in found:
+                continue
+            match = item.rooted.matcher.match
             if "directory" in item.markers:  # the outermost directory holding `path`
-                tried = [*reversed(list(_parents(path))), path]
-                values = next(filter(None, (item.rooted.matcher.match(p) for p in tried)), None)
+                values = next(filter(None, map(match, [*reversed(_parents(path)), path])), None)
             else:
-                values = item.rooted.matcher.match(path)
-            if values is not None and rule.name not in found:
+                values = match(path)
+            if values is not None:
                 found[rule.name] = (rule, values)
         return list(found.values())
+
+
+def _top(path: str) -> str:
+    """The first component of ``path`` with its slash (``out/``), or ""."""
+    return path[: path.find("/") + 1]
 
 
 def _resolve(
@@ -663,8 +710,7 @@ def _resolve(
         named[instance.name] = instance
         instances[key] = instance
         by_rule[rule.name].append(instance)
-        for item in rule.inputs:
-            queue.append(_Request(item.rooted.format(values), instance))
+        queue.extend(_Request(path, instance) for path in instance.inputs)
 
     for rule in rules:
         if not rule.wildcards:
@@ -692,8 +738,11 @@ def _resolve(
         elif request.wanted_by is not None:
             unproduced.append(request)
 
-    stages = [_stage(project, relpath, inst) for rule in rules for inst in by_rule[rule.name]
-              if not rule.is_target_only]
+    stages: list[Stage] = []
+    for rule in rules:
+        if not rule.is_target_only:
+            location = Location(rule.pos.source.relpath, rule.pos.line, rule.pos.column)
+            stages.extend(_stage(relpath, instance, location) for instance in by_rule[rule.name])
     _check_missing(project, unproduced, stages, provided, looked_up)
     return stages
 
@@ -705,15 +754,21 @@ def _check_missing(
     """Inputs nobody produces must exist on disk (or come from another pipeline)."""
     if not requests:
         return
-    outputs = sorted({out.path for stage in stages for out in stage.outs} | provided)
+    outputs: set[str] | None = None  # made at the first input that does not exist
+    root = str(project.root)
+    exists: dict[str, bool] = {}  # many stages read the same file (a script, a config)
     for request in requests:
         path = request.path
-        if path in provided or any(p in provided for p in _parents(path)):
+        if provided and (path in provided or any(p in provided for p in _parents(path))):
             continue
         if looked_up is not None:
             looked_up.append(path)
-        if os.path.lexists(project.abspath(path)):
+        if path not in exists:
+            exists[path] = os.path.lexists(_abspath(project, root, path))
+        if exists[path]:
             continue
+        if outputs is None:
+            outputs = {out.path for stage in stages for out in stage.outs} | provided
         prefix = path + "/"
         if any(o.startswith(prefix) for o in outputs):  # a directory holding outputs
             continue
@@ -724,13 +779,22 @@ def _check_missing(
         )
 
 
+def _abspath(project: Project, root: str, path: str) -> str | Path:
+    """``project.abspath(path)``; a plain relative path (no empty, ``.`` or
+    trailing components, which pathlib would drop) is joined as a string,
+    several times faster."""
+    if path and "/".join([c for c in path.split("/") if c and c != "."]) == path:
+        return f"{root.rstrip('/')}/{path}"
+    return project.abspath(path)
+
+
 def _request_error(relpath: str, request: _Request, message: str) -> PipelineError:
     """An error at the input that asked for ``request.path`` (with a caret),
     or, for a file asked for from outside, naming the Pivotfile and the asker."""
     instance = request.wanted_by
     if instance is None:
         return PipelineError(f"{relpath}: {message} (asked for by another pipeline or the command line)")
-    item = next((i for i in instance.rule.inputs if i.rooted.format(instance.values) == request.path), None)
+    item = next((i for i, path in zip(instance.rule.inputs, instance.inputs) if path == request.path), None)
     pos = item.pos if item else instance.rule.pos
     return pos.error(message)
 
@@ -762,52 +826,72 @@ def _wanted(instance: _Instance) -> str:
     return f"{label} ({rule.pos.source.relpath}:{rule.pos.line})"
 
 
-def _parents(path: str) -> Iterable[str]:
+def _parents(path: str) -> list[str]:
+    """The directories holding ``path``, innermost first (``a/b/c``: ``a/b``, ``a``)."""
+    parents = []
     parent = posixpath.dirname(path)
     while parent and parent != path:  # "/" is its own dirname
-        yield parent
+        parents.append(parent)
         path, parent = parent, posixpath.dirname(parent)
+    return parents
 
 
 # ---------------------------------------------------------------- stages
 
 
-def _stage(project: Project, relpath: str, instance: _Instance) -> Stage:
+def _stage(relpath: str, instance: _Instance, location: Location) -> Stage:
     rule, values = instance.rule, instance.values
+    input_paths = [_as_written(item, path, values) for item, path in zip(rule.inputs, instance.inputs)]
     deps: dict[str, Dep] = {}
-    input_paths: list[str] = []
-    for item in rule.inputs:
-        def_path = item.pattern.format(values)
-        input_paths.append(def_path)
-        deps.setdefault(item.rooted.format(values), Dep(item.rooted.format(values), def_path))
-    outs: dict[str, Out] = {}
+    for path, def_path in zip(instance.inputs, input_paths):
+        if path not in deps:
+            deps[path] = Dep(path, def_path)
     output_paths: list[str] = []
+    outs: dict[str, Out] = {}
     for item in rule.outputs:
-        def_path = item.pattern.format(values)
-        output_paths.append(def_path)
         path = item.rooted.format(values)
-        kind = OutKind.METRIC if "metric" in item.markers else OutKind.PLOT if "plot" in item.markers else OutKind.OUT
-        outs.setdefault(path, Out(path, def_path, cache="nocache" not in item.markers,
-                                  persist="persist" in item.markers, kind=kind))
-    cmds = tuple(_render(cmd, instance, input_paths, output_paths) for cmd in rule.shell)
+        def_path = _as_written(item, path, values)
+        output_paths.append(def_path)
+        if path in outs:
+            continue
+        if item.markers:
+            markers = item.markers
+            kind = OutKind.METRIC if "metric" in markers else OutKind.PLOT if "plot" in markers else OutKind.OUT
+            outs[path] = Out(path, def_path, cache="nocache" not in markers, persist="persist" in markers, kind=kind)
+        else:
+            outs[path] = Out(path, def_path)
+    if len(outs) > 1:
+        ordered = tuple(sorted(outs.values(), key=lambda o: _KIND_ORDER[o.kind]))
+    else:
+        ordered = tuple(outs.values())
+    if rule.shell:
+        quoted_inputs = [shlex.quote(p) for p in input_paths]
+        quoted_outputs = [shlex.quote(p) for p in output_paths]
+        cmds = tuple(_render(cmd, values, quoted_inputs, quoted_outputs) for cmd in rule.shell)
+    else:
+        cmds = ()
     name = instance.name
-    is_root = relpath == "Pivotfile"
     group = rule.name if rule.wildcards else (name.partition("@")[0] if "@" in name else None)
     return Stage(
-        address=name if is_root else f"{relpath}:{name}",
+        address=name if relpath == "Pivotfile" else f"{relpath}:{name}",
         name=name,
         file=relpath,
         wdir=rule.wdir,
         cmds=cmds,
         deps=tuple(deps.values()),
-        params=_params_deps(rule, values),
-        outs=tuple(sorted(outs.values(), key=lambda o: _KIND_ORDER[o.kind])),
+        params=_params_deps(rule, values) if rule.params else (),
+        outs=ordered,
         frozen=rule.frozen,
         always_changed=rule.always_changed,
         desc=rule.desc,
-        location=Location(rule.pos.source.relpath, rule.pos.line, rule.pos.column),
+        location=location,
         group=group,
     )
+
+
+def _as_written(item: PathItem, rooted: str, values: Mapping[str, str]) -> str:
+    """The item's path as written, given its root-relative form (often the same)."""
+    return rooted if item.pattern is item.rooted else item.pattern.format(values)
 
 
 def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]:
@@ -820,10 +904,10 @@ def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]
             continue
         keys = by_file.setdefault(def_path, [])
         if keys is not None:
-            keys.extend(k.format(values) for k in item.keys if k.format(values) not in keys)
+            keys.extend(k.format(values) for k in item.keys)
     return tuple(
         ParamsDep(
-            path=posixpath.normpath(posixpath.join(rule.wdir, def_path)),
+            path=join_path(rule.wdir, def_path),
             def_path=def_path,
             keys=None if keys is None else tuple(dict.fromkeys(keys)),
         )
@@ -831,24 +915,18 @@ def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]
     )
 
 
-def _render(cmd: ShellCommand, instance: _Instance, inputs: list[str], outputs: list[str]) -> str:
-    rule = instance.rule
+def _render(cmd: ShellCommand, values: Mapping[str, str], inputs: list[str], outputs: list[str]) -> str:
+    """The command with its placeholders filled; ``inputs`` and ``outputs``
+    are already shell-quoted."""
     out: list[str] = []
     for part in cmd.parts:
         if isinstance(part, str):
             out.append(part)
-        elif part.kind in ("input", "output"):
+        elif part.kind == "wildcards":
+            out.append(values[part.name or ""])
+        else:
             paths = inputs if part.kind == "input" else outputs
-            items = rule.inputs if part.kind == "input" else rule.outputs
-            if part.index is not None:
-                chosen = [paths[part.index]]
-            elif part.name is not None:
-                chosen = [p for p, item in zip(paths, items) if item.name == part.name]
-            else:
-                chosen = paths
-            out.append(" ".join(shlex.quote(p) for p in chosen))
-        else:  # wildcards
-            out.append(instance.values[part.name or ""])
+            out.append(" ".join([paths[i] for i in part.items]))
     return "".join(out)
 
 
