@@ -134,3 +134,41 @@ def test_inputs_with_empty_components_are_looked_up_as_pathlib_does(ws) -> None:
     ws.write("in/f.txt", "")
     (stage,) = _load(ws)
     assert (stage.name, stage.deps[0].path) == ("make@", "in//f.txt"), "an empty value leaves '//' (it exists)"
+
+
+def test_shared_path_text_is_rooted_per_wdir(ws) -> None:
+    ws.write("Pivotfile", '''\
+        rule top:
+            input: "in.txt"
+            output: "out.txt"
+            params: "p.yaml:k"
+            shell: "cp {input} {output}"
+        rule nested:
+            input: "in.txt"
+            output: "out.txt"
+            params: "p.yaml:k"
+            wdir: "sub"
+            shell: "cp {input} {output}"
+        ''')
+    ws.write("in.txt", "")
+    ws.write("sub/in.txt", "")
+    stages = _load(ws)
+    assert [(s.deps[0].path, s.outs[0].path, s.params[0].path) for s in stages] == [
+        ("in.txt", "out.txt", "p.yaml"),
+        ("sub/in.txt", "sub/out.txt", "sub/p.yaml"),
+    ]
+    assert [s.cmds for s in stages] == [("cp in.txt out.txt",)] * 2, "commands see paths as written"
+
+
+def test_shared_params_text_is_checked_per_rule(ws) -> None:
+    ws.write("Pivotfile", '''\
+        rule a:
+            output: "a/{x}.txt"
+            params: "k{x}"
+            shell: "touch {output}"
+        rule b:
+            output: "b.txt"
+            params: "k{x}"
+            shell: "touch {output}"
+        ''')
+    assert "wildcard '{x}' in params of rule 'b' does not appear in its output" in _error(ws)

@@ -43,6 +43,7 @@ _CONSTANTS: dict[str, Any] = {
     "true": True, "false": False, "True": True, "False": False, "null": None, "None": None,
 }
 _KIND_ORDER = {OutKind.OUT: 0, OutKind.METRIC: 1, OutKind.PLOT: 2}
+_NO_MARKERS: frozenset[str] = frozenset()
 
 
 def load_pivotfile(
@@ -161,6 +162,10 @@ class _Evaluator:
         self.rule_pos: dict[str, Pos] = {}
         self.sources: list[str] = []
         self.including: list[str] = []
+        # Generated Pivotfiles repeat paths (a script, a config), params and
+        # command templates in many rules: each is parsed once.
+        self.path_patterns: dict[tuple[str, str], tuple[Pattern, Pattern]] = {}  # (text, wdir) -> as written, rooted
+        self.params_patterns: dict[str, tuple[Pattern | None, tuple[Pattern, ...] | None]] = {}
         self.shell_parts: dict[tuple, tuple[str | Placeholder, ...]] = {}  # see _shell_command
         # parser tables and parsed files, reused across invocations; a read-only
         # command never creates .pivot/ (it would move the project root)
@@ -362,7 +367,7 @@ class _Evaluator:
             wdir = posixpath.normpath(posixpath.join(base, _literal_path(wdir_text, sections["wdir"].pos)))
         outputs = self._paths(sections.get("output"), wdir, allow_markers=True)
         wildcards = tuple(dict.fromkeys(w for item in outputs for w in item.pattern.wildcards))
-        for item in outputs:  # else a match on one output could not name the others
+        for item in outputs if wildcards else ():  # else a match on one output could not name the others
             lacking = [w for w in wildcards if w not in item.pattern.wildcards]
             if lacking:
                 raise item.pos.error(
@@ -442,7 +447,7 @@ class _Evaluator:
     def _paths(self, section: syntax.Section | None, wdir: str, *, allow_markers: bool) -> tuple[PathItem, ...]:
         items: list[PathItem] = []
         for item, value in self._values(section):
-            markers: frozenset[str] = frozenset()
+            markers: frozenset[str] = _NO_MARKERS
             if isinstance(value, Marked):
                 if not allow_markers:
                     raise item.pos.error(f"{'/'.join(sorted(value.markers))}() marks outputs, not inputs")
@@ -451,29 +456,25 @@ class _Evaluator:
                     raise item.pos.error("an output cannot be both metric() and plot()")
             if not isinstance(value, str) or not value:
                 raise item.pos.error(f"expected a path string, not {_type_name(value)}")
-            try:
-                pattern = parse_pattern(value)
-            except PatternError as exc:
-                raise item.pos.error(f"{exc} in '{value}'") from None
-            if not allow_markers and any(w.constraint for w in pattern.parts if not isinstance(w, str)):
+            patterns = self.path_patterns.get((value, wdir))
+            if patterns is None:
+                try:
+                    pattern = parse_pattern(value)
+                except PatternError as exc:
+                    raise item.pos.error(f"{exc} in '{value}'") from None
+                patterns = self.path_patterns[value, wdir] = (pattern, pattern.joined(wdir))
+            pattern, rooted = patterns
+            if not allow_markers and pattern.wildcards and any(w.constraint for w in pattern.parts if not isinstance(w, str)):
                 raise item.pos.error("wildcard constraints belong in output patterns")
-            items.append(PathItem(item.pos, item.name, pattern, pattern.joined(wdir), markers))
+            items.append(PathItem(item.pos, item.name, pattern, rooted, markers))
         return tuple(items)
 
     def _params(self, section: syntax.Section | None, wildcards: tuple[str, ...], rule: str) -> tuple[ParamsItem, ...]:
         items: list[ParamsItem] = []
         for item, text in self._strings(section):
-            file_text, colon, keys_text = text.rpartition(":") if ":" in text else ("", "", text)
-            try:
-                file = parse_pattern(file_text) if colon else None
-                if keys_text.strip():
-                    keys = tuple(parse_pattern(k.strip()) for k in keys_text.split(",") if k.strip())
-                elif colon:
-                    keys = None
-                else:
-                    raise PatternError("empty params key")
-            except PatternError as exc:
-                raise item.pos.error(f"{exc} in params '{text}'") from None
+            if text not in self.params_patterns:
+                self.params_patterns[text] = _params_patterns(text, item.pos)
+            file, keys = self.params_patterns[text]
             for pattern in ([file] if file else []) + list(keys or ()):
                 for name in pattern.wildcards:
                     if name not in wildcards:
@@ -483,8 +484,7 @@ class _Evaluator:
 
     def _shell_command(self, entry: tuple[syntax.Item, str], rule: str, inputs, outputs, wildcards) -> ShellCommand:
         item, text = entry
-        # Generated Pivotfiles repeat one command template in many rules; its
-        # parts depend only on the text and on what the placeholders can name.
+        # the parts depend only on the text and on what the placeholders can name
         key = (text, tuple(i.name for i in inputs), tuple(o.name for o in outputs), wildcards)
         parts = self.shell_parts.get(key)
         if parts is None:
@@ -504,6 +504,23 @@ class _Evaluator:
             else:
                 parts.append(placeholder)
         return tuple(parts)
+
+
+def _params_patterns(text: str, pos: Pos) -> tuple[Pattern | None, tuple[Pattern, ...] | None]:
+    """A params entry -- ``key``, ``a,b``, ``file:key``, ``file:`` -- as the
+    file pattern (None: the default) and key patterns (None: the whole file)."""
+    file_text, colon, keys_text = text.rpartition(":") if ":" in text else ("", "", text)
+    try:
+        file = parse_pattern(file_text) if colon else None
+        if keys_text.strip():
+            keys = tuple(parse_pattern(k.strip()) for k in keys_text.split(",") if k.strip())
+        elif colon:
+            keys = None
+        else:
+            raise PatternError("empty params key")
+    except PatternError as exc:
+        raise pos.error(f"{exc} in params '{text}'") from None
+    return file, keys
 
 
 def _literal_path(text: str, pos: Pos) -> str:
