@@ -18,6 +18,7 @@ The result is plain IR; nothing downstream knows it came from a Pivotfile.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 import posixpath
@@ -63,10 +64,18 @@ def load_pivotfile(
     given) receives the paths whose existence on disk was checked: the
     result depends on them too (the pipeline cache records them).
     """
-    evaluator = _Evaluator(project, relpath)
-    evaluator.run_file(relpath)
-    rules = evaluator.finish()
-    stages = _resolve(project, relpath, rules, sorted(set(needed)), set(provided), looked_up)
+    # Loading allocates many small objects that all stay alive; the cycle
+    # collector would only walk them again and again (a large file: ~10% of the time).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        evaluator = _Evaluator(project, relpath)
+        evaluator.run_file(relpath)
+        rules = evaluator.finish()
+        stages = _resolve(project, relpath, rules, sorted(set(needed)), set(provided), looked_up)
+    finally:
+        if enabled:
+            gc.enable()
     return stages, evaluator.sources
 
 
@@ -112,8 +121,13 @@ class Placeholder:
 @dataclass(frozen=True)
 class ParamsItem:
     pos: Pos
+    text: str  # as written
     file: Pattern | None  # None: the default params.yaml
     keys: tuple[Pattern, ...] | None  # None: the whole file
+
+    @property
+    def is_concrete(self) -> bool:
+        return not (self.file and self.file.wildcards) and not any(k.wildcards for k in self.keys or ())
 
 
 @dataclass(frozen=True)
@@ -479,7 +493,7 @@ class _Evaluator:
                 for name in pattern.wildcards:
                     if name not in wildcards:
                         raise item.pos.error(f"wildcard '{{{name}}}' in params of rule '{rule}' does not appear in its output")
-            items.append(ParamsItem(item.pos, file, keys))
+            items.append(ParamsItem(item.pos, text, file, keys))
         return tuple(items)
 
     def _shell_command(self, entry: tuple[syntax.Item, str], rule: str, inputs, outputs, wildcards) -> ShellCommand:
@@ -628,7 +642,7 @@ class _Instance:
     def __post_init__(self) -> None:
         rule = self.rule
         self.name = rule.name + "@" + "-".join(self.values[w] for w in rule.wildcards) if rule.wildcards else rule.name
-        self.inputs = tuple(item.rooted.format(self.values) for item in rule.inputs)
+        self.inputs = tuple([item.rooted.format(self.values) for item in rule.inputs])
 
 
 class _Request(NamedTuple):
@@ -713,7 +727,7 @@ def _resolve(
     named: dict[str, _Instance] = {}
 
     def instantiate(rule: Rule, values: dict[str, str], depth: int, request: _Request | None = None) -> None:
-        key = (rule.name, tuple(values[w] for w in rule.wildcards))
+        key = (rule.name, tuple([values[w] for w in rule.wildcards]))
         if key in instances:
             return
         if depth > MAX_RESOLUTION_DEPTH:
@@ -727,7 +741,7 @@ def _resolve(
         named[instance.name] = instance
         instances[key] = instance
         by_rule[rule.name].append(instance)
-        queue.extend(_Request(path, instance) for path in instance.inputs)
+        queue.extend([_Request(path, instance) for path in instance.inputs])
 
     for rule in rules:
         if not rule.wildcards:
@@ -755,11 +769,21 @@ def _resolve(
         elif request.wanted_by is not None:
             unproduced.append(request)
 
+    # What does not depend on wildcard values is made once per rule; params
+    # without wildcards once per distinct set (rules often share them).
+    shared_params: dict[tuple[str, tuple[str, ...]], tuple[ParamsDep, ...]] = {}
     stages: list[Stage] = []
     for rule in rules:
-        if not rule.is_target_only:
-            location = Location(rule.pos.source.relpath, rule.pos.line, rule.pos.column)
-            stages.extend(_stage(relpath, instance, location) for instance in by_rule[rule.name])
+        if rule.is_target_only:
+            continue
+        location = Location(rule.pos.source.relpath, rule.pos.line, rule.pos.column)
+        params = None
+        if all(item.is_concrete for item in rule.params):
+            key = (rule.wdir, tuple([item.text for item in rule.params]))
+            if key not in shared_params:
+                shared_params[key] = _params_deps(rule, {})
+            params = shared_params[key]
+        stages.extend(_stage(relpath, instance, location, params) for instance in by_rule[rule.name])
     _check_missing(project, unproduced, stages, provided, looked_up)
     return stages
 
@@ -856,9 +880,13 @@ def _parents(path: str) -> list[str]:
 # ---------------------------------------------------------------- stages
 
 
-def _stage(relpath: str, instance: _Instance, location: Location) -> Stage:
+def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[ParamsDep, ...] | None) -> Stage:
+    """The stage of ``instance``; ``params``: the rule's, when they hold no wildcards."""
     rule, values = instance.rule, instance.values
-    input_paths = [_as_written(item, path, values) for item, path in zip(rule.inputs, instance.inputs)]
+    input_paths = [  # as written
+        path if item.pattern is item.rooted else item.pattern.format(values)
+        for item, path in zip(rule.inputs, instance.inputs)
+    ]
     deps: dict[str, Dep] = {}
     for path, def_path in zip(instance.inputs, input_paths):
         if path not in deps:
@@ -867,7 +895,7 @@ def _stage(relpath: str, instance: _Instance, location: Location) -> Stage:
     outs: dict[str, Out] = {}
     for item in rule.outputs:
         path = item.rooted.format(values)
-        def_path = _as_written(item, path, values)
+        def_path = path if item.pattern is item.rooted else item.pattern.format(values)
         output_paths.append(def_path)
         if path in outs:
             continue
@@ -896,7 +924,7 @@ def _stage(relpath: str, instance: _Instance, location: Location) -> Stage:
         wdir=rule.wdir,
         cmds=cmds,
         deps=tuple(deps.values()),
-        params=_params_deps(rule, values) if rule.params else (),
+        params=_params_deps(rule, values) if params is None else params,
         outs=ordered,
         frozen=rule.frozen,
         always_changed=rule.always_changed,
@@ -904,11 +932,6 @@ def _stage(relpath: str, instance: _Instance, location: Location) -> Stage:
         location=location,
         group=group,
     )
-
-
-def _as_written(item: PathItem, rooted: str, values: Mapping[str, str]) -> str:
-    """The item's path as written, given its root-relative form (often the same)."""
-    return rooted if item.pattern is item.rooted else item.pattern.format(values)
 
 
 def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]:
