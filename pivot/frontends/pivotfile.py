@@ -628,7 +628,7 @@ def _config_value(config: Any, keys: tuple[str, ...], pos: Pos) -> Any:
 # ---------------------------------------------------------------- resolution
 
 
-@dataclass
+@dataclass(slots=True)
 class _Instance:
     """A rule with a value for each of its wildcards: one stage to be."""
 
@@ -912,7 +912,7 @@ def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[
     if rule.shell:
         quoted_inputs = [shlex.quote(p) for p in input_paths]
         quoted_outputs = [shlex.quote(p) for p in output_paths]
-        cmds = tuple(_render(cmd, values, quoted_inputs, quoted_outputs) for cmd in rule.shell)
+        cmds = tuple([_render(cmd, values, quoted_inputs, quoted_outputs) for cmd in rule.shell])
     else:
         cmds = ()
     name = instance.name
