@@ -54,7 +54,7 @@ def test_ambiguity_lists_rules_in_file_order_across_index_buckets(ws) -> None:
 
 def test_many_prefixed_rules_resolve_a_chain(ws) -> None:
     steps = 30
-    rules = [f'rule s0:\n    input: "raw/{{x}}.txt"\n    output: "s0/{{x}}.txt"\n    shell: "cp {{input}} {{output}}"\n']
+    rules = ['rule s0:\n    input: "raw/{x}.txt"\n    output: "s0/{x}.txt"\n    shell: "cp {input} {output}"\n']
     for i in range(1, steps):
         rules.append(
             f'rule s{i}:\n    input: "s{i - 1}/{{x}}.txt"\n    output: "s{i}/{{x}}.txt"\n    shell: "cp {{input}} {{output}}"\n'
