@@ -20,7 +20,7 @@ from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
 if TYPE_CHECKING:
-    from pivot.frontends.cache import CachedPipeline
+    from pivot.frontends.cache import CacheHeader
 
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
@@ -43,21 +43,23 @@ def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
 
     key = cache.cache_key(project)
     file_targets = tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
-    cached = cache.load(project, key)
-    if (
-        cached is not None
-        and cached.targets in (None, file_targets)  # Pivotfile stages depend on file targets
-        and cache.inputs_unchanged(project, cached)
-        and _same_discovery(project, cached)
-    ):
-        return cached.pipeline
+    cached = cache.load(
+        project,
+        key,
+        lambda header: header.targets in (None, file_targets)  # Pivotfile stages depend on file targets
+        and cache.inputs_unchanged(project, header)
+        and _same_discovery(project, header),
+    )
+    if cached is not None:
+        return cached
     started = cache.now_ns()
     loaded = _load(project, targets)
     pipeline = graph.build_pipeline(loaded.stages, loaded.sources)
     inputs = cache.signatures(project, loaded.consulted, started)
     if inputs is not None:
         cached_targets = file_targets if loaded.has_pivotfiles else None
-        cache.save(project, cache.CachedPipeline(key, loaded.discovered, inputs, pipeline, cached_targets))
+        header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets, cache.CacheHeader.outs_of(pipeline))
+        cache.save(project, header, pipeline)
     return pipeline
 
 
@@ -111,12 +113,12 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
     return _Loaded(stages, list(dict.fromkeys(sources)), tuple(discovered), consulted, bool(pivotfiles))
 
 
-def _same_discovery(project: Project, cached: "CachedPipeline") -> bool:
+def _same_discovery(project: Project, header: "CacheHeader") -> bool:
     """Discovery today finds the same dvc.yaml files, in the same order,
-    pruning the same output directories, as when ``cached`` was made."""
+    pruning the same output directories, as when the cached pipeline was made."""
     out_dirs: set[str] = set()
-    outs_by_file = cached.outs_by_file()
-    expected = iter(cached.discovered)
+    outs_by_file = header.outs_by_file
+    expected = iter(header.discovered)
     for found in discover(project, out_dirs):
         if next(expected, None) != (found.kind, found.relpath):
             return False

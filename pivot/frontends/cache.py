@@ -22,14 +22,14 @@ from __future__ import annotations
 import gc
 import os
 import time
-from typing import Iterable, NamedTuple
+from typing import Callable, Iterable, NamedTuple
 
 from pivot.ir import Pipeline
 from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 3
+FORMAT = 4
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -49,58 +49,64 @@ _CODE = (
 )
 
 
-class CachedPipeline(NamedTuple):
-    """What is stored: the pipeline and everything it was made from."""
+class CacheHeader(NamedTuple):
+    """Everything the stored pipeline was made from, stored before it, so
+    that a stale cache is rejected without unpickling the stages."""
 
     key: tuple  # format, pivot code and Python version, project root
     discovered: tuple[tuple[str, str], ...]  # (kind, relpath) of each pipeline file, in discovery order
     inputs: tuple[tuple[str, Signature | None], ...]  # every file consulted (root-relative)
-    pipeline: Pipeline
     # With Pivotfiles, the file targets wildcard rules were resolved for
     # (root-relative, sorted); None without Pivotfiles (targets do not matter).
-    targets: tuple[str, ...] | None = None
+    targets: tuple[str, ...] | None
+    # The out paths of each pipeline file's stages (discovery prunes them).
+    outs_by_file: dict[str, tuple[str, ...]]
 
-    def outs_by_file(self) -> dict[str, list[str]]:
-        """Out paths of each pipeline file's stages (discovery prunes them)."""
+    @staticmethod
+    def outs_of(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
         outs: dict[str, list[str]] = {}
-        for stage in self.pipeline.stages:
+        for stage in pipeline.stages:
             outs.setdefault(stage.file, []).extend(out.path for out in stage.outs)
-        return outs
+        return {file: tuple(paths) for file, paths in outs.items()}
 
 
 def cache_key(project: Project) -> tuple:
     return (FORMAT, code_signature(*_CODE), str(project.root))
 
 
-def load(project: Project, key: tuple) -> CachedPipeline | None:
-    """The stored pipeline if it was made by this code for this root; None
-    when there is none or it cannot be read."""
+def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> Pipeline | None:
+    """The stored pipeline if it was made by this code for this root and
+    ``still_valid`` accepts its header; None when there is none, it is stale,
+    or it cannot be read."""
     path = project.state_dir / CACHE_NAME
     try:
         with open(path, "rb") as handle:
             raw = handle.read()
     except OSError:
         return None
+    import io
     import pickle
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        cached = pickle.loads(raw)
+        unpickler = pickle.Unpickler(io.BytesIO(raw))
+        header = unpickler.load()
+        if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
+            return None
+        pipeline = unpickler.load()
     except Exception:  # a damaged or foreign file is only a cache miss
         return None
     finally:
         if enabled:
             gc.enable()
-    if not isinstance(cached, CachedPipeline) or cached.key != key:
-        return None
-    return cached
+    return pipeline if isinstance(pipeline, Pipeline) else None
 
 
-def inputs_unchanged(project: Project, cached: CachedPipeline) -> bool:
+def inputs_unchanged(project: Project, header: CacheHeader) -> bool:
     root = str(project.root)
-    return all(file_signature(f"{root}/{relpath}") == signature for relpath, signature in cached.inputs)
+    return all(file_signature(f"{root}/{relpath}") == signature for relpath, signature in header.inputs)
 
 
 def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tuple[tuple[str, Signature | None], ...] | None:
@@ -116,7 +122,7 @@ def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tu
     return tuple(found)
 
 
-def save(project: Project, cached: CachedPipeline) -> None:
+def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
     """Write the cache atomically; silently skipped without ``.pivot/`` or on
     any error (it is only a cache)."""
     state_dir = project.state_dir
@@ -130,7 +136,8 @@ def save(project: Project, cached: CachedPipeline) -> None:
         with open(tmp, "wb") as handle:
             pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
             pickler.dispatch_table = _dispatch_table()
-            pickler.dump(cached)
+            pickler.dump(header)
+            pickler.dump(pipeline)
         os.replace(tmp, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
         try:
