@@ -1,10 +1,12 @@
 """Parsing a Pivotfile into a syntax tree (no evaluation yet).
 
 The grammar lives in ``grammar/pivotfile.lark``; the LALR tables built from it
-are pickled once into the user's cache directory so later loads skip the
-grammar analysis.  Every node keeps its position, and every error -- lark's
-included -- becomes a :class:`PipelineError` reading ``file:line:col: message``
-followed by the source line and a caret.
+are pickled once into the project's ``.pivot/parser/`` so later loads skip the
+grammar analysis, and so is each top-level statement's syntax tree, so that
+after an edit only the changed statements are parsed again.  Every node keeps
+its position, and every error -- lark's included -- becomes a
+:class:`PipelineError` reading ``file:line:col: message`` followed by the
+source line and a caret.
 """
 
 from __future__ import annotations
