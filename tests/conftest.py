@@ -89,3 +89,13 @@ def _plain_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     Debian), and a test that passed only under bash would fail there."""
     monkeypatch.setenv("SHELL", "/bin/sh")
     monkeypatch.delenv("PIVOT_SHELL", raising=False)
+
+
+@pytest.fixture(scope="session")
+def unprivileged():
+    """pivot runnable as uid 65534 (see ``tests/unprivileged.py``)."""
+    from tests.unprivileged import Unprivileged
+
+    runner = Unprivileged()
+    yield runner
+    runner.cleanup()
