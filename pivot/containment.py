@@ -1,0 +1,67 @@
+"""Keeping every write inside the project.
+
+pivot runs on cloned repositories, so a path read from a checkout (an out
+in a pipeline file, a path in a lock record or a run-cache entry) is data
+from someone else.  Before anything is removed, replaced, linked or written
+at such a path, ``writable_path`` checks it twice:
+
+- lexically: relative, no ``..`` leaving the root, not the root itself;
+- for real: the real path of its parent directory (symlinks resolved) is
+  inside the real root, so a committed ``link -> /elsewhere`` cannot carry
+  a write outside.  The final component itself may be a symlink: pivot
+  replaces or removes the link, never follows it.
+
+Load-time checks (``outside_reason``) give the user an error naming the
+pipeline file; ``writable_path`` is the last line of defence in every code
+path that touches the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from pathlib import Path
+
+from pivot.errors import PivotError
+
+
+class OutsideProject(PivotError):
+    """A path pivot was asked to write would leave the project."""
+
+
+def outside_reason(relpath: str) -> str | None:
+    """Why root-relative POSIX ``relpath`` names no place inside the project
+    (absolute, the root itself, or leaving it through ``..``), else None."""
+    if not relpath or relpath.startswith("/") or (len(relpath) > 1 and relpath[1] == ":"):
+        return "it is an absolute path"
+    normal = posixpath.normpath(relpath)
+    if normal == ".":
+        return "it is the project root itself"
+    if normal == ".." or normal.startswith("../"):
+        return "it is outside the project root"
+    return None
+
+
+def writable_path(root: Path, relpath: str, *, what: str = "output") -> Path:
+    """The absolute path of ``relpath`` under ``root``, once it is known that
+    writing there stays inside the project; else ``OutsideProject``."""
+    reason = outside_reason(relpath)
+    if reason is not None:
+        raise OutsideProject(f"refusing to write {what} '{relpath}': {reason}")
+    path = root / posixpath.normpath(relpath)
+    parent = os.path.realpath(path.parent)
+    real_root = os.path.realpath(root)
+    if parent != real_root and not parent.startswith(real_root.rstrip(os.sep) + os.sep):
+        raise OutsideProject(
+            f"refusing to write {what} '{relpath}': a symlink on its way leads outside the project "
+            f"(to {parent})"
+        )
+    return path
+
+
+def is_inside(root: Path, relpath: str) -> bool:
+    try:
+        writable_path(root, relpath)
+    except OutsideProject:
+        return False
+    return True
