@@ -21,9 +21,10 @@ import enum
 import posixpath
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, assert_never
 
 from pivot.ir import Pipeline, Stage
+from pivot.state.restore import RestoreSource
 
 if TYPE_CHECKING:
     from pivot.state import State
@@ -97,8 +98,11 @@ _WHOLE_FILE_TEMPLATES = {
 
 
 class Action(enum.Enum):
+    """What a back end does with a stage.  Every back end matches on every
+    member (no default), so a new one fails loudly until each knows it."""
+
     RUN = "run"
-    CHECKOUT = "checkout"  # outs damaged, everything else matches, cache has them
+    CHECKOUT = "checkout"  # outs damaged, everything else matches, a cache has them (``Decision.source``)
     RESTORE_RUN = "restore from run cache"  # stale, but an earlier run with this key is cached
     RECORD_FROZEN = "record frozen"  # frozen, outs changed: verify them and re-record, never run
     UP_TO_DATE = "up to date"
@@ -119,6 +123,12 @@ class Decision:
     adopted: bool = False  # up to date by adopting its dvc.lock entry
     record: "LockRecord | None" = None  # the lock record it was compared with
     run_entry: "RunEntry | None" = None  # RESTORE_RUN: the earlier run whose outputs come back
+    source: RestoreSource | None = None  # CHECKOUT and RESTORE_RUN: where the outputs come from
+
+    def __post_init__(self) -> None:
+        restores = self.action in (Action.CHECKOUT, Action.RESTORE_RUN)
+        if restores != (self.source is not None):
+            raise ValueError(f"{self.action.name} decision for '{self.stage.address}' with source {self.source}")
 
     @property
     def address(self) -> str:
@@ -225,7 +235,8 @@ def check_stage(
             if not frozen:
                 _dep_reasons(stage, state, record, add, restored or {}, hash_of)
                 _param_reasons(stage, state, record, add)
-            _out_reasons(stage, state, record, add, hash_of, check_cache=not dvc_view)
+            # an adopted record's outs go into the cache when the adoption is written
+            _out_reasons(stage, state, record, add, hash_of, check_cache=not (dvc_view or adopted))
     except _Stop:
         pass
 
@@ -237,7 +248,8 @@ def check_stage(
     if not reasons:
         return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
     if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
-        return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record)
+        source = RestoreSource.DVC_CACHE if dvc_view else RestoreSource.CACHE
+        return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record, source=source)
     return Decision(stage, Action.RUN, tuple(reasons), adopted=adopted, record=record)
 
 
@@ -472,23 +484,27 @@ def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reaso
 def _restored_outs(decision: Decision, state: "State") -> list[tuple[str, str, int, str | None]]:
     """(path, pivot hash, size, md5 if from DVC's cache) of each out a
     CHECKOUT or RESTORE_RUN gives back."""
-    if decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-        return [(e.path, e.hash, e.size, None) for e in decision.run_entry.outs]
-    record = decision.record
-    if decision.action is not Action.CHECKOUT or record is None:
-        return []
-    dvc_object = getattr(record, "dvc_object", None)
-    if dvc_object is None:
-        return [(e.path, e.hash, e.size, None) for e in record.outs]
-    # from DVC's cache: the pivot hash of each object (read once, stat-cached)
-    root = state.project.root
-    found = []
-    for entry in record.outs:
-        obj = dvc_object(entry.path)
-        info = state.hasher.hash(obj.relative_to(root).as_posix()) if obj is not None else None
-        if info is not None:
-            found.append((entry.path, info.hash, info.size, entry.hash))
-    return found
+    match decision.source:
+        case None:
+            return []
+        case RestoreSource.RUN_CACHE:
+            assert decision.run_entry is not None
+            return [(e.path, e.hash, e.size, None) for e in decision.run_entry.outs]
+        case RestoreSource.CACHE:
+            assert decision.record is not None
+            return [(e.path, e.hash, e.size, None) for e in decision.record.outs]
+        case RestoreSource.DVC_CACHE:
+            # the pivot hash of each object in DVC's cache (read once, stat-cached)
+            record = decision.record
+            root = state.project.root
+            found = []
+            for entry in record.outs:  # type: ignore[union-attr]
+                obj = record.dvc_object(entry.path)  # type: ignore[union-attr]
+                info = state.hasher.hash(obj.relative_to(root).as_posix()) if obj is not None else None
+                if info is not None:
+                    found.append((entry.path, info.hash, info.size, entry.hash))
+            return found
+    assert_never(decision.source)
 
 
 def make_plan(
@@ -520,13 +536,14 @@ def make_plan(
                                    reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
         else:
             if force:
-                decision = replace(decision, action=Action.RUN,
+                decision = replace(decision, action=Action.RUN, source=None,
                                    reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
             rerun = [u for u in pipeline.upstream.get(stage.address, ())
                      if u in decided and decided[u].action is Action.RUN]
             if rerun and (decision.action is not Action.RUN or explain):
                 upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
-                decision = replace(decision, action=Action.RUN, reasons=(*decision.reasons, *upstream))
+                decision = replace(decision, action=Action.RUN, source=None,
+                                   reasons=(*decision.reasons, *upstream))
         if run_cache and decision.action is Action.RUN:
             decision = consult_run_cache(decision, state, restored)
         if assume_restored:
@@ -557,7 +574,7 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
         return decision
     if not all(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
         return decision
-    return replace(decision, action=Action.RESTORE_RUN, run_entry=entry)
+    return replace(decision, action=Action.RESTORE_RUN, run_entry=entry, source=RestoreSource.RUN_CACHE)
 
 
 def _current_key(stage: Stage, state: "State", restored: Mapping[str, str]) -> str | None:

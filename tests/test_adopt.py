@@ -38,6 +38,9 @@ def test_matching_dvc_lock_is_adopted_once(project):
     plan = json.loads(project.pivot("plan", "--json").stdout)
     assert plan["summary"]["adopted"] == 5 and plan["summary"]["run"] == 0
     assert all(stage["adopted"] for stage in plan["stages"])
+    assert not (project.root / ".pivot").exists()  # an inspection: decided, not written
+    assert json.loads(project.pivot("plan", "--json").stdout)["summary"]["adopted"] == 5
+    assert project.pivot("run").stdout.startswith("0 ran, 0 restored, 5 up to date")
     record = json.loads((project.root / ".pivot/locks/train.json").read_text())
     assert record["adopted_from"] == "dvc.lock"
     assert json.loads((project.root / ".pivot/locks/sub%2Fdvc%2Eyaml%3Asummary.json").read_text())[

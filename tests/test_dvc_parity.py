@@ -92,6 +92,8 @@ def test_frozen_stage_adopted_from_dvc_lock(frozen):
     plan = frozen.pivot_json("plan")
     assert {s["address"]: (s["action"], s["adopted"]) for s in plan["stages"]} == {
         "up": ("up to date", True), "fz": ("frozen", True), "down": ("up to date", True)}
+    assert not (frozen.root / ".pivot/locks").exists()  # plan only inspects
+    frozen.pivot("run")  # writes what the plan adopted
     assert json.loads(frozen.read(".pivot/locks/fz.json"))["adopted_from"] == "dvc.lock"
 
 

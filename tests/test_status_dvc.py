@@ -67,7 +67,7 @@ def test_warm_status_reads_no_file_content(project, monkeypatch):
 
     from pivot.state import hashing
 
-    project.pivot("status")  # adopts, hashes and caches everything
+    project.pivot("run")  # adopts, hashes and caches everything
     past = time.time() - 10  # out of the racy window
     for dirpath, dirs, files in os.walk(project.root):
         dirs[:] = [d for d in dirs if d != ".pivot"]

@@ -7,9 +7,10 @@ a ``Plan`` into strings and plain data.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, assert_never
 
 from pivot.optimizer import Action, Decision, Plan, Reason, ReasonKind
+from pivot.state.restore import RestoreSource
 
 UP_TO_DATE_TEXT = "Pipelines are up to date."
 
@@ -108,7 +109,6 @@ def status_text(plan: Plan, out_filter: OutFilter | None = None) -> str:
             lines.append(f"\t(restorable from the run cache: {decision.run_entry.describe()})")
     if not lines:
         lines.append(UP_TO_DATE_TEXT)
-    lines.extend(_adopted_lines(plan))
     return "\n".join(lines) + "\n"
 
 
@@ -138,6 +138,8 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "adopted": decision.adopted,
         "reasons": [reason_json(r) for r in decision.reasons],
     }
+    if decision.source is not None:
+        data["source"] = decision.source.name.lower()
     entry = decision.run_entry
     if decision.action is Action.RESTORE_RUN and entry is not None:
         data["run_cache"] = {"key": entry.key, "address": entry.address, "time": entry.time}
@@ -164,21 +166,47 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 def plan_text(plan: Plan) -> str:
     lines: list[str] = []
     for decision in plan.decisions:
-        if decision.action is Action.RUN:
-            lines.append(f"run       {decision.address}")
-        elif decision.action is Action.CHECKOUT:
-            source = "DVC's cache" if hasattr(decision.record, "dvc_object") else "cache"
-            lines.append(f"checkout  {decision.address}  (restored from {source})")
-        elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-            lines.append(f"restore   {decision.address}  (from the run cache: {decision.run_entry.describe()})")
-        elif decision.action is Action.RECORD_FROZEN:
-            lines.append(f"record    {decision.address}  ({frozen_note(decision)})")
-        else:
+        head = _plan_head(decision)
+        if head is None:
             continue
+        lines.append(head)
         lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
     lines.append(summary_line(plan))
     lines.extend(_adopted_lines(plan))
     return "\n".join(lines) + "\n"
+
+
+def _plan_head(decision: Decision) -> str | None:
+    """The plan's line for a stage with work; None for one without."""
+    address = decision.address
+    match decision.action:
+        case Action.RUN:
+            return f"run       {address}"
+        case Action.CHECKOUT:
+            return f"checkout  {address}  (restored from {_source_text(decision)})"
+        case Action.RESTORE_RUN:
+            return f"restore   {address}  (from {_source_text(decision)})"
+        case Action.RECORD_FROZEN:
+            return f"record    {address}  ({frozen_note(decision)})"
+        case Action.UP_TO_DATE | Action.FROZEN:
+            return None
+    assert_never(decision.action)
+
+
+def _source_text(decision: Decision) -> str:
+    """Where a restore takes the outputs from, for people."""
+    source = decision.source
+    match source:
+        case RestoreSource.RUN_CACHE:
+            assert decision.run_entry is not None
+            return f"the run cache: {decision.run_entry.describe()}"
+        case RestoreSource.CACHE:
+            return "cache"
+        case RestoreSource.DVC_CACHE:
+            return "DVC's cache"
+        case None:
+            raise AssertionError(f"{decision.address}: a {decision.action.name} decision without a source")
+    assert_never(source)
 
 
 def summary_line(plan: Plan) -> str:
@@ -212,27 +240,32 @@ def frozen_note(decision: Decision) -> str:
 
 
 def why_text(decision: Decision) -> str:
-    address = decision.address
-    if decision.action is Action.FROZEN:
-        return f"Stage '{address}' is frozen: it never runs.\n"
-    if decision.action is Action.RECORD_FROZEN:
-        lines = [f"Stage '{address}' is {frozen_note(decision)}:"]
-        for reason in decision.reasons:
-            lines.extend(_explain(reason))
-        return "\n".join(lines) + "\n"
-    if decision.action is Action.UP_TO_DATE:
-        note = " (adopted from dvc.lock)" if decision.adopted else ""
-        return f"Stage '{address}' is up to date{note}.\n"
-    if decision.action is Action.RUN:
-        verb = "will run"
-    elif decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-        verb = f"will be restored from the run cache ({decision.run_entry.describe()}) instead of running"
-    else:
-        verb = "will be restored from cache"
-    lines = [f"Stage '{address}' {verb}:"]
+    head = _why_head(decision)
+    if decision.action in (Action.FROZEN, Action.UP_TO_DATE):
+        return head + "\n"
+    lines = [head]
     for reason in decision.reasons:
         lines.extend(_explain(reason))
     return "\n".join(lines) + "\n"
+
+
+def _why_head(decision: Decision) -> str:
+    address = decision.address
+    match decision.action:
+        case Action.FROZEN:
+            return f"Stage '{address}' is frozen: it never runs."
+        case Action.UP_TO_DATE:
+            note = " (adopted from dvc.lock)" if decision.adopted else ""
+            return f"Stage '{address}' is up to date{note}."
+        case Action.RECORD_FROZEN:
+            return f"Stage '{address}' is {frozen_note(decision)}:"
+        case Action.RUN:
+            return f"Stage '{address}' will run:"
+        case Action.RESTORE_RUN:
+            return f"Stage '{address}' will be restored from {_source_text(decision)} instead of running:"
+        case Action.CHECKOUT:
+            return f"Stage '{address}' will be restored from {_source_text(decision)}:"
+    assert_never(decision.action)
 
 
 def _short(digest: Any) -> str:

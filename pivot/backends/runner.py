@@ -23,7 +23,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Sequence, assert_never
 
 from pivot.backends import execute, outputs
 from pivot.backends.environment import stage_env
@@ -309,30 +309,32 @@ class Runner:
         if decision.action is Action.RUN and not self.options.force and _is_upstream_only(decision.reasons):
             # Early cutoff: the upstream stages are done; maybe they changed nothing.
             decision = optimizer.check_stage(stage, self.state)
-            if decision.action in (Action.UP_TO_DATE, Action.FROZEN):
-                self._settle(StageEntry(stage.address, Outcome.SKIPPED, message=CUTOFF_TEXT))
-                return Outcome.SKIPPED
             if self.options.run_cache:
                 decision = optimizer.consult_run_cache(decision, self.state)
-        if decision.action is Action.RECORD_FROZEN:
-            return self._record_frozen(stage, decision)
-        if decision.action is Action.CHECKOUT:
-            outcome = self._restore(stage, decision)
-            if outcome is not None:
-                return outcome
-        elif decision.action is Action.RESTORE_RUN:
-            outcome = self._restore_run(stage, decision)
-            if outcome is not None:
-                return outcome
-        # RUN, or a restore that found a corrupt cache object: run the commands
+        match decision.action:
+            case Action.UP_TO_DATE | Action.FROZEN:  # only after the early cutoff's re-check
+                self._settle(StageEntry(stage.address, Outcome.SKIPPED, message=CUTOFF_TEXT))
+                return Outcome.SKIPPED
+            case Action.RECORD_FROZEN:
+                return self._record_frozen(stage, decision)
+            case Action.CHECKOUT | Action.RESTORE_RUN:
+                outcome = self._restore(stage, decision)
+                if outcome is not None:
+                    return outcome
+                return self._launch(decision, running)  # the restore could not happen: run instead
+            case Action.RUN:
+                return self._launch(decision, running)
+        assert_never(decision.action)
 
+    def _launch(self, decision, running: dict[str, float]) -> None:
+        """Hand the stage's commands to a worker."""
+        stage = decision.stage
         reasons = tuple(note(r) for r in decision.reasons)
         self._reasons[stage.address] = reasons
         self.progress.started(stage.address, reasons)
         running[stage.address] = time.time()
         self._ensure_worker(len(running))
         self._jobs.put(_Job(stage, self.root / log_relpath(stage.address)))
-        return None
 
     def _record_frozen(self, stage: Stage, decision) -> Outcome:
         """A frozen stage never runs (DVC): its outs must exist, and are
@@ -357,67 +359,29 @@ class Runner:
         return Outcome.COMMITTED
 
     def _restore(self, stage: Stage, decision) -> Outcome | None:
-        """Check the outputs out of the cache; None when a cache object was
-        corrupt (removed): the stage must run instead."""
-        from pivot.state.store import CorruptObject
-
-        started = time.time()
-        try:
-            if getattr(decision.record, "dvc_object", None) is not None:
-                from pivot.state import dvclock
-
-                dvclock.restore_from_dvc_cache(stage, self.state, decision.record)
-                report = None
-            else:
-                report = outputs.restore(stage, self.state, decision.record)
-        except CorruptObject as exc:
-            self.progress.note(f"WARNING: {exc}; running {stage.address}")
-            return None
-        except (PivotError, OSError) as exc:
-            return self._fail(stage, started, message=f"cannot restore outputs: {exc}", reasons=decision.reasons)
-        if report is not None and report.corrupt:
-            for message in report.corrupt:
-                self.progress.note(f"WARNING: {message}; running {stage.address}")
-            return None
-        if report is not None and report.missing:
-            missing = ", ".join(report.missing)
-            return self._fail(stage, started, message=f"not in the cache: {missing}", reasons=decision.reasons)
-        self._settle(
-            StageEntry(
-                stage.address,
-                Outcome.RESTORED,
-                reasons=tuple(note(r) for r in decision.reasons),
-                started=started,
-                ended=time.time(),
-            )
-        )
-        return Outcome.RESTORED
-
-    def _restore_run(self, stage: Stage, decision) -> Outcome | None:
-        """Bring back an earlier run's outputs instead of running the commands;
-        None when a cache object was corrupt (removed): the stage must run."""
-        from pivot.state import record
-        from pivot.state.store import CorruptObject
+        """Bring the outputs back from where the decision says; None when
+        that cannot happen (an object missing, or corrupt and removed --
+        perhaps by a stage restoring the same object just before): the
+        stage must run instead."""
+        from pivot.state.restore import RestoreSource, restore_stage
 
         started = time.time()
         reasons = tuple(note(r) for r in decision.reasons)
+        source = decision.source
         try:
-            record.restore_run(stage, self.state, decision.run_entry)
-        except CorruptObject as exc:
-            self.progress.note(f"WARNING: {exc}; running {stage.address}")
-            return None
+            report = restore_stage(stage, self.state, source, record=decision.record, run_entry=decision.run_entry)
         except (PivotError, OSError) as exc:
-            return self._fail(stage, started, message=f"cannot restore from the run cache: {exc}", reasons=reasons)
-        self._settle(
-            StageEntry(
-                stage.address,
-                Outcome.RESTORED,
-                reasons=reasons,
-                started=started,
-                ended=time.time(),
-                message=f"from the run cache: {decision.run_entry.describe()}",
-            )
-        )
+            return self._fail(stage, started, message=f"cannot restore outputs from {source.describe()}: {exc}",
+                              reasons=reasons)
+        if not report.complete:
+            why = "; ".join(report.problems) or f"not in {source.describe()}: {', '.join(report.missing)}"
+            self.progress.note(f"WARNING: {why}; running {stage.address}")
+            return None
+        message = None
+        if source is RestoreSource.RUN_CACHE:
+            message = f"from the run cache: {decision.run_entry.describe()}"
+        self._settle(StageEntry(stage.address, Outcome.RESTORED, reasons=reasons, started=started,
+                                ended=time.time(), message=message))
         return Outcome.RESTORED
 
     def _finish(self, done: _Done) -> Outcome:
@@ -553,4 +517,11 @@ class Runner:
 def _skip_text(decision) -> str:
     from pivot.optimizer import Action
 
-    return "frozen" if decision.action is Action.FROZEN else "up to date"
+    match decision.action:
+        case Action.FROZEN:
+            return "frozen"
+        case Action.UP_TO_DATE:
+            return "up to date"
+        case Action.RUN | Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
+            raise AssertionError(f"{decision.address}: {decision.action.name} is work, not a skip")
+    assert_never(decision.action)

@@ -36,7 +36,7 @@ def command(
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
-    with State.open(proj) as state:
+    with State.open(proj, inspect=True) as state:
         plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain,
                                    run_cache=not no_run_cache)
     if as_json:

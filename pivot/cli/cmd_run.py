@@ -35,6 +35,7 @@ def command(
     from pivot import targets as targets_mod
     from pivot.backends import launch
     from pivot.state import State
+    from pivot.state.record import persist_adoptions
     from pivot.state.runlock import RunLock
 
     proj = common.project()
@@ -44,7 +45,7 @@ def command(
         from pivot.backends import report
 
         # exactly what `pivot plan` does, so the two always print the same
-        with State.open(proj) as state:
+        with State.open(proj, inspect=True) as state:
             plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         click.echo(report.plan_text(plan), nl=False)
         return
@@ -53,6 +54,7 @@ def command(
     argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache)
     with RunLock(proj, "run"), State.open(proj) as state:
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
+        persist_adoptions(plan.adopted, state)
         if not plan.has_work:
             click.echo(launch.record_no_op(proj, argv, plan))
             return

@@ -24,7 +24,7 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
-    with State.open(proj) as state:
+    with State.open(proj, inspect=True) as state:
         # the workspace as it is, every reason: DVC lists all changed entries
         plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
                                    run_cache=not no_run_cache)
@@ -38,8 +38,6 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
                        " to be shown in the status output.", err=True)
     if as_json:
         common.echo_json(stale)
-        if plan.adopted:
-            click.echo(report._adopted_lines(plan)[0], err=True)
     else:
         click.echo(report.status_text(plan, out_filter), nl=False)
 

@@ -19,7 +19,7 @@ def command(stage: str) -> None:
     pipeline = common.load(proj, (stage,))
     wanted = targets_mod.resolve(pipeline, proj, stage)
     stages = targets_mod.select(pipeline, proj, (stage,))
-    with State.open(proj) as state:
+    with State.open(proj, inspect=True) as state:
         plan = optimizer.make_plan(pipeline, stages, state, explain=True)
     for address in wanted:
         decision = plan.decision(address)

@@ -8,6 +8,7 @@ it closes.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from pivot.project import Project
@@ -37,26 +38,36 @@ __all__ = [
 
 
 class State:
-    """The stores of one command.  ``readonly`` never writes anything."""
+    """The stores of one command.
 
-    def __init__(self, project: Project, *, readonly: bool = False) -> None:
+    ``readonly`` never writes anything.  ``inspect`` (``status``, ``plan``,
+    ``why``) writes no record, cache object or run-cache entry and never
+    creates ``.pivot/``; only the stat cache and the params memo, which
+    are caches of the disk, are kept up to date where ``.pivot/`` exists
+    and can be written."""
+
+    def __init__(self, project: Project, *, readonly: bool = False, inspect: bool = False) -> None:
         root = project.root
         state_dir = project.state_dir
-        if not readonly:
+        memos = not readonly
+        if inspect:
+            readonly = True
+            memos = state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK)
+        elif not readonly:
             project.ensure_state_dir()
         self.project = project
         self.readonly = readonly
-        self.statdb = StatDB(state_dir / "state.db", readonly=readonly)
+        self.statdb = StatDB(state_dir / "state.db", readonly=not memos)
         self.hasher = Hasher(root, self.statdb)
-        self.params = ParamsReader(root, None if readonly else state_dir)
+        self.params = ParamsReader(root, state_dir if memos else None)
         self.locks = LockStore(state_dir / "locks", root, memo=self.statdb)
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
         self.runcache = RunCache(state_dir / "runcache")
         self._adopter: Adopter | None = None
 
     @classmethod
-    def open(cls, project: Project, *, readonly: bool = False) -> "State":
-        return cls(project, readonly=readonly)
+    def open(cls, project: Project, *, readonly: bool = False, inspect: bool = False) -> "State":
+        return cls(project, readonly=readonly, inspect=inspect)
 
     def __enter__(self) -> "State":
         return self
@@ -68,8 +79,10 @@ class State:
         self.statdb.close()
 
     def adopt(self, stage: "Stage") -> LockRecord | None:
-        """A record adopted from the stage's ``dvc.lock`` entry when the
-        workspace still matches it (written unless readonly), else None."""
+        """The stage's ``dvc.lock`` entry as a record: adopted (``adopted_from``
+        set, nothing written: see ``record.persist_adoptions``) when the
+        workspace still matches it, else a ``DvcLockRecord`` to compare
+        with, or None."""
         if self._adopter is None:
             from pivot.state.dvclock import Adopter
 

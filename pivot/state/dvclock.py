@@ -11,8 +11,9 @@ disk still have the md5 hashes DVC recorded:
 - directories (``.dir``): md5 of ``json.dumps(sorted [{"md5", "relpath"}],
   sort_keys=True)``.
 
-Adoption then writes an ordinary pivot record (and caches the outs), so the
-md5 check happens once.
+Inspection (``status``, ``plan``, ``why``) only decides adoption; ``run``
+(and ``emit``) then write an ordinary pivot record and cache the outs
+(``record.persist_adoptions``), so the md5 check happens once more at most.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class Adopter:
         self._md5s: dict[tuple[str, bool], "HashInfo | None"] = {}
 
     def adopt(self, stage: Stage) -> "LockRecord | None":
-        """The stage's record: adopted (written) when its ``dvc.lock`` entry
+        """The stage's record: adopted (a snapshot, not written) when its ``dvc.lock`` entry
         matches the workspace, else a ``DvcLockRecord`` to compare with
         (DVC's exact reasons), or None when there is no usable entry."""
         if posixpath.basename(stage.file) != "dvc.yaml":
@@ -135,12 +136,10 @@ class Adopter:
         if not isinstance(entry, Mapping):
             return None
         if self._matches(stage, entry):
-            from pivot.state.record import commit_stage, snapshot
+            from pivot.state.record import snapshot
 
-            try:
-                if self.state.readonly:
-                    return snapshot(stage, self.state, adopted_from=lock_path)
-                return commit_stage(stage, self.state, adopted_from=lock_path)
+            try:  # decided here, written by run/commit (record.persist_adoptions)
+                return snapshot(stage, self.state, adopted_from=lock_path)
             except PivotError:
                 pass
         return self._view(stage, entry, lock_path)

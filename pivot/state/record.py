@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pivot.errors import StateError
+from pivot.errors import PivotError, StateError
 from pivot.ir import Stage
 from pivot.state.locks import LockEntry, LockRecord
 
 if TYPE_CHECKING:
+    from typing import Iterable
+
+    from pivot.optimizer import Decision
     from pivot.state import State
     from pivot.state.runcache import RunEntry
 
@@ -101,6 +104,29 @@ def restore_run(stage: Stage, state: "State", entry: "RunEntry") -> LockRecord:
     record = snapshot(stage, state)
     state.locks.write(record)
     return record
+
+
+def persist_adoptions(decisions: "Iterable[Decision]", state: "State") -> list[str]:
+    """Write the records (and cache the outs) of the stages the optimizer
+    adopted from ``dvc.lock``: inspection only decides adoption, commands
+    that write (``run``, ``emit``, ``checkout``) make it stick.  Returns
+    the addresses recorded."""
+    return [d.address for d in decisions
+            if d.adopted and d.record is not None and persist_adoption(d.stage, state, d.record)]
+
+
+def persist_adoption(stage: Stage, state: "State", adopted: LockRecord) -> bool:
+    """Record ``stage`` as adopted unless it already has a record or its
+    files changed since ``adopted`` was taken."""
+    if adopted.adopted_from is None or state.locks.read(stage.address) is not None:
+        return False
+    try:
+        if snapshot(stage, state, adopted_from=adopted.adopted_from) != adopted:
+            return False
+        commit_stage(stage, state, adopted_from=adopted.adopted_from)
+    except PivotError:
+        return False
+    return True
 
 
 def _remember_run(stage: Stage, state: "State", record: LockRecord) -> None:

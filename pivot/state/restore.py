@@ -1,0 +1,237 @@
+"""The one home for putting a stage's recorded outputs back in the workspace.
+
+Every back end that restores instead of running -- the runner, ``pivot
+checkout``, the emitted shell script and the Ninja bridge -- calls
+``restore_stage`` with where the outputs come from (``RestoreSource``, as
+the optimizer decided it).  What it returns says path by path what
+happened; a restore that cannot happen (an object missing, or found
+corrupt and removed) is reported, never half-done silently, so a runner
+can fall back to running the stage.
+
+Every path is checked with ``containment.writable_path`` before anything
+is removed or placed: a lock record, run-cache entry or ``dvc.lock`` from a
+checkout can never make pivot write outside the project.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterable, assert_never
+
+from pivot.containment import writable_path
+from pivot.errors import PivotError
+from pivot.ir import Stage
+
+if TYPE_CHECKING:
+    from pivot.state import State
+    from pivot.state.locks import LockRecord
+    from pivot.state.runcache import RunEntry
+
+
+class RestoreSource(enum.Enum):
+    """Where a decision to restore (not run) takes the outputs from."""
+
+    CACHE = "cache"  # pivot's cache, as the stage's lock record names them
+    RUN_CACHE = "run cache"  # an earlier run with the same key (its outputs, then a new record)
+    DVC_CACHE = "DVC's cache"  # DVC's cache, as the stage's dvc.lock entry names them (then adopted)
+
+    def describe(self) -> str:
+        match self:
+            case RestoreSource.CACHE:
+                return "the cache"
+            case RestoreSource.RUN_CACHE:
+                return "the run cache"
+            case RestoreSource.DVC_CACHE:
+                return "DVC's cache"
+        assert_never(self)
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    """What restoring a stage's outputs did, path by path."""
+
+    restored: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()  # already as recorded
+    missing: tuple[str, ...] = ()  # recorded, but not in the cache (or its object was corrupt)
+    unrecorded: tuple[str, ...] = ()  # not cached (cache: false) or no record
+    problems: tuple[str, ...] = ()  # why an output could not be restored ("corrupted cache object ... removed")
+    unsaved: tuple[str, ...] = ()  # workspace files a restore would lose (not in the cache): left alone
+
+    @property
+    def complete(self) -> bool:
+        """Every recorded output is now as recorded."""
+        return not (self.missing or self.problems or self.unsaved)
+
+
+def restore_stage(
+    stage: Stage,
+    state: "State",
+    source: RestoreSource,
+    *,
+    record: "LockRecord | None" = None,
+    run_entry: "RunEntry | None" = None,
+    keep_unsaved: bool = False,
+) -> RestoreReport:
+    """Restore ``stage``'s outputs from ``source``.
+
+    ``CACHE`` restores what ``record`` (default: the stage's lock record)
+    names; ``RUN_CACHE`` what ``run_entry`` names, then writes the stage's
+    record; ``DVC_CACHE`` what ``record`` (a ``dvc.lock`` view) names, then
+    records the stage as adopted.  With ``keep_unsaved`` (``pivot checkout``
+    without ``--force``) an output whose current content is not in the cache
+    is left as it is and reported in ``unsaved``, as DVC refuses to discard
+    unsaved work."""
+    for out in stage.outs:
+        writable_path(state.project.root, out.path)  # before anything is touched
+    match source:
+        case RestoreSource.CACHE:
+            if record is None:
+                record = state.locks.read(stage.address)
+            return _from_cache(stage, state, record, keep_unsaved=keep_unsaved)
+        case RestoreSource.RUN_CACHE:
+            if run_entry is None:
+                raise PivotError(f"stage '{stage.address}': no run-cache entry to restore from")
+            return _from_run_cache(stage, state, run_entry)
+        case RestoreSource.DVC_CACHE:
+            if record is None:
+                raise PivotError(f"stage '{stage.address}': no dvc.lock entry to restore from")
+            if keep_unsaved:
+                unsaved = [p for out in stage.outs if _differs(record, out.path, record.current_hash(out.path))
+                           for p in unsaved_files(out.path, state)]
+                if unsaved:
+                    return RestoreReport(unsaved=tuple(unsaved))
+            return _from_dvc_cache(stage, state, record)
+    assert_never(source)
+
+
+def checkout_stages(stages: Iterable[Stage], state: "State", *, keep_unsaved: bool = True,
+                    ) -> list[tuple[str, RestoreReport]]:
+    """``pivot checkout``: each stage's outputs as its record says -- pivot's
+    lock record, else its ``dvc.lock`` entry (adopted as it is when the
+    workspace matches, restored from DVC's cache when not)."""
+    from pivot.state.dvclock import DvcLockRecord
+    from pivot.state.record import persist_adoption
+
+    reports = []
+    for stage in stages:
+        record = state.locks.read(stage.address)
+        if record is None:
+            record = state.adopt(stage)
+            if isinstance(record, DvcLockRecord):
+                reports.append((stage.address, restore_stage(stage, state, RestoreSource.DVC_CACHE, record=record,
+                                                             keep_unsaved=keep_unsaved)))
+                continue
+            if record is not None:  # matches the workspace: adopt it, nothing to restore
+                persist_adoption(stage, state, record)
+                reports.append((stage.address, RestoreReport(unchanged=tuple(o.path for o in stage.outs))))
+                continue
+        reports.append((stage.address, restore_stage(stage, state, RestoreSource.CACHE, record=record,
+                                                     keep_unsaved=keep_unsaved)))
+    return reports
+
+
+def _differs(record: "LockRecord", path: str, current) -> bool:
+    entry = record.out(path)
+    return entry is not None and (current is None or current.hash != entry.hash)
+
+
+def unsaved_files(relpath: str, state: "State") -> list[str]:
+    """Files at ``relpath`` (an output) whose content is not in the cache:
+    what replacing it would lose for good."""
+    current = state.hasher.hash_out(relpath)
+    if current is None:
+        return []
+    if not current.is_dir:
+        return [] if state.cache.contains(current) else [relpath]
+    from pivot.state.hashing import HashInfo
+
+    return [f"{relpath}/{entry.relpath}" for entry in state.hasher.manifest(relpath)
+            if not state.cache.contains(HashInfo(entry.hash, entry.size))]
+
+
+def _from_cache(stage: Stage, state: "State", record: "LockRecord | None", *, keep_unsaved: bool) -> RestoreReport:
+    from pivot.state.hashing import HashInfo
+    from pivot.state.store import CorruptObject
+
+    restored: list[str] = []
+    unchanged: list[str] = []
+    missing: list[str] = []
+    unrecorded: list[str] = []
+    problems: list[str] = []
+    unsaved: list[str] = []
+    for out in stage.outs:
+        entry = record.out(out.path) if record is not None else None
+        if entry is None or not out.cache:
+            unrecorded.append(out.path)
+            continue
+        current = state.hasher.hash_out(out.path)
+        if current is not None and current.hash == entry.hash:
+            unchanged.append(out.path)
+            continue
+        info = HashInfo(entry.hash, entry.size, entry.nfiles)
+        if not state.cache.contains(info):
+            missing.append(out.path)
+            continue
+        if keep_unsaved:
+            lost = unsaved_files(out.path, state)
+            if lost:
+                unsaved.extend(lost)
+                continue
+        try:
+            state.cache.checkout(out.path, info)
+        except CorruptObject as exc:
+            problems.append(str(exc))
+            missing.append(out.path)
+            continue
+        restored.append(out.path)
+    return RestoreReport(tuple(restored), tuple(unchanged), tuple(missing), tuple(unrecorded), tuple(problems),
+                         tuple(unsaved))
+
+
+def _from_run_cache(stage: Stage, state: "State", entry: "RunEntry") -> RestoreReport:
+    """The outputs of an earlier run, then the stage's record (written only
+    once every output is in place)."""
+    from pivot.state.hashing import HashInfo
+    from pivot.state.record import snapshot
+    from pivot.state.store import CorruptObject
+
+    if [e.path for e in entry.outs] != [out.path for out in stage.outs]:
+        raise PivotError(f"run-cache entry {entry.key[:8]} does not match the outputs of stage '{stage.address}'")
+    restored: list[str] = []
+    unchanged: list[str] = []
+    for out_entry in entry.outs:
+        info = HashInfo(out_entry.hash, out_entry.size, out_entry.nfiles)
+        current = state.hasher.hash_out(out_entry.path)
+        if current is not None and current.hash == info.hash:
+            unchanged.append(out_entry.path)
+        elif not state.cache.contains(info):
+            return RestoreReport(tuple(restored), tuple(unchanged), missing=(out_entry.path,))
+        else:
+            try:
+                state.cache.checkout(out_entry.path, info)
+            except CorruptObject as exc:
+                return RestoreReport(tuple(restored), tuple(unchanged), missing=(out_entry.path,),
+                                     problems=(str(exc),))
+            restored.append(out_entry.path)
+        manifest = (state.cache.load_manifest(info.hash) or ()) if info.is_dir else ()
+        state.hasher.remember(out_entry.path, info, manifest)
+    state.locks.write(snapshot(stage, state))
+    return RestoreReport(tuple(restored), tuple(unchanged))
+
+
+def _from_dvc_cache(stage: Stage, state: "State", record: "LockRecord") -> RestoreReport:
+    """The outputs DVC's cache holds as ``dvc.lock`` recorded them, then the
+    stage recorded as adopted."""
+    from pivot.state import dvclock
+
+    if not isinstance(record, dvclock.DvcLockRecord):
+        raise PivotError(f"stage '{stage.address}': its record is not a dvc.lock entry")
+    before = {out.path: record.current_hash(out.path) for out in stage.outs}
+    try:
+        dvclock.restore_from_dvc_cache(stage, state, record)
+    except PivotError as exc:  # not in DVC's cache, or its content is not what dvc.lock says
+        return RestoreReport(missing=tuple(before), problems=(str(exc),))
+    restored = tuple(path for path, info in before.items()
+                     if (entry := record.out(path)) is not None and (info is None or info.hash != entry.hash))
+    return RestoreReport(restored=restored, unchanged=tuple(p for p in before if p not in restored))
