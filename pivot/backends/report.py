@@ -262,7 +262,9 @@ def _why_head(decision: Decision) -> str:
         case Action.RUN:
             return f"Stage '{address}' will run:"
         case Action.RESTORE_RUN:
-            return f"Stage '{address}' will be restored from {_source_text(decision)} instead of running:"
+            assert decision.run_entry is not None
+            return (f"Stage '{address}' will be restored from the run cache ({decision.run_entry.describe()})"
+                    " instead of running:")
         case Action.CHECKOUT:
             return f"Stage '{address}' will be restored from {_source_text(decision)}:"
     assert_never(decision.action)
