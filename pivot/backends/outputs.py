@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pivot.containment import writable_path
 from pivot.errors import PivotError
 from pivot.ir import Stage
 
@@ -33,19 +34,12 @@ def prepare(root: Path, stage: Stage) -> None:
     """Remove (or unprotect, for persist) the outputs of ``stage`` and create
     the directories that will hold them."""
     for out in stage.outs:
-        path = _inside(root, out.path)
+        path = writable_path(root, out.path)
         if out.persist:
             unprotect(path)
         else:
             remove(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _inside(root: Path, relpath: str) -> Path:
-    path = Path(os.path.normpath(root / relpath))
-    if path == root or root not in path.parents:
-        raise PivotError(f"refusing to touch output '{relpath}': it is not inside the project")
-    return path
 
 
 def remove(path: Path) -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from pivot.containment import writable_path
 from pivot.errors import PivotError
 from pivot.ir import Stage
 from pivot.state.locks import LockEntry, LockRecord
@@ -321,7 +322,7 @@ def restore_from_dvc_cache(stage: Stage, state: "State", record: DvcLockRecord) 
         obj = record.dvc_object(out.path)
         if obj is None:
             raise PivotError(f"stage '{stage.address}': '{out.path}' is not in DVC's cache (.dvc/cache)")
-        target = root / out.path
+        target = writable_path(root, out.path)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)

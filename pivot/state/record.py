@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pivot.containment import writable_path
 from pivot.errors import PivotError, StateError
 from pivot.ir import Stage
 from pivot.state.locks import LockEntry, LockRecord
@@ -69,6 +70,8 @@ def commit_stage(stage: Stage, state: "State", *, adopted_from: str | None = Non
     if state.readonly:
         raise StateError("cannot record stages: the state was opened read-only")
     for out in stage.outs:
+        # an out reached through a link to elsewhere would be cached (and relinked) from outside
+        writable_path(state.project.root, out.path)
         state.hasher.invalidate(out.path)
     record = snapshot(stage, state, adopted_from=adopted_from)
     for out, entry in zip(stage.outs, record.outs):

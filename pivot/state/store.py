@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from pivot.containment import writable_path
 from pivot.errors import StateError
 from pivot.state.hashing import CHUNK, DIGEST_PATTERN, HashInfo, Hasher, ManifestEntry, manifest_digest
 
@@ -153,7 +154,7 @@ class Cache:
         where ``save`` already cloned the object from it."""
         if self.mode not in (LinkMode.HARDLINK, LinkMode.SYMLINK):
             return
-        target = self.root / relpath
+        target = writable_path(self.root, relpath)
         if not info.is_dir:
             self._relink_file(target, info.hash, _is_exec(target))
             return
@@ -249,7 +250,7 @@ class Cache:
             raise StateError(f"cannot restore '{relpath}': {info.hash!r} is not a cache hash")
         if not self.contains(info):
             raise StateError(f"cannot restore '{relpath}': it is not in the cache")
-        target = self.root / relpath
+        target = writable_path(self.root, relpath)
         try:
             if info.is_dir:
                 entries = self.load_manifest(info.hash) or ()
