@@ -119,6 +119,18 @@ class Hasher:
         self._hashes[relpath] = info
         return info
 
+    def hash_file_anywhere(self, path: Path) -> HashInfo | None:
+        """The hash of the file at absolute ``path``: stat-cached inside the
+        project, read every time outside it (DVC's cache may live elsewhere)."""
+        try:
+            relpath = path.relative_to(self.root).as_posix()
+        except ValueError:
+            try:
+                return HashInfo(file_digest(path), os.stat(path).st_size)
+            except OSError:
+                return None
+        return self.hash(relpath)
+
     def hash_out(self, relpath: str) -> HashInfo | None:
         """``hash`` for an output: a dangling link or a link loop there counts
         as missing (the stage makes the output again, or it is restored);
