@@ -539,6 +539,7 @@ def make_plan(
     ``run`` will do) a stage downstream of a CHECKOUT or RESTORE_RUN sees
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
+    refuse_url_paths(stages)
     decided: dict[str, Decision] = {}
     restored = Restored()
     for stage in stages:
@@ -564,6 +565,23 @@ def make_plan(
                 restored.add(path, digest, size, md5)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
+
+
+def refuse_url_paths(stages: Sequence[Stage]) -> None:
+    """A dep or out that is a URL (``https://…``, ``s3://…``) cannot be
+    checked here (DVC compares its ETag over the network): refuse to decide
+    anything about such a stage rather than run it and fail."""
+    from pivot.errors import PipelineError
+    from pivot.ir import is_url
+
+    for stage in stages:
+        for item, what in [*((d, "depends on") for d in stage.deps), *((o, "writes") for o in stage.outs)]:
+            if is_url(item.path):
+                where = f" ({stage.location})" if stage.location else ""
+                raise PipelineError(
+                    f"stage '{stage.address}'{where} {what} the URL '{item.path}': pivot cannot check "
+                    "URL dependencies or outputs; select other stages, or see docs/dvcyaml.md#url-dependencies"
+                )
 
 
 def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str, str] | None = None) -> Decision:

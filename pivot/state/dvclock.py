@@ -83,6 +83,9 @@ def md5_dir(
     for dirpath, dirs, files in os.walk(path):
         inner = os.path.relpath(dirpath, path).replace(os.sep, "/")
         inner = "" if inner == "." else inner + "/"
+        if inner and ".dvc" in dirs:
+            dirs[:] = []  # a DVC repository of its own (a subrepo): not part of the hash
+            continue
         chain = ignores.chain((base + inner).rstrip("/"), files) if ignores is not None else ()
         if chain:
             dirs[:] = [d for d in dirs if not is_ignored(chain, base + inner + d, True)]
