@@ -81,3 +81,67 @@ def test_dvc_cache_dir_from_the_config_is_where_objects_are_found(ws):
     assert (stage["action"], stage["source"]) == ("checkout", "dvc_cache")
     ws.write(".dvc/config.local", "[cache]\n    dir = ../../elsewhere\n")  # the local file wins
     assert ws.pivot_json("status") == {"s": [{"changed outs": {"out.txt": "not in cache"}}]}
+
+
+GLOB_PARAMS = "kw:\n  moons:\n    n: 1\n  circles:\n    n: 2\n"
+GLOB_STAGE = "stages:\n  s:\n    cmd: cat ../shared.txt > out.txt\n    deps: [../shared.txt]\n    params: [\"kw.moon*\"]\n    outs: [out.txt]\n"
+# what `dvc repro` wrote for GLOB_STAGE (DVC 3.67.1): the pattern, with the matched value
+GLOB_LOCK = """\
+schema: '2.0'
+stages:
+  s:
+    cmd: cat ../shared.txt > out.txt
+    deps:
+    - path: ../shared.txt
+      hash: md5
+      md5: f4d5d0c0671be202bc241807c243e80b
+      size: 2
+    params:
+      params.yaml:
+        kw.moon*:
+          n: 1
+    outs:
+    - path: out.txt
+      hash: md5
+      md5: f4d5d0c0671be202bc241807c243e80b
+      size: 2
+"""
+
+
+def _glob_project(ws):
+    (ws.root.parent / "shared.txt").write_text("s\n")
+    ws.write("params.yaml", GLOB_PARAMS)
+    ws.write("dvc.yaml", GLOB_STAGE)
+    ws.write("dvc.lock", GLOB_LOCK)
+    ws.write("out.txt", "s\n")
+    ws.write(".dvc/cache/files/md5/f4/d5d0c0671be202bc241807c243e80b", "s\n")  # as `dvc repro` left it
+
+
+def test_a_glob_params_key_is_adopted_and_tracked_as_dvc_does(ws):
+    _glob_project(ws)
+    assert ws.pivot_json("plan")["summary"]["adopted"] == 1
+    ws.write("params.yaml", GLOB_PARAMS.replace("n: 1", "n: 5"))
+    # DVC 3.67.1: {"s": [{"changed deps": {"params.yaml": {"kw.moon*": "modified"}}}]}
+    assert ws.pivot_json("status") == {"s": [{"changed deps": {"params.yaml": {"kw.moon*": "modified"}}}]}
+    ws.pivot("run")
+    record = json.loads(ws.read(".pivot/locks/s.json"))
+    assert record["params"]["params.yaml"] == {"kw.moon*": {"n": 5}}
+    assert ws.pivot_json("status") == {}
+
+
+def test_a_glob_params_key_matching_several_keys_is_an_error(ws):
+    _glob_project(ws)
+    ws.write("dvc.yaml", GLOB_STAGE.replace("kw.moon*", "kw.*"))
+    result = ws.pivot("status", expect=1)
+    assert result.stderr.startswith("ERROR: params.yaml: the parameter pattern 'kw.*' matches several keys")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_dep_outside_the_project_is_named_by_its_absolute_path_in_status(ws):
+    _glob_project(ws)
+    (ws.root.parent / "shared.txt").write_text("t\n")
+    shared = (ws.root.parent / "shared.txt").resolve().as_posix()
+    # DVC 3.67.1: {"s": [{"changed deps": {"/tmp/.../shared.txt": "modified"}}]}
+    assert ws.pivot_json("status") == {"s": [{"changed deps": {shared: "modified"}}]}
+    assert f"modified:           {shared}" in ws.pivot("status").stdout
+    assert "../shared.txt" in ws.pivot("plan").stdout  # elsewhere, root-relative

@@ -58,7 +58,7 @@ class ParamsReader:
             return {str(key): normalise(value) for key, value in data.items()}
         found: dict[str, Any] = {}
         for key in dep.keys:
-            value = lookup(data, key)
+            value = lookup_pattern(data, key, dep.path) if _GLOB_CHARS.intersection(key) else lookup(data, key)
             if value is not _MISSING:
                 found[key] = normalise(value)
         return found
@@ -161,6 +161,40 @@ def lookup(data: Any, dotted: str) -> Any:
                 continue
         return _MISSING
     return node
+
+
+_GLOB_CHARS = frozenset("*?[")
+
+
+def lookup_pattern(data: Any, pattern: str, relpath: str) -> Any:
+    """The one value whose dotted path matches ``pattern`` segment by segment
+    (``kw.moon*``: fnmatch per segment, as DVC's ``dpath.get``); ``_MISSING``
+    when nothing matches.  Several matches are an error, as in DVC: the key
+    is recorded under the pattern, so it must name one value."""
+    from fnmatch import fnmatchcase
+
+    nodes: list[tuple[str, Any]] = [("", data)]
+    for segment in pattern.split("."):
+        matched: list[tuple[str, Any]] = []
+        for path, node in nodes:
+            if isinstance(node, Mapping):
+                children = ((str(k), v) for k, v in node.items())
+            elif isinstance(node, list):
+                children = ((str(i), v) for i, v in enumerate(node))
+            else:
+                continue
+            matched.extend((f"{path}.{name}" if path else name, value) for name, value in children
+                           if fnmatchcase(name, segment))
+        nodes = matched
+    if not nodes:
+        return _MISSING
+    if len(nodes) > 1:
+        from pivot.errors import StateError
+
+        names = ", ".join(path for path, _ in nodes)
+        raise StateError(f"{relpath}: the parameter pattern '{pattern}' matches several keys ({names});"
+                         " it must match exactly one")
+    return nodes[0][1]
 
 
 def is_missing(value: Any) -> bool:
