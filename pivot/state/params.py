@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
@@ -126,16 +125,13 @@ class ParsedMemo:
 
         if not self.path.parent.is_dir():
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        from pivot import atomic
+
         try:
-            with open(tmp, "wb") as handle:
+            with atomic.writing(self.path) as handle:
                 pickle.dump((self._key, entries), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass  # only a cache: a read-only .pivot/ or a concurrent writer costs a parse
 
 
 def lookup(data: Any, dotted: str) -> Any:
