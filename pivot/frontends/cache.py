@@ -46,6 +46,7 @@ _CODE = (
     "frontends/pivotfile_resolve.py",
     "frontends/pivotfile_rules.py",
     "frontends/wildcards.py",
+    "formats.py",
     "graph.py",
     "ir.py",
     "signature.py",

@@ -95,17 +95,16 @@ class Evaluator:
         return posixpath.normpath(posixpath.join(base, value))
 
     def _load_config(self, relpath: str, pos: Pos) -> None:
-        import yaml
+        # read as params and vars files are: YAML 1.2 (or JSON, TOML, .py by suffix)
+        from pivot import formats
 
-        text = self._read(relpath, pos, "configfile")
-        self.sources.append(relpath)
         try:
-            data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{relpath}:{mark.line + 1}" if mark else relpath
-            problem = getattr(exc, "problem", None) or str(exc)
-            raise PipelineError(f"{where}: invalid YAML in configfile: {problem}") from None
+            data = formats.load(self.project.abspath(relpath), relpath)
+        except FileNotFoundError:
+            raise _error(pos, f"configfile '{relpath}' does not exist") from None
+        except formats.FormatError as exc:
+            raise PipelineError(str(exc)) from None
+        self.sources.append(relpath)
         if data is None:
             data = {}
         if not isinstance(data, dict):
