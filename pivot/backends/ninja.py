@@ -1,0 +1,495 @@
+"""``pivot emit ninja``, the emitter: IR -> Ninja model -> text (``templates/build.ninja.j2``).
+
+Two steps, as Meson does it: ``build_ninja`` turns the IR into a small
+Ninja-shaped model (``NinjaRule``, ``NinjaBuild``, ``NinjaFile``), then each
+element writes itself as text, long lines broken with Ninja's ``$``
+continuation.  Nothing here reads or writes the disk: what the disk held at
+emit time comes in as ``SourceDir``s and missing paths, and everything the
+Ninja file's edges call back into at build time lives in
+``pivot.backends.ninja_bridge`` (details in docs/emit.md).
+
+Ninja decides by mtimes, pivot by content.  The file bridges the two
+through small files under ``.pivot/ninja/`` named here:
+
+* each stage edge also reads a key file (``keys/``) holding its commands
+  and params values, rewritten only when they change;
+* downstream edges read per-output stamps (``outs/``) holding the output's
+  content hash, rewritten only when it changes (with ``restat``, an output
+  rewritten with the same content stops propagation);
+* a source directory dep is read through a stamp (``dirs/``) whose edge
+  depends on every file and subdirectory listed at emit time (``lists/``);
+* an edge Ninja finds dirty first asks pivot (``pivot emit ninja-prepare``)
+  whether the stage has work by content; if not, it does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Collection, Mapping, Sequence
+
+from pivot import __version__
+from pivot.backends.environment import stage_env
+from pivot.backends.execute import shell_prefix_sh
+from pivot.backends.escape import (
+    check_path,
+    comment_text,
+    needs_binding,
+    ninja_escape,
+    ninja_escape_path,
+    sh_path,
+    sh_quote,
+)
+from pivot.graph import OutIndex
+from pivot.ir import Pipeline, Stage
+
+NINJA_DIR = ".pivot/ninja"
+ALWAYS = f"{NINJA_DIR}/always"  # a phony target that is never built: always dirty
+PROBE = f"{NINJA_DIR}/missing"  # touched when a dep or params file missing at emit time appears
+RELIST = f"{NINJA_DIR}/relist"  # touched when a source directory no longer matches its listing
+FRESH_EXIT = 3  # ninja-prepare: nothing to run, the edge is done
+WIDTH = 78  # lines are broken (``$`` + newline) beyond this, where a space allows
+_ROOT_MARK = Path("/__pivot_root__")
+
+
+# -- where the bridge files live ------------------------------------------------
+
+
+def _flat(name: str) -> str:
+    """``name`` as one safe file name (percent-encoded, bounded length)."""
+    flat = urllib.parse.quote(name, safe="@+,=-._")
+    if len(flat) > 150:
+        flat = flat[:100] + "-" + hashlib.sha256(name.encode()).hexdigest()[:32]
+    return flat
+
+
+def key_path(address: str) -> str:
+    return f"{NINJA_DIR}/keys/{_flat(address)}"
+
+
+def out_stamp(path: str) -> str:
+    return f"{NINJA_DIR}/outs/{_flat(path)}"
+
+
+def dir_stamp(path: str) -> str:
+    return f"{NINJA_DIR}/dirs/{_flat(path)}"
+
+
+def list_path(path: str) -> str:
+    """The listing of a source directory written into the Ninja file."""
+    return f"{NINJA_DIR}/lists/{_flat(path)}"
+
+
+def wrote_stamp(address: str) -> str:
+    """Touched when a stage edge writes into a directory dep (see build_ninja)."""
+    return f"{NINJA_DIR}/wrote/{_flat(address)}"
+
+
+def done_stamp(address: str) -> str:
+    """The output of a stage that declares none."""
+    return f"{NINJA_DIR}/done/{_flat(address)}"
+
+
+def fresh_marker(address: str) -> str:
+    """Written at emit time for a stage found up to date (see ninja_bridge.mark_fresh)."""
+    return f"{NINJA_DIR}/fresh/{_flat(address)}"
+
+
+# -- breaking long lines ------------------------------------------------------------
+
+
+def _break_points(text: str) -> list[int]:
+    """Indexes of the spaces of Ninja text ``text`` where a line may break:
+    not escaped (``$ ``, an odd run of ``$`` before it) and followed by
+    something other than a space (Ninja skips the spaces that start a
+    continuation line, so breaking before a space would lose it)."""
+    points = []
+    dollars = 0
+    for i, char in enumerate(text):
+        if char == " " and dollars % 2 == 0 and i + 1 < len(text) and text[i + 1] != " ":
+            points.append(i)
+        dollars = dollars + 1 if char == "$" else 0
+    return points
+
+
+def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
+    """Ninja text ``line`` broken into continuation lines (``" $"``, newline,
+    ``indent``) at spaces, each line within ``width`` where the words allow.
+    Ninja reads the result back as exactly ``line``."""
+    if len(line) <= width:
+        return line
+    lines: list[str] = []
+    start = 0  # where the current line's text starts in ``line``
+    prefix = ""  # the current line's indent
+    last = None  # the last break point that fits
+    for point in (*_break_points(line), len(line)):
+        if last is not None and len(prefix) + point - start + 2 > width:
+            lines.append(prefix + line[start:last + 1] + "$")
+            start, prefix = last + 1, indent
+        last = point
+    lines.append(prefix + line[start:])
+    return "\n".join(lines)
+
+
+def _wrap_pieces(head: str, pieces: Sequence[str], *, indent: str) -> str:
+    """``head`` followed by ``pieces`` joined by spaces; when that is too long,
+    each piece starts a continuation line of its own (and is broken further
+    if it is longer than a line)."""
+    flat = head + " ".join(pieces)
+    if len(flat) <= WIDTH or len(pieces) == 1:
+        return wrap(flat, indent=indent)
+    parts = [head.rstrip() + " $"]
+    for i, piece in enumerate(pieces):
+        text = wrap(indent + piece, indent=indent + "  ", width=WIDTH - 2)
+        parts.append(text if i == len(pieces) - 1 else text + " $")
+    return "\n".join(parts)
+
+
+# -- the Ninja model --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NinjaRule:
+    """A ``rule``; ``command`` is Ninja text in pieces (shell statements) that
+    run as one line, each piece on a line of its own in the file when they
+    do not fit on one."""
+
+    name: str
+    command: tuple[str, ...]
+    description: str
+    restat: bool = False
+    generator: bool = False
+
+    def text(self) -> str:
+        lines = [
+            f"rule {self.name}",
+            _wrap_pieces("  command = ", self.command, indent="      "),
+            f"  description = {self.description}",
+        ]
+        if self.restat:
+            lines.append("  restat = 1")
+        if self.generator:
+            lines.append("  generator = 1")
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class NinjaBuild:
+    """A ``build`` edge.  Paths and variable values are plain text; ``text``
+    escapes them, binding paths with ``|`` (unescapable) to variables."""
+
+    outputs: tuple[str, ...]
+    rule: str
+    inputs: tuple[str, ...] = ()
+    implicit: tuple[str, ...] = ()
+    implicit_outputs: tuple[str, ...] = ()
+    variables: tuple[tuple[str, str], ...] = ()
+    comment: str | None = None
+    stage: str | None = None  # the address of the stage a `stage` edge runs
+
+    def text(self) -> str:
+        bound: list[tuple[str, str]] = []
+
+        def token(path: str) -> str:
+            if needs_binding(path):
+                name = f"path{len(bound)}"
+                bound.append((name, path))
+                return f"${name}"
+            return ninja_escape_path(path)
+
+        def tokens(paths: Sequence[str]) -> str:
+            return "".join(" " + token(p) for p in paths)
+
+        head = "build" + tokens(self.outputs)
+        if self.implicit_outputs:
+            head += " |" + tokens(self.implicit_outputs)
+        head += f": {self.rule}" + tokens(self.inputs)
+        if self.implicit:
+            head += " |" + tokens(self.implicit)
+        lines = [f"# {comment_text(self.comment)}"] if self.comment else []
+        lines.append(wrap(head))
+        lines += [wrap(f"  {name} = {ninja_escape(value)}", indent="      ")
+                  for name, value in (*self.variables, *bound)]
+        return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class NinjaFile:
+    version: str
+    sources: tuple[str, ...]
+    variables: tuple[tuple[str, str], ...]
+    rules: tuple[NinjaRule, ...]
+    builds: tuple[NinjaBuild, ...]
+
+    @property
+    def stage_edges(self) -> tuple[NinjaBuild, ...]:
+        return tuple(build for build in self.builds if build.stage is not None)
+
+
+@dataclass(frozen=True)
+class SourceDir:
+    """A directory dep no stage produces, as listed at emit time."""
+
+    path: str
+    files: tuple[str, ...]
+    subdirs: tuple[str, ...]
+    outs: tuple[str, ...] = ()  # outputs inside it, left out of the listing
+
+    def listing_text(self) -> str:
+        """What ``lists/<path>`` holds: enough to list the directory again."""
+        fields = {"path": self.path, "files": self.files, "subdirs": self.subdirs, "outs": self.outs}
+        return json.dumps(fields, indent=1) + "\n"
+
+    @classmethod
+    def from_listing_text(cls, text: str) -> "SourceDir | None":
+        """The listing written by :meth:`listing_text`; None when unreadable."""
+        try:
+            fields = json.loads(text)
+            return cls(
+                str(fields["path"]),
+                tuple(map(str, fields["files"])),
+                tuple(map(str, fields["subdirs"])),
+                tuple(map(str, fields["outs"])),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+# -- IR -> model ------------------------------------------------------------------------
+
+
+def build_ninja(
+    pipeline: Pipeline,
+    *,
+    build_file: str,
+    pivot_command: str,
+    source_dirs: Mapping[str, SourceDir],
+    missing: Collection[str] = frozenset(),
+) -> NinjaFile:
+    """The Ninja model of every stage of ``pipeline``.
+
+    ``source_dirs`` and ``missing`` (see ``ninja_bridge.scan_source_dirs``,
+    ``ninja_bridge.scan_missing``) are what the disk held at emit time.  Every
+    source path an edge reads gets a ``phony`` fallback, so that deleting it
+    never leaves Ninja with "no known rule to make it"; a path missing now is
+    watched by the probe edge instead of the regenerate edge, which would
+    otherwise stay dirty for ever.
+
+    Raises PivotError naming the stage when a path or command cannot be
+    written in a Ninja file (line breaks, tabs in paths).
+    """
+    index = OutIndex.build(pipeline.stages)
+    builds: list[NinjaBuild] = []
+    sources: dict[str, None] = {}  # every path read that no edge produces
+
+    regen_inputs = [p for p in _regenerate_sources(pipeline) if p not in missing and not related_outs(index, p)]
+    # Not the directories themselves: outputs written into one change its
+    # mtime, and the file would be rewritten after every build that wrote
+    # there.  Their stamp edges touch RELIST when files come or go.
+    regen_watch = ((RELIST,) if source_dirs else ()) + ((PROBE,) if missing else ())
+    sources.update(dict.fromkeys((*regen_inputs, *regen_watch)))
+    builds.append(
+        NinjaBuild(
+            outputs=(build_file,),
+            rule="regenerate",
+            inputs=tuple(regen_inputs),
+            implicit=regen_watch,
+            comment=(
+                "rewrite this file when the pipeline, params or vars files change"
+                " or a directory dep gains or loses entries"
+            ),
+        )
+    )
+    if missing:
+        builds.append(
+            NinjaBuild(
+                outputs=(PROBE,),
+                rule="probe",
+                implicit=(ALWAYS,),
+                variables=(("paths", " ".join(sh_path(p) for p in sorted(missing))),),
+                comment="rewrite this file when a missing dep or params file appears",
+            )
+        )
+
+    # A stage writing outputs into a directory dep changes the directory's
+    # mtime.  The dirstamp edge must run after it even when restat finds the
+    # outputs unchanged (it would be pruned, and stay dirty for the next
+    # `ninja`), so the stage edge also touches a stamp the dirstamp reads.
+    writers: dict[str, None] = {}
+    for sd in source_dirs.values():
+        writing = dict.fromkeys(index.owner[o] for o in index.outs_inside(sd.path))
+        writers.update(writing)
+        sources.update(dict.fromkeys((*sd.subdirs, *sd.files)))
+        builds.append(
+            NinjaBuild(
+                outputs=(dir_stamp(sd.path),),
+                rule="dirstamp",
+                implicit=(*sd.subdirs, *sd.files, *(wrote_stamp(a) for a in writing)),
+                variables=(("dir", sh_path(sd.path)), ("desc", sd.path)),
+                comment=f"content and listing of directory {sd.path}",
+            )
+        )
+
+    uses_always = bool(missing)
+    for stage in pipeline.stages:
+        build = _stage_build(stage, index, source_dirs, sources, writes_into_dep=stage.address in writers)
+        uses_always |= ALWAYS in build.implicit
+        builds.append(build)
+    if uses_always:
+        builds.append(NinjaBuild(outputs=(ALWAYS,), rule="phony"))
+    produced = {path for build in builds for path in (*build.outputs, *build.implicit_outputs)}
+    builds += [NinjaBuild(outputs=(path,), rule="phony") for path in sources if path not in produced]
+
+    return NinjaFile(
+        version=__version__,
+        sources=pipeline.sources,
+        variables=(("pivot", pivot_command),),
+        rules=RULES,
+        builds=tuple(builds),
+    )
+
+
+# The four rules every emitted file holds.  Stage addresses reach pivot
+# after ``--``, so that no name (``-q``, ``-f``) can read as an option.
+RULES = (
+    NinjaRule(
+        name="stage",
+        command=(
+            # Found up to date at emit time, every output there and no
+            # input newer since: nothing to ask pivot (see mark_fresh).
+            'm=; for p in $made; do [ -e "$$p" ] || m=1; done;',
+            'if [ -z "$$m" ] && [ -f $fresh ] && [ -z "$$(find -L $watch -prune -newer $fresh 2>&1)" ];'
+            " then exit 0; fi;",
+            f"$pivot emit ninja-prepare $touch -- $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;",
+            f"{ninja_escape(shell_prefix_sh())};",  # "$@": the shell `pivot run` would use
+            "$script &&",
+            "$pivot emit ninja-finish -- $addr",  # records the stage, refreshes its stamps
+        ),
+        description="$desc",
+        restat=True,
+    ),
+    NinjaRule(
+        name="dirstamp",
+        command=("$pivot emit ninja-dirstamp -- $dir $out",),
+        description="checking $desc",
+        restat=True,
+    ),
+    NinjaRule(
+        # Touches its stamp when one of $paths exists; restat keeps the
+        # regenerate edge clean while they all stay missing.
+        name="probe",
+        command=('for p in $paths; do if [ -e "$$p" ] || [ -L "$$p" ]; then touch $out; break; fi; done',),
+        description="looking for missing files",
+        restat=True,
+    ),
+    NinjaRule(
+        name="regenerate",
+        command=("$pivot emit ninja -o $out",),
+        description="regenerating $out",
+        generator=True,
+    ),
+)
+
+
+def _regenerate_sources(pipeline: Pipeline) -> list[str]:
+    sources = dict.fromkeys(pipeline.sources)
+    for stage in pipeline.stages:
+        sources.update(dict.fromkeys(p.path for p in stage.params))
+    return list(sources)
+
+
+def related_outs(index: OutIndex, path: str) -> list[str]:
+    """Outputs equal to ``path``, enclosing it, or inside it."""
+    related = []
+    if path in index.owner:
+        related.append(path)
+    outer = index.enclosing_out(path)
+    if outer is not None:
+        related.append(outer)
+    related += index.outs_inside(path)
+    return related
+
+
+def _stage_build(
+    stage: Stage,
+    index: OutIndex,
+    source_dirs: Mapping[str, SourceDir],
+    sources: dict[str, None],
+    *,
+    writes_into_dep: bool,
+) -> NinjaBuild:
+    """The stage's edge; the source files it reads are added to ``sources``.
+    ``writes_into_dep``: it has outputs inside a directory dep, and touches
+    its ``wrote/`` stamp when it writes them."""
+    where = f"stage '{stage.address}'"
+    inputs: dict[str, None] = {}
+    for dep in stage.deps:
+        check_path(dep.path, what=f"dependency of {where}")
+        related = related_outs(index, dep.path)
+        inputs.update(dict.fromkeys(out_stamp(o) for o in related))
+        if dep.path in source_dirs:
+            inputs[dir_stamp(dep.path)] = None
+        elif not related:
+            inputs[dep.path] = None
+            sources[dep.path] = None
+    for params in stage.params:
+        # Params values reach the edge through the key file; a params file
+        # some stage writes is also read through that output's stamp.
+        inputs.update(dict.fromkeys(out_stamp(o) for o in related_outs(index, params.path)))
+    implicit = [key_path(stage.address)]
+    if stage.always_changed or stage.is_callback:
+        implicit.append(ALWAYS)
+
+    for out in stage.outs:
+        check_path(out.path, what=f"output of {where}")
+    outputs = tuple(out.path for out in stage.outs) or (done_stamp(stage.address),)
+    stamps = tuple(out_stamp(out.path) for out in stage.outs)
+    touch: tuple[tuple[str, str], ...] = ()
+    if writes_into_dep:
+        stamps += (wrote_stamp(stage.address),)
+        touch = (("touch", f"--touch {sh_path(wrote_stamp(stage.address))}"),)
+    return NinjaBuild(
+        outputs=outputs,
+        rule="stage",
+        inputs=tuple(inputs),
+        implicit=tuple(implicit),
+        implicit_outputs=stamps,
+        variables=(
+            ("addr", sh_quote(stage.address)),
+            ("desc", stage.address),
+            *touch,
+            ("fresh", sh_path(fresh_marker(stage.address))),
+            ("watch", " ".join(sh_path(p) for p in (*inputs, *implicit))),
+            ("made", " ".join(sh_path(p) for p in (*outputs, *stamps))),
+            ("script", stage_script(stage)),
+        ),
+        comment=f"{stage.address} ({stage.location or stage.file})",
+        stage=stage.address,
+    )
+
+
+def stage_script(stage: Stage) -> str:
+    """The stage's commands as one shell line: the environment of `pivot run`,
+    then each command run by ``"$@"`` (the stage rule sets it to the shell
+    `pivot run` would use), started in the wdir, stdin from /dev/null."""
+    env = stage_env(_ROOT_MARK, stage)
+    exports = " ".join(
+        f'{name}="$PIVOT_ROOT"' if value == str(_ROOT_MARK) else f"{name}={sh_quote(value)}"
+        for name, value in env.items()
+        if name != "PIVOT_ROOT"
+    )
+    cd = "" if stage.wdir == "." else f"cd -- {sh_quote(stage.wdir)} && "
+    for cmd in stage.cmds:
+        ninja_escape(cmd, what=f"a command of stage '{stage.address}'")  # refuse line breaks early
+    run = [f'"$@" {sh_quote(cmd)} < /dev/null' for cmd in stage.cmds]
+    commands = " && ".join(f"( {cd}{r} )" if cd else r for r in run) or "true"
+    return f'PIVOT_ROOT="$(pwd -P)" && export PIVOT_ROOT {exports} && {commands}'
+
+
+def render_ninja(model: NinjaFile) -> str:
+    from pivot.backends.templates import environment
+
+    return environment().get_template("build.ninja.j2").render(n=model)
