@@ -167,3 +167,17 @@ def test_default_build_ninja_of_the_users_own_is_kept(ws):
     failed = ws.pivot("emit", "ninja", expect=1)
     assert "build.ninja' exists and was not written by pivot" in failed.stderr
     assert ws.read("build.ninja") == "rule cc\n  command = cc $in\n"
+
+
+def test_emit_ninja_in_a_read_only_project_is_one_line(unprivileged):
+    from tests.unprivileged import make_read_only
+
+    root = unprivileged.project()
+    (root / "dvc.yaml").write_text("stages:\n  s:\n    cmd: echo x > x.txt\n    outs: [x.txt]\n")
+    (root / ".pivot").mkdir()
+    unprivileged.chown(root)
+    make_read_only(root)
+    proc = unprivileged.pivot(root, "emit", "ninja", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ERROR: ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (root / "build.ninja").exists()

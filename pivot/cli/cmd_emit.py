@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -143,15 +145,30 @@ def ninja_command(output: str | None, force: bool) -> None:
         missing=missing,
     )
     text = ninja.render_ninja(model)
-    ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
-    with State.open(proj) as state:
-        plan = optimizer.make_plan(pipeline, pipeline.stages, state)
-        ninja_bridge.write_keys(proj.root, plan.decisions, state)
-        ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
-    if missing:  # before the Ninja file, so that it is not newer
-        ninja_bridge.write_probe(proj.root, missing)
+    with _one_line_errors("cannot write the Ninja bridge files"):
+        ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
+        with State.open(proj) as state:
+            plan = optimizer.make_plan(pipeline, pipeline.stages, state)
+            ninja_bridge.write_keys(proj.root, plan.decisions, state)
+            ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
+        if missing:  # before the Ninja file, so that it is not newer
+            ninja_bridge.write_probe(proj.root, missing)
     _write(Path(output) if output else target, text, force=force)
-    ninja_bridge.prune_bridge_files(proj.root, model, source_dirs)
+    with _one_line_errors("cannot prune the Ninja bridge files"):
+        ninja_bridge.prune_bridge_files(proj.root, model, source_dirs)
+
+
+@contextmanager
+def _one_line_errors(context: str) -> Iterator[None]:
+    """An OSError becomes one line naming ``context`` and the file (Ninja and
+    the script print it), never a traceback."""
+    from pivot.errors import PivotError
+
+    try:
+        yield
+    except OSError as exc:
+        where = f": '{exc.filename}'" if exc.filename else ""
+        raise PivotError(f"{context}: {exc.strerror or exc}{where}") from None
 
 
 def _stage(address: str):
@@ -174,7 +191,8 @@ def sh_prepare(address: str) -> None:
     from pivot.backends import ninja_bridge
 
     proj, stage = _stage(address)
-    ninja_bridge.prepare_outputs(proj.root, stage)
+    with _one_line_errors(f"stage '{address}'"):
+        ninja_bridge.prepare_outputs(proj.root, stage)
 
 
 @command.command("ninja-prepare", hidden=True)
@@ -188,7 +206,8 @@ def ninja_prepare(address: str, wrote: str | None) -> None:
     from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
-    with CacheLock(proj), State.open(proj) as state:  # it may restore from the cache
+    # it may restore from the cache: take the lock `pivot checkout` and gc take
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
         must_run = ninja_bridge.prepare_stage(proj.root, stage, state, wrote=proj.relpath(wrote) if wrote else None)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)
@@ -206,7 +225,8 @@ def ninja_finish(address: str) -> None:
     from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
-    with CacheLock(proj), State.open(proj) as state:  # gc waits for us, we wait for gc
+    # gc waits for us, we wait for gc
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
         ninja_bridge.finish_stage(proj.root, stage, state)
     now = time.time()
     entry = audit.StageEntry(stage.address, audit.Outcome.COMMITTED, started=now, ended=now)
@@ -224,7 +244,8 @@ def ninja_dirstamp(directory: str, stamp: str) -> None:
 
     proj = common.project()
     relpath = proj.relpath(directory)
-    if ninja_bridge.listing_changed(proj.root, relpath):
-        ninja_bridge.touch(proj.root, ninja.RELIST)  # the next `ninja` rewrites the file
-    with State.open(proj) as state:
-        ninja_bridge.write_dir_stamp(proj.root, relpath, proj.relpath(stamp), state)
+    with _one_line_errors(f"directory '{relpath}'"):
+        if ninja_bridge.listing_changed(proj.root, relpath):
+            ninja_bridge.touch(proj.root, ninja.RELIST)  # the next `ninja` rewrites the file
+        with State.open(proj) as state:
+            ninja_bridge.write_dir_stamp(proj.root, relpath, proj.relpath(stamp), state)
