@@ -169,6 +169,7 @@ def test_default_build_ninja_of_the_users_own_is_kept(ws):
     assert ws.read("build.ninja") == "rule cc\n  command = cc $in\n"
 
 
+@pytest.mark.slow
 def test_emit_ninja_in_a_read_only_project_is_one_line(unprivileged):
     from tests.unprivileged import make_read_only
 

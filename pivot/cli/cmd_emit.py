@@ -105,11 +105,13 @@ def sh(
 def _check_addressable(pipeline, proj, address: str) -> None:
     """Refuse a stage the script could not name to `pivot commit`: a ':' in
     a stage name reads as FILE:NAME on the command line."""
+    from dataclasses import replace
+
     from pivot import targets as targets_mod
     from pivot.errors import PivotError
 
-    try:
-        named = targets_mod.resolve(pipeline, proj, address)
+    try:  # the script calls pivot from the root
+        named = targets_mod.resolve(pipeline, replace(proj, cwd=proj.root), address)
     except PivotError:
         named = []
     if named != [address]:
