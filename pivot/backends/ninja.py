@@ -117,19 +117,32 @@ def _break_points(text: str) -> list[int]:
 
 def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
     """Ninja text ``line`` broken into continuation lines (``" $"``, newline,
-    ``indent``) at spaces, each line within ``width`` where the words allow.
-    Ninja reads the result back as exactly ``line``."""
+    ``indent``) at spaces, each line within ``width`` where the words allow,
+    preferably after a shell operator (``&&``, ``;``, ``|``).  Ninja reads
+    the result back as exactly ``line``."""
     if len(line) <= width:
         return line
+    points = _break_points(line)
     lines: list[str] = []
-    start = 0  # where the current line's text starts in ``line``
-    prefix = ""  # the current line's indent
-    last = None  # the last break point that fits
-    for point in (*_break_points(line), len(line)):
-        if last is not None and len(prefix) + point - start + 2 > width:
-            lines.append(prefix + line[start:last + 1] + "$")
-            start, prefix = last + 1, indent
-        last = point
+    start, prefix = 0, ""  # where the current line's text starts, its indent
+    first = 0  # index of the first break point after ``start``
+    while len(prefix) + len(line) - start > width:
+        while first < len(points) and points[first] <= start:
+            first += 1
+        if first == len(points):
+            break  # one word to the end
+        end = first  # break points[first:end] keep the line within width, " $" included
+        while end < len(points) and len(prefix) + points[end] - start + 2 <= width:
+            end += 1
+        point = points[max(end - 1, first)]  # a word longer than a line: break right after it
+        for candidate in reversed(points[first:end]):
+            if len(prefix) + candidate - start < width // 2:
+                break
+            if line[:candidate].endswith(("&&", ";", "|")):
+                point = candidate
+                break
+        lines.append(prefix + line[start:point + 1] + "$")
+        start, prefix = point + 1, indent
     lines.append(prefix + line[start:])
     return "\n".join(lines)
 

@@ -94,7 +94,8 @@ def sh(
         record=not no_record,
     )
     for step in script.stages:
-        _check_addressable(pipeline, proj, step.stage.address)
+        if ":" in step.stage.name:  # any other name reads back as itself
+            _check_addressable(pipeline, proj, step.stage.address)
     text = shell.render_script(script)
     if output:
         _write(Path(output), text, force=force, executable=True)
