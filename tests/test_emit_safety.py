@@ -70,6 +70,13 @@ def test_stage_names_that_look_like_options_in_bash_and_ninja(ws, tmp_path):
     assert results(ws.root) == expected
     assert results(twins["ninja"]) == expected
 
+    (ws.root / "q.txt").unlink()  # now `pivot checkout -- -q`
+    ws.pivot("emit", "sh", "-o", "plan.sh")
+    assert "_pivot checkout -- -q\n" in ws.read("plan.sh")
+    proc = _bash(ws.root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert results(ws.root) == expected
+
 
 @pytest.mark.slow
 def test_a_stage_that_pivot_commit_cannot_name_runs_under_ninja_and_is_refused_by_sh(ws, tmp_path):

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,18 +102,16 @@ def fresh_marker(address: str) -> str:
 # -- breaking long lines ------------------------------------------------------------
 
 
+# A space with the run of ``$`` before it, not followed by another space.
+_SPACE = re.compile(r"(\$*) (?=[^ ])")
+
+
 def _break_points(text: str) -> list[int]:
     """Indexes of the spaces of Ninja text ``text`` where a line may break:
     not escaped (``$ ``, an odd run of ``$`` before it) and followed by
     something other than a space (Ninja skips the spaces that start a
     continuation line, so breaking before a space would lose it)."""
-    points = []
-    dollars = 0
-    for i, char in enumerate(text):
-        if char == " " and dollars % 2 == 0 and i + 1 < len(text) and text[i + 1] != " ":
-            points.append(i)
-        dollars = dollars + 1 if char == "$" else 0
-    return points
+    return [m.end() - 1 for m in _SPACE.finditer(text) if len(m.group(1)) % 2 == 0]
 
 
 def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
@@ -138,7 +137,7 @@ def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
         for candidate in reversed(points[first:end]):
             if len(prefix) + candidate - start < width // 2:
                 break
-            if line[:candidate].endswith(("&&", ";", "|")):
+            if line.endswith(("&&", ";", "|"), 0, candidate):
                 point = candidate
                 break
         lines.append(prefix + line[start:point + 1] + "$")
