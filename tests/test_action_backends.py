@@ -133,3 +133,26 @@ def test_every_back_end_does_what_pivot_run_does(ws, tmp_path, action):
         after[name] = results(copy)
     assert after["sh"] == after["run"]
     assert after["ninja"] == after["run"]
+
+
+@pytest.mark.slow
+def test_a_checkout_from_dvcs_cache_restores_in_every_back_end(ws, tmp_path):
+    """CHECKOUT from DVC's own cache (a stage known only from dvc.lock):
+    `pivot checkout` alone would not find it in pivot's cache; every back
+    end restores it as `pivot run` does."""
+    import hashlib
+
+    shutil.copytree(Path(__file__).parent / "fixtures" / "dvclock" / "project", ws.root, dirs_exist_ok=True)
+    data = (ws.root / "prepared.txt").read_bytes()
+    md5 = hashlib.md5(data).hexdigest()
+    ws.write(f".dvc/cache/files/md5/{md5[:2]}/{md5[2:]}", data.decode())
+    (ws.root / "prepared.txt").unlink()
+    planned = {s["address"]: s["action"] for s in ws.pivot_json("plan")["stages"]}
+    assert planned["prepare"] == Action.CHECKOUT.value
+
+    for name, backend in BACKENDS.items():
+        copy = tmp_path / name
+        shutil.copytree(ws.root, copy, symlinks=True)
+        backend(copy)
+        assert (copy / "prepared.txt").read_bytes() == data, name
+        assert "Pipelines are up to date" in Workspace(copy).pivot("status").stdout, name

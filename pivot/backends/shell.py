@@ -5,8 +5,8 @@ action of the plan: for a stage to run, clear its outputs (``pivot emit
 sh-prepare``, which keeps every removal inside the project), run each command
 in its own shell (the one ``pivot run`` would choose, resolved when the
 script runs) started in the stage's wdir, then record the stage with
-``pivot commit``; restores and frozen stages go through ``pivot checkout``
-and ``pivot run``.  Stage addresses always follow ``--``.  The project
+``pivot commit``; restores and frozen stages go through ``pivot run
+--single-item``, so that they happen exactly as under ``pivot run``.  Stage addresses always follow ``--``.  The project
 root is found at run time (from the script's location, or the current
 directory for a script printed to stdout), so the script is relocatable
 together with the project.
