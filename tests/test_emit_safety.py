@@ -70,9 +70,9 @@ def test_stage_names_that_look_like_options_in_bash_and_ninja(ws, tmp_path):
     assert results(ws.root) == expected
     assert results(twins["ninja"]) == expected
 
-    (ws.root / "q.txt").unlink()  # now `pivot checkout -- -q`
+    (ws.root / "q.txt").unlink()  # now restored by `pivot run --single-item -- -q`
     ws.pivot("emit", "sh", "-o", "plan.sh")
-    assert "_pivot checkout -- -q\n" in ws.read("plan.sh")
+    assert "_pivot run --single-item -- -q\n" in ws.read("plan.sh")
     proc = _bash(ws.root)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert results(ws.root) == expected
