@@ -64,11 +64,13 @@ def test_build_lines_break_between_paths_and_bind_pipes():
         "x $$ " * 30 + "end",  # escaped dollars before spaces: spaces that may break
         "p$ q " * 30,  # escaped spaces: never a break
         "two  spaces  between  words " * 6,  # a break before a space would lose it
+        "      " + "w" * 90 + " next",  # never a break inside the indentation
     ],
 )
 def test_wrap_only_breaks_where_a_space_may_break(text):
     wrapped = wrap(text)
     assert wrapped.replace(" $\n    ", " ") == text
+    assert not wrapped.startswith(" " * 6 + "$")
     for line in wrapped.splitlines():
         assert len(line) <= WIDTH or " " not in line.strip(" $").replace("$ ", ""), line
 

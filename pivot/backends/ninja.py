@@ -121,7 +121,8 @@ def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
     the result back as exactly ``line``."""
     if len(line) <= width:
         return line
-    points = _break_points(line)
+    indented = len(line) - len(line.lstrip(" "))
+    points = [p for p in _break_points(line) if p >= indented]  # never inside the indentation
     lines: list[str] = []
     start, prefix = 0, ""  # where the current line's text starts, its indent
     first = 0  # index of the first break point after ``start``
