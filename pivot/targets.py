@@ -23,6 +23,8 @@ PIPELINE_FILE_NAMES = ("dvc.yaml", "Pivotfile")
 def resolve(pipeline: Pipeline, project: Project, target: str) -> list[str]:
     """Addresses named by one target, in definition order."""
     group_part, at, item = target.partition("@")
+    if ":" in group_part and target in pipeline.by_address:
+        return [target]  # an exact address, even for a name holding ':' (DVC allows `a:b`)
     if ":" in group_part:
         file_part, _, name = group_part.rpartition(":")
         name = name + at + item

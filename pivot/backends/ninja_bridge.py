@@ -338,16 +338,10 @@ def _carry_out(root: Path, decision: Decision, state: "State", wrote: str | None
             _touch_wrote(root, wrote, writes=True)
             prepare_outputs(root, stage)
             return True
-        case Action.CHECKOUT:
+        case Action.CHECKOUT | Action.RESTORE_RUN:
             _touch_wrote(root, wrote, writes=True)
-            if not _checkout(root, decision, state):
-                prepare_outputs(root, stage)  # a corrupt cache object: run instead, as `pivot run` does
-                return True
-            return False
-        case Action.RESTORE_RUN:
-            _touch_wrote(root, wrote, writes=True)
-            if not _restore_run(root, decision, state):
-                prepare_outputs(root, stage)
+            if not _restore(root, decision, state):
+                prepare_outputs(root, stage)  # the restore could not happen: run instead, as `pivot run` does
                 return True
             return False
         case Action.RECORD_FROZEN:
@@ -375,47 +369,16 @@ def prepare_outputs(root: Path, stage: Stage) -> None:
     outputs.prepare(root, stage)
 
 
-def _checkout(root: Path, decision: Decision, state: "State") -> bool:
-    """Restore the recorded outputs from the cache (pivot's or, for a stage
-    known from ``dvc.lock``, DVC's), as the runner does; False when a cache
-    object was corrupt (it is removed: the stage must run)."""
-    from pivot.backends import outputs
-    from pivot.state.store import CorruptObject
+def _restore(root: Path, decision: Decision, state: "State") -> bool:
+    """Restore the outputs from where the plan says (``restore.restore_stage``,
+    as the runner does); False when that cannot happen (an object missing,
+    or corrupt and removed): the stage must run."""
+    from pivot.state.restore import restore_stage
 
-    stage = decision.stage
-    for out in stage.outs:
-        writable_path(root, out.path, what=f"output of stage '{stage.address}'")
-    try:
-        if getattr(decision.record, "dvc_object", None) is not None:
-            from pivot.state import dvclock
-
-            dvclock.restore_from_dvc_cache(stage, state, decision.record)  # type: ignore[arg-type]
-            return True
-        report = outputs.restore(stage, state, decision.record)
-    except CorruptObject:
-        return False
-    if report.corrupt:
-        return False
-    if report.missing:
-        raise PivotError(f"stage '{stage.address}': not in the cache: {', '.join(report.missing)}")
-    return True
-
-
-def _restore_run(root: Path, decision: Decision, state: "State") -> bool:
-    """Bring back an earlier run's outputs (run cache); False when a cache
-    object was corrupt: the stage must run."""
-    from pivot.state import record
-    from pivot.state.store import CorruptObject
-
-    stage = decision.stage
-    for out in stage.outs:
-        writable_path(root, out.path, what=f"output of stage '{stage.address}'")
-    assert decision.run_entry is not None
-    try:
-        record.restore_run(stage, state, decision.run_entry)
-    except CorruptObject:
-        return False
-    return True
+    assert decision.source is not None
+    report = restore_stage(decision.stage, state, decision.source, record=decision.record,
+                           run_entry=decision.run_entry)
+    return report.complete
 
 
 def _record_frozen(decision: Decision, state: "State") -> None:

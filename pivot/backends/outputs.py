@@ -15,17 +15,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 from pivot.containment import writable_path
-from pivot.errors import PivotError
 from pivot.ir import Stage
-
-if TYPE_CHECKING:
-    from pivot.state import State
-    from pivot.state.locks import LockRecord
 
 _TMP_SUFFIX = ".pivot-unprotect"
 
@@ -120,50 +112,3 @@ def _copy_over(source: Path, dest: Path) -> None:
     shutil.copymode(source, tmp)
     _add_mode(tmp, stat.S_IWUSR | stat.S_IRUSR)
     os.replace(tmp, dest)
-
-
-@dataclass(frozen=True, slots=True)
-class RestoreReport:
-    """What restoring a stage's outputs from the cache did, path by path."""
-
-    restored: tuple[str, ...] = ()
-    unchanged: tuple[str, ...] = ()  # already as recorded
-    missing: tuple[str, ...] = ()  # recorded, but not in the cache (or its object was corrupt)
-    unrecorded: tuple[str, ...] = ()  # not cached (cache: false) or no record
-    corrupt: tuple[str, ...] = ()  # "corrupted cache object ... removed", one per object found bad
-
-
-def restore(stage: Stage, state: "State", record: "LockRecord | None" = None) -> RestoreReport:
-    """Bring every cached output of ``stage`` back to its recorded content.
-    An output whose cache object turns out damaged is reported missing (and
-    the object removed)."""
-    from pivot.state.hashing import HashInfo
-    from pivot.state.store import CorruptObject
-
-    record = record if record is not None else state.locks.read(stage.address)
-    restored: list[str] = []
-    unchanged: list[str] = []
-    missing: list[str] = []
-    unrecorded: list[str] = []
-    corrupt: list[str] = []
-    for out in stage.outs:
-        entry = record.out(out.path) if record is not None else None
-        if entry is None or not out.cache:
-            unrecorded.append(out.path)
-            continue
-        current = state.hasher.hash_out(out.path)
-        if current is not None and current.hash == entry.hash:
-            unchanged.append(out.path)
-            continue
-        info = HashInfo(entry.hash, entry.size, entry.nfiles)
-        if not state.cache.contains(info):
-            missing.append(out.path)
-            continue
-        try:
-            state.cache.checkout(out.path, info)
-        except CorruptObject as exc:
-            corrupt.append(str(exc))
-            missing.append(out.path)
-            continue
-        restored.append(out.path)
-    return RestoreReport(tuple(restored), tuple(unchanged), tuple(missing), tuple(unrecorded), tuple(corrupt))

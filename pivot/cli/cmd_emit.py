@@ -129,6 +129,8 @@ def ninja_command(output: str | None, force: bool) -> None:
     from pivot import optimizer
     from pivot.backends import ninja, ninja_bridge
     from pivot.state import State
+    from pivot.state.record import persist_adoptions
+    from pivot.state.runlock import CacheLock
 
     if output:
         _check_target(Path(output), force)
@@ -150,8 +152,9 @@ def ninja_command(output: str | None, force: bool) -> None:
     text = ninja.render_ninja(model)
     with _one_line_errors("cannot write the Ninja bridge files"):
         ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
-        with State.open(proj) as state:
+        with CacheLock(proj), State.open(proj) as state:
             plan = optimizer.make_plan(pipeline, pipeline.stages, state)
+            persist_adoptions(plan.adopted, state)  # emitting writes: make dvc.lock adoptions stick
             ninja_bridge.write_keys(proj.root, plan.decisions, state)
             ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
         if missing:  # before the Ninja file, so that it is not newer

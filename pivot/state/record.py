@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
     from pivot.optimizer import Decision
     from pivot.state import State
-    from pivot.state.runcache import RunEntry
 
 
 def snapshot(stage: Stage, state: "State", *, adopted_from: str | None = None) -> LockRecord:
@@ -86,29 +85,6 @@ def commit_stage(stage: Stage, state: "State", *, adopted_from: str | None = Non
             state.cache.relink(out.path, info)
     state.locks.write(record)
     _remember_run(stage, state, record)
-    return record
-
-
-def restore_run(stage: Stage, state: "State", entry: "RunEntry") -> LockRecord:
-    """Bring back the outputs of the earlier run ``entry`` instead of running
-    ``stage``, then write its lock record.  The outputs are placed with the
-    configured link mode and their hashes come from the entry (nothing is
-    read back); deps and params are hashed as for a run."""
-    from pivot.state.hashing import HashInfo
-
-    if state.readonly:
-        raise StateError("cannot restore stages: the state was opened read-only")
-    if [e.path for e in entry.outs] != [out.path for out in stage.outs]:
-        raise StateError(f"run-cache entry {entry.key[:8]} does not match the outputs of stage '{stage.address}'")
-    for out_entry in entry.outs:
-        info = HashInfo(out_entry.hash, out_entry.size, out_entry.nfiles)
-        current = state.hasher.hash_out(out_entry.path)
-        if current is None or current.hash != info.hash:
-            state.cache.checkout(out_entry.path, info)
-        manifest = (state.cache.load_manifest(info.hash) or ()) if info.is_dir else ()
-        state.hasher.remember(out_entry.path, info, manifest)
-    record = snapshot(stage, state)
-    state.locks.write(record)
     return record
 
 
