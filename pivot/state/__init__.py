@@ -8,6 +8,7 @@ it closes.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 from pivot.project import Project
@@ -36,14 +37,26 @@ __all__ = [
 ]
 
 
+def _writable_state_dir(project: Project) -> bool:
+    """Make ``.pivot/``; False when it cannot be made or written (a
+    read-only project): commands that only read then still answer, and
+    commands that write fail at their lock with an error naming it."""
+    try:
+        state_dir = project.ensure_state_dir()
+    except OSError:
+        return False
+    return os.access(state_dir, os.W_OK | os.X_OK)
+
+
 class State:
-    """The stores of one command.  ``readonly`` never writes anything."""
+    """The stores of one command.  ``readonly`` never writes anything (it is
+    also chosen when ``.pivot/`` cannot be written)."""
 
     def __init__(self, project: Project, *, readonly: bool = False) -> None:
         root = project.root
         state_dir = project.state_dir
         if not readonly:
-            project.ensure_state_dir()
+            readonly = not _writable_state_dir(project)
         self.project = project
         self.readonly = readonly
         self.statdb = StatDB(state_dir / "state.db", readonly=readonly)
