@@ -109,6 +109,7 @@ def _project_on(disk: SmallDisk) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_status_plan_and_why_answer_on_a_full_disk(small_disk) -> None:
     root = _project_on(small_disk)
     expected = {args: pivot(root, *args).stdout for args in [("status",), ("plan",), ("why", "b")]}
@@ -126,6 +127,7 @@ def test_status_plan_and_why_answer_on_a_full_disk(small_disk) -> None:
     assert stat_rows(root / ".pivot/state.db") >= rows, "the stat cache was thrown away"
 
 
+@pytest.mark.slow
 def test_the_stat_cache_keeps_answering_when_it_cannot_write(small_disk) -> None:
     root = _project_on(small_disk)
     age(root)
@@ -137,6 +139,7 @@ def test_the_stat_cache_keeps_answering_when_it_cannot_write(small_disk) -> None
         assert state.hasher.files_read == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("run",), ("checkout",), ("commit",), ("gc",)])
 def test_writing_commands_stop_with_one_line_on_a_full_disk(small_disk, command) -> None:
     root = _project_on(small_disk)
@@ -145,6 +148,7 @@ def test_writing_commands_stop_with_one_line_on_a_full_disk(small_disk, command)
     assert "No space left on device" in line and "'.pivot/" in line, line
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_during_a_run_fails_the_stage_with_one_line(small_disk) -> None:
     root = small_disk.mountpoint / "project"
     root.mkdir()
@@ -164,6 +168,7 @@ def test_a_disk_that_fills_during_a_run_fails_the_stage_with_one_line(small_disk
 READ_COMMANDS = [("status",), ("status", "--json"), ("plan",), ("why", "b"), ("run", "--dry")]
 
 
+@pytest.mark.slow
 def test_a_read_only_project_answers_status_plan_and_why(unprivileged) -> None:
     root = unprivileged.project()
     (root / "dvc.yaml").write_text(PIPELINE)
@@ -190,6 +195,7 @@ def test_a_read_only_project_never_run_answers_too(unprivileged) -> None:
     assert "run       a" in unprivileged.pivot(root, "plan").stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", [("run",), ("run", "a"), ("checkout",), ("commit",), ("emit", "ninja"), ("gc",)])
 def test_writing_commands_stop_with_one_line_in_a_read_only_project(unprivileged, command) -> None:
     root = unprivileged.project()
@@ -202,6 +208,7 @@ def test_writing_commands_stop_with_one_line_in_a_read_only_project(unprivileged
     assert "Permission denied: '.pivot/" in line or "lock '.pivot/" in line, line
 
 
+@pytest.mark.slow
 def test_a_read_only_stat_cache_is_read_and_kept(unprivileged) -> None:
     """Only the database is read-only (the directory is not): it used to be
     deleted as 'unusable' on the first write."""
