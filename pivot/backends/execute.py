@@ -120,13 +120,26 @@ class ProcessGroups:
 
 
 def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` holds a process that is not a zombie
+    (an init that does not reap, as in some containers, keeps zombies in
+    the group; waiting for them would only delay the exit)."""
     try:
         os.killpg(pgid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, PermissionError):  # gone, or not ours: nothing we could end
         return False
-    except PermissionError:  # not ours (any more): nothing we could end
-        return False
-    return True
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no /proc: take the kernel's word
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -207,7 +207,8 @@ class StatDB:
                 return []
             else:
                 self._close_connection()
-                warn(f"'{self._shown}' cannot be opened ({_why(exc, self.path.parent)}); running without the stat cache")
+                why = _why(exc, self.path.parent)
+                warn(f"'{self._shown}' cannot be opened ({why}); running without the stat cache")
                 self._disabled = True
             return []
 
@@ -255,10 +256,10 @@ class StatDB:
         adds meanwhile stays."""
         if self.readonly or self._disabled or not self.path.exists():
             return 0
-        memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
         stale = [path for path in (self._rows if self._rows is not None else self._load()) if path_gone(path)]
+        memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
         forgotten = [address for address in memo if record_gone(address)]
-        if not stale and not forgotten or self._disabled:
+        if self._disabled or not (stale or forgotten):
             return 0
         if self._unwritable is not None:
             warn(f"'{self._shown}' could not be pruned ({self._unwritable})")
