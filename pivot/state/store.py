@@ -433,12 +433,7 @@ def sweep_temps(target: Path) -> None:
         return
     for name in names:
         if name.startswith(prefix) and is_temp_name(name, target.name):
-            try:
-                os.unlink(target.parent / name)
-            except FileNotFoundError:
-                pass
-            except IsADirectoryError:  # not ours: pivot's temporary names are files or links
-                pass
+            _unlink_leftover(target.parent / name)
 
 
 def sweep_temps_below(top: Path) -> None:
@@ -449,10 +444,16 @@ def sweep_temps_below(top: Path) -> None:
     for dirpath, _, filenames in os.walk(top):
         for name in filenames:
             if is_temp_name(name):
-                try:
-                    os.unlink(os.path.join(dirpath, name))
-                except (FileNotFoundError, IsADirectoryError):
-                    pass
+                _unlink_leftover(Path(dirpath, name))
+
+
+def _unlink_leftover(path: Path) -> None:
+    """Best effort: a leftover that cannot go (a read-only directory) only
+    stays, as it would have without the sweep."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _temp_name(target: Path) -> str:
