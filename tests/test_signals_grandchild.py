@@ -92,3 +92,47 @@ def test_a_run_whose_stage_ends_on_sigterm_exits_without_waiting_the_grace_perio
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.slow
+def test_an_unexpected_error_ends_the_other_stages_grandchildren_too(ws) -> None:
+    """The coordinator fails (here: the cache cannot be written, a file
+    stands where a directory of objects belongs) while another stage runs
+    a grandchild that ignores SIGTERM: pivot stops with one line, and the
+    grandchild is SIGKILLed after the grace period instead of living on."""
+    import xxhash
+
+    ws.write("dvc.yaml", """\
+        stages:
+          breaks:
+            cmd: sleep 1; echo a > a.txt
+            outs: [a.txt]
+          stubborn:
+            cmd: sh -c 'trap "" TERM; echo $$ > grandchild.pid; while :; do sleep 1; done' & wait
+            outs: [never.txt]
+        """)
+    digest = xxhash.xxh3_128_hexdigest(b"a\n")
+    (ws.root / ".pivot/cache/files").mkdir(parents=True)
+    (ws.root / ".pivot/cache/files" / digest[:2]).write_text("not a directory")
+    proc = subprocess.Popen([sys.executable, "-m", "pivot", "run", "-j", "2"], cwd=ws.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    group = None
+    try:
+        grandchild = _wait_for(ws.root / "grandchild.pid", proc)
+        group = os.getpgid(grandchild)
+        out, err = proc.communicate(timeout=runner.KILL_GRACE_SECONDS + 30)
+        assert proc.returncode == 1 and "Traceback" not in err, out + err
+        assert err.strip().splitlines()[-1].startswith("ERROR: ")
+        deadline = time.monotonic() + 5
+        while _alive(grandchild) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(grandchild), "a grandchild outlived pivot's error exit"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if group is not None:
+            try:
+                os.killpg(group, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

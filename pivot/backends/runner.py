@@ -114,6 +114,13 @@ class Interrupt:
             self.killed = True
             self.groups.stop(signal.SIGKILL)
 
+    def terminate(self) -> None:
+        """What a first signal does, for an error: SIGTERM every group now
+        (and, through ``end_survivors``, SIGKILL after the grace period)."""
+        if self.at is None:
+            self.at = time.monotonic()
+            self.groups.stop(signal.SIGTERM)
+
     def end_survivors(self) -> None:
         """Before pivot exits after an interrupt: every stage's shell has
         ended, but something it started may ignore SIGTERM.  Wait for the
@@ -255,8 +262,9 @@ class Runner:
         try:
             yield
         except BaseException:
-            self.groups.stop(signal.SIGTERM)
+            self.interrupt.terminate()
             self._stop_workers()
+            self.interrupt.end_survivors()
             raise
 
     def _abandon(self, running: dict[str, float], pending: set[str]) -> None:
