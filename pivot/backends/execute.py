@@ -61,11 +61,17 @@ class CommandsResult:
 
 class ProcessGroups:
     """The process groups of every running command, so that an interrupt
-    can end them all.  Once ``stop`` was called no new command starts."""
+    can end them all.  Once ``stop`` was called no new command starts.
+
+    A group that was sent a signal is remembered after its command's shell
+    is gone: a grandchild that ignores SIGTERM lives on in it, and the
+    SIGKILL after the grace period must still reach it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: set[int] = set()
+        self._signalled: set[int] = set()  # told to stop, not yet SIGKILLed
         self._stopping = False
 
     @property
@@ -89,17 +95,51 @@ class ProcessGroups:
             self._running.discard(proc.pid)
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
-        """Refuse new commands and send ``sig`` to every running group."""
+        """Refuse new commands and send ``sig`` to every running group and
+        to every group signalled before (SIGKILL ends that list)."""
         with self._lock:
             self._stopping = True
-            groups = list(self._running)
+            groups = self._running | self._signalled
+            if sig == signal.SIGKILL:
+                self._signalled.clear()
+            else:
+                self._signalled |= self._running
         for pgid in groups:
             _signal_group(pgid, sig)
+
+    def survivors(self) -> list[int]:
+        """The signalled groups that still hold a process."""
+        with self._lock:
+            groups = list(self._signalled)
+        return [pgid for pgid in groups if _group_alive(pgid)]
 
     @property
     def running(self) -> int:
         with self._lock:
             return len(self._running)
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether process group ``pgid`` holds a process that is not a zombie
+    (an init that does not reap, as in some containers, keeps zombies in
+    the group; waiting for them would only delay the exit)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):  # gone, or not ours: nothing we could end
+        return False
+    try:
+        pids = [name for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:  # no /proc: take the kernel's word
+        return True
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
 
 
 def _signal_group(pgid: int, sig: int) -> None:

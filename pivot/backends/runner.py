@@ -114,6 +114,27 @@ class Interrupt:
             self.killed = True
             self.groups.stop(signal.SIGKILL)
 
+    def terminate(self) -> None:
+        """What a first signal does, for an error: SIGTERM every group now
+        (and, through ``end_survivors``, SIGKILL after the grace period)."""
+        if self.at is None:
+            self.at = time.monotonic()
+            self.groups.stop(signal.SIGTERM)
+
+    def end_survivors(self) -> None:
+        """Before pivot exits after an interrupt: every stage's shell has
+        ended, but something it started may ignore SIGTERM.  Wait for the
+        signalled groups to empty until the grace period is over, then
+        SIGKILL what is left (no wait at all when nothing survived)."""
+        if self.at is None or self.killed:
+            return
+        while self.groups.survivors():
+            if time.monotonic() - self.at > KILL_GRACE_SECONDS:
+                self.killed = True
+                self.groups.stop(signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
     @contextmanager
     def installed(self) -> Iterator[None]:
         if threading.current_thread() is not threading.main_thread():
@@ -215,6 +236,7 @@ class Runner:
                 outcome = self._finish(done)
                 stop_reason = self._settled(done.stage.address, outcome, pending, waiting, ready, order, stop_reason)
             self._stop_workers()
+            self.interrupt.end_survivors()
 
         # Whatever never started: stopped by a failure or an interrupt.
         if self.interrupt.requested:
@@ -240,8 +262,9 @@ class Runner:
         try:
             yield
         except BaseException:
-            self.groups.stop(signal.SIGTERM)
+            self.interrupt.terminate()
             self._stop_workers()
+            self.interrupt.end_survivors()
             raise
 
     def _abandon(self, running: dict[str, float], pending: set[str]) -> None:

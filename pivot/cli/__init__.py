@@ -7,6 +7,7 @@ parses arguments and prints; the work happens below it.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
@@ -56,6 +57,15 @@ class LazyGroup(click.Group):
             raise UserError(str(exc), exc.exit_code) from None
         except RecursionError:  # last guard: e.g. self-referencing data that slipped through
             raise UserError(RECURSION_MESSAGE) from None
+        except OSError as exc:  # last guard: a full disk, a read-only project, a directory in a file's place
+            if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+                raise
+            raise UserError(os_error_message(exc)) from None
+        except Exception as exc:
+            message = sqlite_error_message(exc)
+            if message is None:
+                raise
+            raise UserError(message) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, (module, _) in COMMANDS.items() if _module_exists(module)]
@@ -76,6 +86,53 @@ class LazyGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+def os_error_message(exc: OSError) -> str:
+    """``No space left on device: '.pivot/run.lock'``: why, and the path at
+    fault (relative to the current directory when below it)."""
+    why = exc.strerror or str(exc)
+    paths = [_shown_path(name) for name in (exc.filename, exc.filename2) if isinstance(name, (str, bytes))]
+    if paths:
+        return f"{why}: {' -> '.join(paths)}"
+    if exc.errno == errno.ENOSPC:  # a write to an open file: no name, but we know where pivot writes
+        try:
+            from pivot.project import Project
+
+            state_dir = Project.discover().state_dir
+            if os.statvfs(state_dir).f_bavail == 0:
+                return f"{why} (the file system holding {_shown_path(str(state_dir))} is full)"
+        except OSError:
+            pass
+    return why
+
+
+def sqlite_error_message(exc: BaseException) -> str | None:
+    """pivot's only SQLite database is the stat cache: name it.  None when
+    ``exc`` is not an SQLite error (sqlite3 is imported only when used)."""
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+        return None
+    try:
+        from pivot.project import Project
+
+        path = _shown_path(str(Project.discover().state_dir / "state.db"))
+    except OSError:
+        path = "'.pivot/state.db'"
+    return f"{path}: {exc}"
+
+
+def _shown_path(name: str | bytes) -> str:
+    if isinstance(name, bytes):
+        name = os.fsdecode(name)
+    try:
+        cwd = os.getcwd()
+        absolute = os.path.normpath(os.path.join(cwd, name))
+        if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
+            name = os.path.relpath(absolute, cwd)
+    except OSError:
+        pass
+    return f"'{name}'"
 
 
 def _module_exists(module_name: str) -> bool:
@@ -126,4 +183,15 @@ def main() -> None:
         sys.exit(141)
     except RecursionError:
         click.echo(f"ERROR: {RECURSION_MESSAGE}", err=True)
+        sys.exit(1)
+    except OSError as exc:  # raised outside a command: the -C directory, writing the output
+        if exc.errno == errno.EPIPE:
+            sys.exit(141)
+        click.echo(f"ERROR: {os_error_message(exc)}", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        message = sqlite_error_message(exc)
+        if message is None:
+            raise
+        click.echo(f"ERROR: {message}", err=True)
         sys.exit(1)

@@ -37,10 +37,22 @@ __all__ = [
 ]
 
 
+def _writable_state_dir(project: Project) -> bool:
+    """Make ``.pivot/``; False when it cannot be made or written (a
+    read-only project): commands that only read then still answer, and
+    commands that write fail at their lock with an error naming it."""
+    try:
+        state_dir = project.ensure_state_dir()
+    except OSError:
+        return False
+    return os.access(state_dir, os.W_OK | os.X_OK)
+
+
 class State:
     """The stores of one command.
 
-    ``readonly`` never writes anything.  ``inspect`` (``status``, ``plan``,
+    ``readonly`` never writes anything (it is also chosen when ``.pivot/``
+    cannot be written).  ``inspect`` (``status``, ``plan``,
     ``why``) writes no record, cache object or run-cache entry and never
     creates ``.pivot/``; only the stat cache and the params memo, which
     are caches of the disk, are kept up to date where ``.pivot/`` exists
@@ -54,7 +66,9 @@ class State:
             readonly = True
             memos = state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK)
         elif not readonly:
-            project.ensure_state_dir()
+            # a read-only project: commands that only read still answer, writers fail at their lock
+            readonly = not _writable_state_dir(project)
+            memos = not readonly
         self.project = project
         self.readonly = readonly
         self.statdb = StatDB(state_dir / "state.db", readonly=not memos)

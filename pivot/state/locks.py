@@ -9,6 +9,7 @@ outside ``[A-Za-z0-9_-]`` percent-encoded (``sub/dvc.yaml:build@0.5`` ->
 
 from __future__ import annotations
 
+import errno
 import json
 import marshal
 import os
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import xxhash
 
+from pivot.errors import StateError
 from pivot.signature import file_signature
 from pivot.state.hashing import DIGEST_PATTERN
 from pivot.state.notices import warn
@@ -232,12 +234,22 @@ class LockStore:
         return record
 
     def write(self, record: LockRecord) -> Path:
-        """Replace the stage's record atomically."""
+        """Replace the stage's record atomically; ``StateError`` naming the
+        record when that is impossible (a directory in its place, a
+        read-only project, a full disk)."""
         path = self.path_for(record.address)
-        self.dir.mkdir(parents=True, exist_ok=True)
         from pivot import atomic
 
-        atomic.write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+            self.dir.mkdir(parents=True, exist_ok=True)
+            atomic.write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            hint = "; remove it" if exc.errno == errno.EISDIR else ""
+            raise StateError(
+                f"cannot write lock record '{self._show(path)}' of '{record.address}': {exc.strerror or exc}{hint}"
+            ) from None
         return path
 
     def remove(self, address: str) -> None:

@@ -37,8 +37,7 @@ class RunLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "RunLock":
-        self._project.ensure_state_dir()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open(self._project, self.path, "run")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -48,8 +47,12 @@ class RunLock:
                 f"another pivot {holder} is already changing this project"
                 f" (lock file {self._project.relpath(self.path)}); wait for it to finish"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {self._purpose}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()} {self._purpose}\n".encode(), 0)
+        except OSError as exc:  # a full disk: whatever we were about to change would fail too
+            os.close(fd)
+            raise StateError(_cannot_take(self._project, self.path, "run", exc)) from None
         self._fd = fd
         return self
 
@@ -76,8 +79,7 @@ class CacheLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "CacheLock":
-        self._project.ensure_state_dir()
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open(self._project, self.path, "cache")
         try:
             if self._exclusive:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -96,6 +98,22 @@ class CacheLock:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _open(project: Project, path: Path, what: str) -> int:
+    """The lock file, opened for writing (created with ``.pivot/`` if need be)."""
+    try:
+        project.ensure_state_dir()
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StateError(_cannot_take(project, path, what, exc)) from None
+
+
+def _cannot_take(project: Project, path: Path, what: str, exc: OSError) -> str:
+    """``cannot take the run lock '.pivot/run.lock': Permission denied``:
+    the file at fault (maybe ``.pivot/`` itself), root-relative, and why."""
+    where = project.relpath(exc.filename if isinstance(exc.filename, str) else path)
+    return f"cannot take the {what} lock '{where}': {exc.strerror or exc}"
 
 
 def _read_holder(fd: int) -> str:

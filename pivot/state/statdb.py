@@ -9,6 +9,10 @@ after it was hashed keeps its stat.  A row is therefore trusted only when
 the file's mtime was at least ``RACY_WINDOW_NS`` older than the moment it
 was hashed; otherwise the file is read again (and the row refreshed), like
 git's racy-index check.
+
+A database that cannot be written (a read-only project, a full disk) is
+still read: lookups keep answering, new rows are just not remembered.  Only
+one SQLite reports damaged (corrupt, not a database) is deleted and rebuilt.
 """
 
 from __future__ import annotations
@@ -46,6 +50,43 @@ CREATE TABLE IF NOT EXISTS lock_memo (
 # path -> (inode, mtime_ns, size, hash, hashed_ns)
 Row = tuple[int, int, int, str, int]
 
+# SQLite's primary result codes (``exc.sqlite_errorcode & 0xFF``).  Every
+# other failure (read-only, full, cannot open, I/O) means "cannot write".
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+_SQLITE_IOERR, _SQLITE_CORRUPT, _SQLITE_FULL, _SQLITE_NOTADB = 10, 11, 13, 26
+
+
+def _code(exc: sqlite3.Error) -> int | None:
+    code = getattr(exc, "sqlite_errorcode", None)
+    return None if code is None else code & 0xFF
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """The database file itself is bad: worth deleting and rebuilding."""
+    return _code(exc) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return _code(exc) in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
+def _why(exc: BaseException, directory: Path | None = None) -> str:
+    """The reason to show; SQLite reports a full disk as an I/O error when
+    it cannot grow its ``-shm`` file, so a full disk is named as such."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    if directory is not None and _code(exc) in (_SQLITE_IOERR, _SQLITE_FULL) and disk_full(directory):
+        return "No space left on device"
+    return str(exc)
+
+
+def disk_full(directory: Path) -> bool:
+    """Whether the file system holding ``directory`` has no free block left."""
+    try:
+        return os.statvfs(directory).f_bavail == 0
+    except OSError:
+        return False
+
 
 class StatDB:
     """Stat rows for one command; ``close()`` commits the new ones."""
@@ -60,6 +101,7 @@ class StatDB:
         self._pending_memo: dict[str, bytes] = {}
         self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
         self._disabled = False  # unusable and not removable: this command runs without it
+        self._unwritable: str | None = None  # why it cannot be written: read, never written
 
     # -- lookups -------------------------------------------------------------
 
@@ -92,47 +134,108 @@ class StatDB:
     # -- storage -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """The read-write connection (creating the database if needed)."""
         if self._conn is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(_SCHEMA)
-            conn.execute(_LOCK_MEMO_SCHEMA)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute(_SCHEMA)
+                conn.execute(_LOCK_MEMO_SCHEMA)
+            except BaseException:
+                conn.close()
+                raise
             self._conn = conn
         return self._conn
 
-    def _load(self) -> dict[str, Row]:
+    def _reader(self) -> sqlite3.Connection | None:
+        """A connection to read from: read-write when this command may write,
+        else (or when writing turns out impossible) read-only; None when
+        there is no database."""
+        if self._conn is not None:
+            return self._conn
         if self._disabled or not self.path.exists():
-            return {}
+            return None
+        if not self.readonly and self._unwritable is None:
+            try:
+                return self._connect()
+            except sqlite3.Error as exc:
+                if _damaged(exc):
+                    raise
+                self._unwritable = _why(exc, self.path.parent)
+            except OSError as exc:
+                self._unwritable = _why(exc)
+        return self._connect_readonly()
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        """Open without writing anything.  A WAL database in a directory we
+        cannot write (or on a full disk) cannot get its ``-shm`` file, so the
+        last resort is ``immutable=1``, which reads the main file only: rows
+        still in a ``-wal`` are missed, which a cache can afford (a row is
+        only trusted when the file's stat still matches it)."""
+        from urllib.parse import quote
+
+        uri = f"file:{quote(str(self.path))}?mode=ro"
+        error: sqlite3.Error | None = None
+        for suffix in ("", "&immutable=1"):
+            conn = sqlite3.connect(uri + suffix, uri=True, isolation_level=None, check_same_thread=False)
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.Error as exc:
+                conn.close()
+                if _damaged(exc):
+                    raise
+                error = exc
+                continue
+            self._conn = conn
+            return conn
+        assert error is not None
+        raise error
+
+    def _query(self, sql: str) -> list[tuple]:
+        """All rows of ``sql``; [] without a usable database (warning once)."""
+        if self._disabled:
+            return []
         try:
-            cursor = self._connect().execute(
-                "SELECT path, inode, mtime_ns, size, hash, hashed_ns FROM stat"
-            )
-            return {row[0]: row[1:] for row in cursor}
-        except sqlite3.DatabaseError as exc:
-            self._rebuild(exc)
-            return {}
+            conn = self._reader()
+            return [] if conn is None else conn.execute(sql).fetchall()
+        except sqlite3.Error as exc:
+            if _damaged(exc):
+                self._rebuild(exc)
+            elif "no such table" in str(exc):  # read-only, made before the table existed
+                return []
+            else:
+                self._close_connection()
+                why = _why(exc, self.path.parent)
+                warn(f"'{self._shown}' cannot be opened ({why}); running without the stat cache")
+                self._disabled = True
+            return []
+
+    def _load(self) -> dict[str, Row]:
+        rows = self._query("SELECT path, inode, mtime_ns, size, hash, hashed_ns FROM stat")
+        return {row[0]: row[1:] for row in rows}
 
     def _load_lock_memo(self) -> dict[str, bytes]:
-        if self._disabled or not self.path.exists():
-            return {}
-        try:
-            return dict(self._connect().execute("SELECT address, entry FROM lock_memo"))
-        except sqlite3.DatabaseError as exc:
-            self._rebuild(exc)
-            return {}
+        return dict(self._query("SELECT address, entry FROM lock_memo"))
 
-    def _rebuild(self, exc: Exception) -> None:
-        """A damaged database is only a cache: warn, drop it, start afresh.
-        One that cannot be removed (a directory, no permission) is left
-        alone, and this command runs without a stat cache."""
+    def _close_connection(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
             except sqlite3.Error:
                 pass
             self._conn = None
+
+    def _rebuild(self, exc: Exception) -> None:
+        """A damaged database is only a cache: warn, drop it, start afresh.
+        One that cannot be removed (a directory, no permission, a read-only
+        command) is left alone, and this command runs without a stat cache."""
+        self._close_connection()
+        if self.readonly:
+            warn(f"'{self._shown}' is unreadable ({exc}); running without the stat cache")
+            self._disabled = True
+            return
         for suffix in ("", "-wal", "-shm"):
             try:
                 os.unlink(f"{self.path}{suffix}")
@@ -143,6 +246,7 @@ class StatDB:
                      " running without the stat cache")
                 self._disabled = True
                 return
+        self._unwritable = None
         warn(f"'{self._shown}' is unreadable ({exc}); rebuilding the stat cache")
 
     def prune(self, path_gone: Callable[[str], bool], record_gone: Callable[[str], bool]) -> int:
@@ -155,7 +259,10 @@ class StatDB:
         stale = [path for path in (self._rows if self._rows is not None else self._load()) if path_gone(path)]
         memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
         forgotten = [address for address in memo if record_gone(address)]
-        if not stale and not forgotten:
+        if self._disabled or not (stale or forgotten):
+            return 0
+        if self._unwritable is not None:
+            warn(f"'{self._shown}' could not be pruned ({self._unwritable})")
             return 0
         try:
             conn = self._connect()
@@ -163,27 +270,31 @@ class StatDB:
             conn.executemany("DELETE FROM stat WHERE path = ?", ((path,) for path in stale))
             conn.executemany("DELETE FROM lock_memo WHERE address = ?", ((address,) for address in forgotten))
             conn.execute("COMMIT")
-        except sqlite3.DatabaseError as exc:
-            warn(f"'{self._shown}' could not be pruned ({exc})")
+        except (sqlite3.Error, OSError) as exc:
+            self._rollback()
+            warn(f"'{self._shown}' could not be pruned ({_why(exc, self.path.parent)})")
             return 0
         self._rows = None
         self._lock_memo = None
         return len(stale) + len(forgotten)
 
     def close(self) -> None:
-        """Write the new rows in one transaction and close."""
+        """Write the new rows in one transaction and close.  Writing is best
+        effort: a database that cannot take them (read-only, disk full,
+        busy) is left as it was, with a warning."""
         try:
             if (self._pending or self._pending_memo) and not self.readonly:
                 self._flush()
         finally:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            self._close_connection()
 
     def _flush(self) -> None:
         rows = [(path, *row) for path, row in self._pending.items()]
         for attempt in range(2):
             if self._disabled:
+                return
+            if self._unwritable is not None:
+                self._not_updated(self._unwritable)
                 return
             try:
                 conn = self._connect()
@@ -192,16 +303,29 @@ class StatDB:
                 conn.executemany("INSERT OR REPLACE INTO lock_memo VALUES (?, ?)", self._pending_memo.items())
                 conn.execute("COMMIT")
                 break
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
+            except sqlite3.Error as exc:
+                self._rollback()
+                if _busy(exc):
                     warn(f"'{self._shown}' is busy; stat cache not updated this time")
                     return
-                if attempt:
-                    raise
-                self._rebuild(exc)
-            except sqlite3.DatabaseError as exc:
-                if attempt:
-                    raise
-                self._rebuild(exc)
+                if _damaged(exc) and not attempt:
+                    self._rebuild(exc)
+                    continue
+                self._not_updated(_why(exc, self.path.parent))
+                return
+            except OSError as exc:  # .pivot/ cannot be created
+                self._not_updated(_why(exc))
+                return
         self._pending.clear()
         self._pending_memo.clear()
+
+    def _rollback(self) -> None:
+        if self._conn is not None and self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _not_updated(self, why: str) -> None:
+        self._unwritable = why
+        warn(f"'{self._shown}' cannot be written ({why}); the stat cache was not updated")

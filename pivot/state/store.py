@@ -20,6 +20,7 @@ import enum
 import errno
 import json
 import os
+import re
 import stat as stat_mod
 import sys
 from contextlib import contextmanager
@@ -151,8 +152,10 @@ class Cache:
             return
         target = writable_path(self.root, relpath)
         if not info.is_dir:
+            sweep_temps(writable_path(self.root, relpath))
             self._relink_file(target, info.hash, _is_exec(target))
             return
+        sweep_temps_below(writable_path(self.root, relpath))
         for entry in self.hasher.manifest(relpath):
             self._relink_file(target / entry.relpath, entry.hash, entry.isexec)
 
@@ -247,6 +250,9 @@ class Cache:
             raise StateError(f"cannot restore '{relpath}': it is not in the cache")
         target = writable_path(self.root, relpath)
         try:
+            # what a checkout killed mid-copy left beside the output (inside a
+            # directory output, the removal below takes care of it)
+            sweep_temps(writable_path(self.root, relpath))
             if info.is_dir:
                 entries = self.load_manifest(info.hash) or ()
                 if manifest_digest(entries) != info.hash:
@@ -386,10 +392,70 @@ def _same_file(path: Path, obj: Path) -> bool:
         return False
 
 
+# Temporary names beside a placed output: ``.NAME.pivot-XXXXXXXX`` (NAME the
+# output's file name, cut to 200 bytes; XXXXXXXX from ``tempfile``).  A
+# ``kill -9`` while a file is placed leaves one behind; the next placement of
+# that output sweeps it, and ``pivot gc`` may sweep any with ``is_temp_name``.
+TEMP_INFIX = ".pivot-"
+_TEMP_RANDOM = re.compile(r"[a-z0-9_]{8}")
+_TEMP_STEM_BYTES = 200
+
+
+def _temp_stem(name: str) -> str:
+    """``.NAME``, cut so that the whole temporary name fits in 255 bytes."""
+    encoded = os.fsencode(name)
+    if len(encoded) > _TEMP_STEM_BYTES:
+        name = os.fsdecode(encoded[:_TEMP_STEM_BYTES])
+    return f".{name}"
+
+
+def is_temp_name(name: str, target_name: str | None = None) -> bool:
+    """Whether file name ``name`` is one of pivot's temporary names for
+    placing an output (for the output named ``target_name``, when given)."""
+    if not name.startswith(".") or len(name) < len(TEMP_INFIX) + 10:
+        return False
+    stem, infix, random = name[:-15], name[-15:-8], name[-8:]
+    if infix != TEMP_INFIX or _TEMP_RANDOM.fullmatch(random) is None or len(stem) < 2:
+        return False
+    return target_name is None or stem == _temp_stem(target_name)
+
+
+def sweep_temps(target: Path) -> None:
+    """Remove what a killed placement of ``target`` left beside it."""
+    prefix = f"{_temp_stem(target.name)}{TEMP_INFIX}"
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(prefix) and is_temp_name(name, target.name):
+            _unlink_leftover(target.parent / name)
+
+
+def sweep_temps_below(top: Path) -> None:
+    """Remove pivot's temporary names anywhere inside directory ``top``
+    (links to directories, ``top`` included, are not followed)."""
+    if os.path.islink(top):
+        return
+    for dirpath, _, filenames in os.walk(top):
+        for name in filenames:
+            if is_temp_name(name):
+                _unlink_leftover(Path(dirpath, name))
+
+
+def _unlink_leftover(path: Path) -> None:
+    """Best effort: a leftover that cannot go (a read-only directory) only
+    stays, as it would have without the sweep."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
 def _temp_name(target: Path) -> str:
     """A free name beside ``target`` (the caller creates it)."""
     import tempfile  # imported where writes happen: cheap no-op commands
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.pivot-")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f"{_temp_stem(target.name)}{TEMP_INFIX}")
     os.close(fd)
     os.unlink(tmp)
     return tmp
