@@ -15,6 +15,7 @@ import sys
 import click
 
 from pivot import __version__
+from pivot.errors import os_error_message, shown_path as _shown_path
 
 # name -> (module, short help).  The help is here so --help needs no import.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -88,25 +89,6 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
 
-def os_error_message(exc: OSError) -> str:
-    """``No space left on device: '.pivot/run.lock'``: why, and the path at
-    fault (relative to the current directory when below it)."""
-    why = exc.strerror or str(exc)
-    paths = [_shown_path(name) for name in (exc.filename, exc.filename2) if isinstance(name, (str, bytes))]
-    if paths:
-        return f"{why}: {' -> '.join(paths)}"
-    if exc.errno == errno.ENOSPC:  # a write to an open file: no name, but we know where pivot writes
-        try:
-            from pivot.project import Project
-
-            state_dir = Project.discover().state_dir
-            if os.statvfs(state_dir).f_bavail == 0:
-                return f"{why} (the file system holding {_shown_path(str(state_dir))} is full)"
-        except OSError:
-            pass
-    return why
-
-
 def sqlite_error_message(exc: BaseException) -> str | None:
     """pivot's only SQLite database is the stat cache: name it.  None when
     ``exc`` is not an SQLite error (sqlite3 is imported only when used)."""
@@ -120,19 +102,6 @@ def sqlite_error_message(exc: BaseException) -> str | None:
     except OSError:
         path = "'.pivot/state.db'"
     return f"{path}: {exc}"
-
-
-def _shown_path(name: str | bytes) -> str:
-    if isinstance(name, bytes):
-        name = os.fsdecode(name)
-    try:
-        cwd = os.getcwd()
-        absolute = os.path.normpath(os.path.join(cwd, name))
-        if absolute.startswith(cwd.rstrip(os.sep) + os.sep):
-            name = os.path.relpath(absolute, cwd)
-    except OSError:
-        pass
-    return f"'{name}'"
 
 
 def _module_exists(module_name: str) -> bool:

@@ -173,8 +173,9 @@ def _one_line_errors(context: str) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        where = f": '{exc.filename}'" if exc.filename else ""
-        raise PivotError(f"{context}: {exc.strerror or exc}{where}") from None
+        from pivot.errors import os_error_message
+
+        raise PivotError(f"{context}: {os_error_message(exc)}") from None
 
 
 def _stage(address: str):
