@@ -34,6 +34,8 @@ FORMAT = 4
 _CODE = (
     "frontends/__init__.py",
     "frontends/cache.py",
+    "frontends/contained.py",
+    "containment.py",
     "frontends/datafiles.py",
     "frontends/dvcschema.py",
     "frontends/dvcyaml.py",

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, NamedTuple
 
+from pivot.containment import outside_reason
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_parse as syntax
 from pivot.frontends.pivotfile_parse import Pos, Source
@@ -380,7 +381,14 @@ class _Evaluator:
         if "wdir" in sections:
             wdir_text = self._single(sections["wdir"], str)
             wdir = posixpath.normpath(posixpath.join(base, _literal_path(wdir_text, sections["wdir"].pos)))
+            if wdir.startswith("/") or wdir == ".." or wdir.startswith("../"):
+                raise sections["wdir"].pos.error(
+                    f"refusing wdir '{wdir_text}' of rule '{decl.name}': it is outside the project root"
+                    " (outputs and wdir must stay inside the project)"
+                )
         outputs = self._paths(sections.get("output"), wdir, allow_markers=True)
+        for item in outputs:
+            _refuse_outside_output(item, decl.name)
         wildcards = tuple(dict.fromkeys(w for item in outputs for w in item.pattern.wildcards))
         for item in outputs:  # else a match on one output could not name the others
             lacking = [w for w in wildcards if w not in item.pattern.wildcards]
@@ -538,6 +546,19 @@ def _params_patterns(text: str, pos: Pos) -> tuple[Pattern | None, tuple[Pattern
     return file, keys
 
 
+def _refuse_outside_output(item: PathItem, rule: str) -> None:
+    """An output that leaves the project whatever its wildcards stand for
+    (absolute, the root, ``..``) is refused where it is written."""
+    parts = item.rooted.parts
+    sample = "".join(part if isinstance(part, str) else "w" for part in parts)
+    reason = outside_reason(sample)
+    if reason is not None:
+        written = "".join(part if isinstance(part, str) else "{" + part.name + "}" for part in item.pattern.parts)
+        raise item.pos.error(
+            f"refusing output '{written}' of rule '{rule}': {reason} (outputs and wdir must stay inside the project)"
+        )
+
+
 def _literal_path(text: str, pos: Pos) -> str:
     try:
         pattern = parse_pattern(text)
@@ -685,6 +706,8 @@ class _Producers:
         rule = self.concrete.get(path)
         if rule is not None:
             found[rule.name] = (rule, {})
+        if path.startswith("/") or path == ".." or path.startswith("../"):
+            return list(found.values())  # outside the project: a source file, never a wildcard output
         # inside an output directory? (every parent starts with the path's
         # first component, so most paths need no walk up)
         if path.partition("/")[0] in self.concrete_firsts:
