@@ -7,7 +7,6 @@ pipeline source.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,21 @@ def parse_data_file(path: Path, display: str) -> Any:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
+            from pivot.yaml12 import load_json
+
             with open(path, encoding="utf-8") as handle:
-                return json.load(handle)
+                return load_json(handle.read(), display)
         if suffix == ".toml":
             import tomllib
 
+            from pivot.yaml12 import parse_deep
+
             with open(path, "rb") as handle:
-                return tomllib.load(handle)
+                raw = handle.read()
+            return parse_deep(lambda: tomllib.loads(raw.decode("utf-8")), display)
         if suffix == ".py":
             return _python_constants(path.read_text(encoding="utf-8"), display)
-    except (ValueError, OSError) as exc:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+    except (ValueError, OSError) as exc:  # JSONDecodeError, TOMLDecodeError, UnicodeDecodeError are ValueErrors
         raise PivotError(f"'{display}' is invalid: {exc}") from None
     from pivot import yaml12
 

@@ -260,6 +260,16 @@ class _Evaluator:
     # expressions ----------------------------------------------------------
 
     def eval(self, expr: syntax.Expr) -> Any:
+        """The value of ``expr``; brackets nested deeper than Python can
+        recurse are an error at the expression, not a crash."""
+        try:
+            return self._eval(expr)
+        except RecursionError:
+            raise expr.pos.error(
+                "brackets and calls nested too deeply to evaluate (keep nesting under a few hundred levels)"
+            ) from None
+
+    def _eval(self, expr: syntax.Expr) -> Any:
         if isinstance(expr, syntax.Literal):
             return expr.value
         if isinstance(expr, syntax.Var):
@@ -269,19 +279,19 @@ class _Evaluator:
                 return _CONSTANTS[expr.name]
             raise expr.pos.error(f"unknown variable '{expr.name}'")
         if isinstance(expr, syntax.ListExpr):
-            return [self.eval(item) for item in expr.items]
+            return [self._eval(item) for item in expr.items]
         if isinstance(expr, syntax.DictExpr):
             result = {}
             for key_expr, value_expr in expr.pairs:
-                key = self.eval(key_expr)
+                key = self._eval(key_expr)
                 if not isinstance(key, (str, int, float, bool)):
                     raise key_expr.pos.error("a dict key must be a string or a number")
-                result[key] = self.eval(value_expr)
+                result[key] = self._eval(value_expr)
             return result
         if isinstance(expr, syntax.GetItem):
-            return self._lookup(expr, self.eval(expr.target), self.eval(expr.key))
+            return self._lookup(expr, self._eval(expr.target), self._eval(expr.key))
         if isinstance(expr, syntax.GetAttr):
-            target = self.eval(expr.target)
+            target = self._eval(expr.target)
             if not isinstance(target, dict):
                 raise expr.pos.error(f"cannot read '.{expr.name}' of a {_type_name(target)}")
             return self._lookup(expr, target, expr.name)
@@ -302,8 +312,8 @@ class _Evaluator:
         raise expr.pos.error(f"cannot index a {_type_name(target)} with {key!r}")
 
     def _call(self, call: syntax.Call) -> Any:
-        args = [self.eval(a) for a in call.args]
-        kwargs = {name: (self.eval(value), value.pos) for name, value in call.kwargs}
+        args = [self._eval(a) for a in call.args]
+        kwargs = {name: (self._eval(value), value.pos) for name, value in call.kwargs}
         if call.function == "expand":
             return self._expand(call, args, kwargs)
         if call.function in OUTPUT_MARKERS:

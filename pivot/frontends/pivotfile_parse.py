@@ -87,11 +87,27 @@ class Pos:
     def error(self, message: str) -> PipelineError:
         """``file:line:col: message``, then the source line with a caret."""
         line = self.line
-        text = self.source.line_text(line)
-        caret = " " * (max(self.column, 1) - 1) + "^"
+        text, column = _excerpt(self.source.line_text(line), max(self.column, 1))
+        caret = " " * (column - 1) + "^"
         return PipelineError(
             f"{self.source.relpath}:{line}:{self.column}: {message}\n    {text}\n    {caret}"
         )
+
+
+EXCERPT_WIDTH = 120
+
+
+def _excerpt(text: str, column: int) -> tuple[str, int]:
+    """At most EXCERPT_WIDTH characters of a source line around ``column``
+    (1-based) and the column within them: a generated or hostile line may
+    be megabytes long."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, column
+    start = max(0, min(column - 1 - EXCERPT_WIDTH // 2, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    prefix = "..." if start else ""
+    suffix = "..." if end < len(text) else ""
+    return prefix + text[start:end] + suffix, column - start + len(prefix)
 
 
 # ---------------------------------------------------------------- syntax tree

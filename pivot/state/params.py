@@ -54,14 +54,21 @@ class ParamsReader:
         data = self.read(dep.path)
         if data is None:
             return None
-        if dep.keys is None:
-            return {str(key): normalise(value) for key, value in data.items()}
-        found: dict[str, Any] = {}
-        for key in dep.keys:
-            value = lookup(data, key)
-            if value is not _MISSING:
-                found[key] = normalise(value)
-        return found
+        try:
+            if dep.keys is None:
+                return {str(key): normalise(value) for key, value in data.items()}
+            found: dict[str, Any] = {}
+            for key in dep.keys:
+                value = lookup(data, key)
+                if value is not _MISSING:
+                    found[key] = normalise(value)
+            return found
+        except RecursionError:  # a deep file parses (see yaml12.parse_deep), but its values cannot be compared
+            what = "the whole file" if dep.keys is None else "a tracked key"
+            raise StateError(
+                f"params file '{dep.path}': {what} holds values nested too deeply to compare;"
+                " track keys whose values are less deeply nested"
+            ) from None
 
     def invalidate(self, relpath: str) -> None:
         self._files.pop(relpath, None)
@@ -193,15 +200,19 @@ def _load(path: Path, relpath: str) -> Mapping[str, Any] | None:
     suffix = path.suffix.lower()
     text = raw.decode("utf-8", "replace")
     if suffix == ".json":
+        from pivot.yaml12 import load_json  # deep nesting: parsed anyway, or an error naming the file
+
         try:
-            data = json.loads(text)
+            data = load_json(text, relpath)
         except json.JSONDecodeError as exc:
             raise StateError(f"'{relpath}':{exc.lineno}: invalid JSON: {exc.msg}") from None
     elif suffix == ".toml":
         import tomllib
 
+        from pivot.yaml12 import parse_deep
+
         try:
-            data = tomllib.loads(text)
+            data = parse_deep(lambda: tomllib.loads(text), relpath)
         except tomllib.TOMLDecodeError as exc:
             raise StateError(f"'{relpath}': invalid TOML: {exc}") from None
     elif suffix == ".py":
