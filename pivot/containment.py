@@ -82,7 +82,7 @@ class RealParents:
     def escape(self, relpath: str) -> str | None:
         """The real path outside the project that the parent directory of
         normalised root-relative ``relpath`` leads to, else None."""
-        return self.dir_escape(posixpath.dirname(relpath))
+        return self.dir_escape(relpath.rpartition("/")[0])
 
     def dir_escape(self, directory: str) -> str | None:
         """Like :meth:`escape`, for the directory ``directory`` itself."""

@@ -17,6 +17,7 @@ first line of defence; every writer checks again at write time
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
 from typing import Iterable
 
@@ -30,28 +31,51 @@ _SECTION = {"out": "output", "metric": "metric", "plot": "plot"}
 def refuse_outside(root: Path, stages: Iterable[Stage]) -> None:
     """PipelineError naming the file, stage and path of the first out or
     wdir of ``stages`` that leaves the project (see the module docstring)."""
-    parents: RealParents | None = None  # made at the first stage with outs
+    parents = _LazyParents(root)
+    inside: set[str] = set()  # parent directories already known to stay inside
     for stage in stages:
         if stage.wdir != ".":
             reason = _wdir_reason(stage.wdir)
             if reason is None:
-                parents = parents or RealParents(root)
-                real = parents.dir_escape(stage.wdir)
+                real = parents.get().dir_escape(stage.wdir)
                 if real is not None:
                     reason = f"it leads through a symlink to '{real}', outside the project"
             if reason is not None:
                 raise _refused(stage, "wdir", f"'{stage.wdir}'", reason)
         for out in stage.outs:
-            reason = outside_reason(out.path)
+            path = out.path
+            # Inline fast path (pipelines have thousands of outs): relative,
+            # no drive, no component starting with a dot, so no '.' or '..'.
+            if path and path[0] not in "/." and "/." not in path and path[1:2] != ":":
+                parent = path.rpartition("/")[0]
+                if parent in inside:
+                    continue
+                reason = None
+            else:
+                parent = posixpath.dirname(posixpath.normpath(path))
+                reason = outside_reason(path)
             if reason is None:
-                parents = parents or RealParents(root)
-                real = parents.escape(out.path)
+                real = parents.get().dir_escape(parent)
                 if real is None:
+                    inside.add(parent)
                     continue
                 reason = f"a symlinked directory on its way leads to '{real}', outside the project"
             if out.def_path.startswith("/") and reason == "it is outside the project root":
                 reason = "it is an absolute path outside the project"
             raise _refused(stage, _SECTION[out.kind.value], _shown(out), reason)
+
+
+class _LazyParents:
+    """A :class:`RealParents` made when first needed (it resolves the root)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._parents: RealParents | None = None
+
+    def get(self) -> RealParents:
+        if self._parents is None:
+            self._parents = RealParents(self.root)
+        return self._parents
 
 
 def _wdir_reason(wdir: str) -> str | None:
