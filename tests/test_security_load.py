@@ -271,3 +271,30 @@ def test_a_cached_pipeline_with_an_out_outside_is_refused(ws, monkeypatch) -> No
     before = _tree(decoy)
     _refused(ws.pivot("checkout", expect=None), "stage 's'", "output '../decoy'", "outside the project")
     assert _tree(decoy) == before
+
+
+class _Planted:
+    """What a hostile ``.pivot/`` could hold: a pickle that runs a command
+    when it is loaded (here it only touches a marker file)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+def test_planted_load_caches_are_never_unpickled_into_code(ws) -> None:
+    from pivot.frontends.pivotfile_parse import _grammar_key, _StatementCache
+
+    marker = ws.root.parent / "pwned"
+    evil = pickle.dumps(_Planted(marker))
+    ws.write("Pivotfile", 'rule r:\n    output: "o.txt"\n    shell: "echo hi > {output}"\n')
+    parser = ws.root / ".pivot" / "parser"
+    (parser / "statements").mkdir(parents=True)
+    (ws.root / ".pivot" / "pipeline.pickle").write_bytes(evil)
+    (parser / f"pivotfile-{_grammar_key()}.lark.pickle").write_bytes(b"0" * 64 + b"\n" + evil)
+    _StatementCache(parser, "Pivotfile").path.write_bytes(evil)
+    ws.pivot("run")
+    assert ws.read("o.txt") == "hi\n"
+    assert not marker.exists()

@@ -14,7 +14,9 @@ consulted files include every input whose existence was checked.
 
 Racy files: a pipeline is saved only when every file it was built from is
 settled (:mod:`pivot.signature`).  The cache is written only into an
-existing ``.pivot/``, atomically.
+existing ``.pivot/``, atomically.  It is read with an unpickler that
+resolves only pivot's IR records (:mod:`pivot.frontends.safepickle`), and
+what it holds is checked for outs outside the project like a fresh load.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ _CODE = (
     "frontends/__init__.py",
     "frontends/cache.py",
     "frontends/contained.py",
+    "frontends/safepickle.py",
     "containment.py",
     "frontends/datafiles.py",
     "frontends/dvcschema.py",
@@ -87,13 +90,15 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     except OSError:
         return None
     import io
-    import pickle
+
+    from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        unpickler = pickle.Unpickler(io.BytesIO(raw))
+        # .pivot/ may come with a checkout: only pivot's own records are resolved
+        unpickler = RestrictedUnpickler(io.BytesIO(raw), _allowed_classes())
         header = unpickler.load()
         if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
             return None
@@ -104,6 +109,19 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
         if enabled:
             gc.enable()
     return pipeline if isinstance(pipeline, Pipeline) else None
+
+
+def _allowed_classes() -> frozenset[tuple[str, str]]:
+    """What a pipeline pickle may name: the IR records, the header, and
+    value constructors for data in ``meta``."""
+    from pivot.frontends.safepickle import SAFE_VALUE_CLASSES, classes_of
+
+    return (
+        classes_of("pivot.ir", "Pipeline", "Stage", "Dep", "Out", "ParamsDep", "Location", "OutKind")
+        | classes_of(__name__, "CacheHeader")
+        | classes_of("pivot.signature", "Signature")
+        | SAFE_VALUE_CLASSES
+    )
 
 
 def inputs_unchanged(project: Project, header: CacheHeader) -> bool:

@@ -38,6 +38,7 @@ from lark.indenter import DedentError, Indenter
 
 from pivot import resources
 from pivot.errors import PipelineError
+from pivot.frontends.safepickle import RestrictedUnpickler, classes_of
 
 # ---------------------------------------------------------------- positions
 
@@ -201,6 +202,12 @@ class ConfigFile:
 
 Statement = RuleDecl | Assign | Include | ConfigFile
 
+# What a cached syntax tree may name when unpickled (see _StatementCache).
+_AST_CLASSES = classes_of(
+    __name__, "Pos", "Literal", "Var", "ListExpr", "DictExpr", "GetItem", "GetAttr", "Call",
+    "Item", "Section", "RuleDecl", "Assign", "Include", "ConfigFile",
+)
+
 
 # ---------------------------------------------------------------- parser
 
@@ -272,7 +279,9 @@ def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
         return Lark(grammar, **options), transformer
     cached = cache_dir / f"pivotfile-{_grammar_key()}.lark.pickle"
     if cached.is_file():
-        return Lark(grammar, cache=str(cached), **options), transformer
+        if _plain_data_pickles(cached):
+            return Lark(grammar, cache=str(cached), **options), transformer
+        return Lark(grammar, **options), transformer  # not lark's tables: never unpickled
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".pivotfile-", suffix=".tmp")
@@ -283,6 +292,22 @@ def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
     except OSError:  # a read-only project only costs speed
         parser = Lark(grammar, **options)
     return parser, transformer
+
+
+def _plain_data_pickles(path: Path) -> bool:
+    """Whether lark's table cache at ``path`` (a hash line, then two
+    pickles) holds plain data only.  lark unpickles it itself, and a
+    ``.pivot/`` shipped with a checkout could hold anything, so it is first
+    read once with an unpickler that resolves no class at all."""
+    try:
+        with open(path, "rb") as handle:
+            handle.readline()
+            restricted_load = lambda: RestrictedUnpickler(handle, ()).load()  # noqa: E731
+            restricted_load()  # the files lark used
+            restricted_load()  # the tables
+    except Exception:  # refused, damaged or unreadable: build the tables instead
+        return False
+    return True
 
 
 def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...]:
@@ -402,7 +427,7 @@ class _StatementCache:
         """The cached trees of ``chunks`` (None where not cached)."""
         try:
             with open(self.path, "rb") as f:
-                blobs = pickle.load(f)
+                blobs = RestrictedUnpickler(f, ()).load()  # str -> bytes only
             self.blobs = blobs if isinstance(blobs, dict) else {}
         except Exception:  # absent, or unreadable: parse everything
             self.blobs = {}
@@ -412,7 +437,7 @@ class _StatementCache:
     def _tree(blob: bytes | None, origin: Origin) -> list[Statement] | None:
         if blob is None:
             return None
-        unpickler = pickle.Unpickler(io.BytesIO(blob))
+        unpickler = RestrictedUnpickler(io.BytesIO(blob), _AST_CLASSES)
         unpickler.persistent_load = lambda _: origin
         try:
             return unpickler.load()
