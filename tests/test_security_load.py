@@ -298,3 +298,8 @@ def test_planted_load_caches_are_never_unpickled_into_code(ws) -> None:
     ws.pivot("run")
     assert ws.read("o.txt") == "hi\n"
     assert not marker.exists()
+
+
+def test_a_wildcard_rule_never_claims_the_project_root(ws) -> None:
+    ws.write("Pivotfile", 'rule all:\n    input: "."\nrule any:\n    output: "{name}"\n    shell: "touch {output}"\n')
+    assert ws.pivot_json("list")["stages"] == []
