@@ -101,8 +101,17 @@ class RealParents:
                 self._escapes[prefix] = escape  # below a directory that already left
         return escape
 
+    def link_escape(self, relpath: str, allowed: str | None = None) -> str | None:
+        """The real path outside the project that ``relpath`` itself leads
+        to when it is a symlink, else None.  A link into the real directory
+        ``allowed`` (pivot's cache, wherever it lives) is fine."""
+        real = self._symlink_escape(relpath)
+        if real is None or allowed is None:
+            return real
+        return None if real.startswith(allowed.rstrip(os.sep) + os.sep) else real
+
     def _symlink_escape(self, prefix: str) -> str | None:
-        full = os.path.join(self.root, prefix)
+        full = f"{self.root}/{prefix}" if self.root != os.sep else f"/{prefix}"
         try:
             if not stat.S_ISLNK(os.lstat(full).st_mode):
                 return None

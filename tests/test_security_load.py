@@ -303,3 +303,27 @@ def test_planted_load_caches_are_never_unpickled_into_code(ws) -> None:
 def test_a_wildcard_rule_never_claims_the_project_root(ws) -> None:
     ws.write("Pivotfile", 'rule all:\n    input: "."\nrule any:\n    output: "{name}"\n    shell: "touch {output}"\n')
     assert ws.pivot_json("list")["stages"] == []
+
+
+def test_an_out_that_is_a_symlink_to_outside_is_never_read_into_the_cache(ws) -> None:
+    """``data -> ../decoy`` committed with ``outs: [data]``: status would hash
+    the decoy and commit would copy it into the cache (and checkout would
+    later write it into the project)."""
+    decoy = _decoy(ws)
+    (ws.root / "data").symlink_to(decoy)
+    (ws.root / ".pivot").mkdir()
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi\n    outs: [data]\n")
+    before = _tree(decoy)
+    for command in COMMANDS:
+        _refused(ws.pivot(*command, expect=None), "stage 's'", "output 'data'", f"symlink to '{decoy}'")
+    assert _tree(decoy) == before and (ws.root / "data").is_symlink()
+    assert not (ws.root / ".pivot" / "cache").exists()
+
+
+def test_outputs_linked_into_the_cache_stay_loadable(ws) -> None:
+    ws.write(".pivot/config", "[cache]\ntype = symlink\n")
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi > o.txt\n    outs: [o.txt]\n")
+    ws.pivot("run")
+    assert (ws.root / "o.txt").is_symlink()
+    (ws.root / ".pivot" / "pipeline.pickle").unlink(missing_ok=True)  # a fresh load checks links too
+    assert ws.pivot_json("status") == {}

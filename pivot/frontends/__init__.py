@@ -52,7 +52,7 @@ def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
         and _same_discovery(project, header),
     )
     if cached is not None:
-        refuse_outside(project.root, cached.stages)  # a cache is never trusted more than the files
+        refuse_outside(project.root, cached.stages, out_links=False)  # a cache is never trusted more than the files
         return cached
     started = cache.now_ns()
     loaded = _load(project, targets)
