@@ -327,3 +327,13 @@ def test_outputs_linked_into_the_cache_stay_loadable(ws) -> None:
     assert (ws.root / "o.txt").is_symlink()
     (ws.root / ".pivot" / "pipeline.pickle").unlink(missing_ok=True)  # a fresh load checks links too
     assert ws.pivot_json("status") == {}
+
+
+def test_load_caches_are_not_written_through_a_state_directory_linked_outside(ws) -> None:
+    decoy = _decoy(ws)
+    (ws.root / ".pivot").mkdir()
+    (ws.root / ".pivot" / "parser").symlink_to(decoy)
+    ws.write("Pivotfile", 'rule r:\n    output: "o.txt"\n    shell: "echo hi > {output}"\n')
+    before = _tree(decoy)
+    assert [s["name"] for s in ws.pivot_json("list")["stages"]] == ["r"]
+    assert _tree(decoy) == before

@@ -26,6 +26,7 @@ import os
 import time
 from typing import Callable, Iterable, NamedTuple
 
+from pivot.containment import is_inside
 from pivot.ir import Pipeline
 from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
@@ -148,6 +149,8 @@ def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
     state_dir = project.state_dir
     if not state_dir.is_dir():
         return  # a read-only command must not create .pivot/
+    if not is_inside(project.root, f"{state_dir.name}/{CACHE_NAME}"):
+        return  # a .pivot/ linked out of the project (a hostile checkout) is not written to
     import pickle
 
     path = state_dir / CACHE_NAME

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection, Iterable, Mapping, NamedTuple
 
-from pivot.containment import outside_reason
+from pivot.containment import is_inside, outside_reason
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_parse as syntax
 from pivot.frontends.pivotfile_parse import Pos, Source
@@ -185,7 +185,10 @@ class _Evaluator:
         self.shell_parts: dict[tuple, tuple[str | Placeholder, ...]] = {}  # see _shell_command
         # parser tables and parsed files, reused across invocations; a read-only
         # command never creates .pivot/ (it would move the project root)
-        self.parser_cache = project.state_dir / "parser" if project.state_dir.is_dir() else None
+        # (nor writes through a .pivot/ or .pivot/parser/ linked out of the project)
+        parser_cache = project.state_dir / "parser"
+        usable = project.state_dir.is_dir() and is_inside(project.root, f"{project.state_dir.name}/parser/x")
+        self.parser_cache = parser_cache if usable else None
 
     # files ---------------------------------------------------------------
 

@@ -278,11 +278,9 @@ def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
     if cache_dir is None:
         return Lark(grammar, **options), transformer
     cached = cache_dir / f"pivotfile-{_grammar_key()}.lark.pickle"
-    if cached.is_file():
-        if _plain_data_pickles(cached):
-            return Lark(grammar, cache=str(cached), **options), transformer
-        return Lark(grammar, **options), transformer  # not lark's tables: never unpickled
-    try:
+    if cached.is_file() and _plain_data_pickles(cached):
+        return Lark(grammar, cache=str(cached), **options), transformer
+    try:  # absent, or not lark's plain tables (never unpickled): built and replaced
         cached.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".pivotfile-", suffix=".tmp")
         os.close(fd)
@@ -302,9 +300,8 @@ def _plain_data_pickles(path: Path) -> bool:
     try:
         with open(path, "rb") as handle:
             handle.readline()
-            restricted_load = lambda: RestrictedUnpickler(handle, ()).load()  # noqa: E731
-            restricted_load()  # the files lark used
-            restricted_load()  # the tables
+            for _ in ("the files lark read", "the tables"):
+                RestrictedUnpickler(handle, ()).load()
     except Exception:  # refused, damaged or unreadable: build the tables instead
         return False
     return True
