@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from pathlib import Path
 
 from pivot.errors import PivotError
@@ -65,3 +66,58 @@ def is_inside(root: Path, relpath: str) -> bool:
     except OutsideProject:
         return False
     return True
+
+
+class RealParents:
+    """Whether a symlinked directory on the way to a path leads outside the
+    real root, for many paths at once: each directory is ``lstat``-ed once
+    and only symlinks are resolved, so checking every out of a large
+    pipeline costs one system call per distinct directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root).rstrip(os.sep) or os.sep
+        self.real_root = os.path.realpath(root)
+        self._escapes: dict[str, str | None] = {"": None}  # directory relpath -> real path outside, or None
+
+    def escape(self, relpath: str) -> str | None:
+        """The real path outside the project that the parent directory of
+        normalised root-relative ``relpath`` leads to, else None."""
+        return self.dir_escape(relpath.rpartition("/")[0])
+
+    def dir_escape(self, directory: str) -> str | None:
+        """Like :meth:`escape`, for the directory ``directory`` itself."""
+        known = self._escapes.get(directory)
+        if known is not None or directory in self._escapes:
+            return known
+        parts = directory.split("/")
+        escape: str | None = None
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            if prefix in self._escapes:
+                escape = self._escapes[prefix]
+            elif escape is None:
+                escape = self._escapes[prefix] = self._symlink_escape(prefix)
+            else:
+                self._escapes[prefix] = escape  # below a directory that already left
+        return escape
+
+    def link_escape(self, relpath: str, allowed: str | None = None) -> str | None:
+        """The real path outside the project that ``relpath`` itself leads
+        to when it is a symlink, else None.  A link into the real directory
+        ``allowed`` (pivot's cache, wherever it lives) is fine."""
+        real = self._symlink_escape(relpath)
+        if real is None or allowed is None:
+            return real
+        return None if real.startswith(allowed.rstrip(os.sep) + os.sep) else real
+
+    def _symlink_escape(self, prefix: str) -> str | None:
+        full = f"{self.root}/{prefix}" if self.root != os.sep else f"/{prefix}"
+        try:
+            if not stat.S_ISLNK(os.lstat(full).st_mode):
+                return None
+        except OSError:  # absent (made later, by the stage) or unreadable
+            return None
+        real = os.path.realpath(full)
+        if real == self.real_root or real.startswith(self.real_root.rstrip(os.sep) + os.sep):
+            return None
+        return real

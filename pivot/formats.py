@@ -62,8 +62,10 @@ def parse(text: str, suffix: str, display: str) -> Any:
 
 
 def _json(text: str, display: str) -> Any:
+    from pivot.yaml12 import load_json  # deep nesting: parsed anyway, or an error naming the file
+
     try:
-        return json.loads(text)
+        return load_json(text, display)
     except json.JSONDecodeError as exc:
         raise FormatError(f"{display}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
 
@@ -74,8 +76,10 @@ _TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\Z")
 def _toml(text: str, display: str) -> Any:
     import tomllib
 
+    from pivot.yaml12 import parse_deep
+
     try:
-        return tomllib.loads(text)
+        return parse_deep(lambda: tomllib.loads(text), display)
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = _TOML_WHERE.search(message)

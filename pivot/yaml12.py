@@ -7,14 +7,22 @@ ruamel's 1.2 resolver, so ``${yes}`` renders ``yes`` and ``1e3`` renders
 constructors (ruamel's regular expressions) on top of the C parser when
 PyYAML was built with libyaml.  Duplicate mapping keys are errors, as in
 ruamel.  Syntax errors become a PivotError with ``file:line:col``.
+
+JSON, a subset of YAML 1.2, is parsed here too (:func:`load_json`), with
+the json module as DVC does.  Data nested deeper than Python's recursion
+limit allows (a params file 3,000 levels deep) is parsed again on a thread
+with room for it (:func:`parse_deep`); deeper still, the error names the
+file.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import yaml
 
@@ -146,12 +154,74 @@ class YAMLSyntaxError(PivotError):
 
 def load_text(text: str, filename: str) -> Any:
     """Parse ``text``; ``filename`` names it in errors."""
-    return _load_data(text, filename)
+    return parse_deep(lambda: _load_data(text, filename), filename)
 
 
 def load_file(path: str | Path, display_name: str | None = None) -> Any:
     """Parse the file at ``path``; errors name it as ``display_name``."""
-    return _load_data(_read(path, display_name), display_name or str(path))
+    text = _read(path, display_name)
+    return load_text(text, display_name or str(path))
+
+
+def load_json(text: str, filename: str) -> Any:
+    """Parse JSON ``text`` (``json.JSONDecodeError`` when invalid), however
+    deeply nested, up to :data:`DEEP_RECURSION_LIMIT`."""
+    import json
+
+    return parse_deep(lambda: json.loads(text), filename)
+
+
+# Room for deeply nested data: the parsers recurse once or a few times per
+# level, in Python and in C; the thread's stack holds that many C frames.
+DEEP_RECURSION_LIMIT = 60_000
+DEEP_STACK_BYTES = 256 << 20
+_deep_lock = threading.Lock()
+_T = TypeVar("_T")
+
+
+def parse_deep(parse: Callable[[], _T], filename: str) -> _T:
+    """``parse()``; when it hits Python's recursion limit, ``parse()`` once
+    more on a thread with a large stack and a raised limit (both restored
+    after), and if that is still too deep, a PivotError naming ``filename``.
+    Whatever else ``parse`` raises reaches the caller unchanged."""
+    try:
+        return parse()
+    except RecursionError:
+        pass
+    outcome: list[tuple[bool, Any]] = []
+
+    def work() -> None:
+        try:
+            outcome.append((True, parse()))
+        except BaseException as exc:  # handed over to the calling thread
+            outcome.append((False, exc))
+
+    with _deep_lock:
+        limit = sys.getrecursionlimit()
+        try:
+            stack = threading.stack_size(DEEP_STACK_BYTES)
+        except (ValueError, RuntimeError):  # a platform without settable stacks
+            raise _too_deep(filename) from None
+        try:
+            thread = threading.Thread(target=work, name="pivot-parse-deep", daemon=True)
+            sys.setrecursionlimit(max(limit, DEEP_RECURSION_LIMIT))
+            thread.start()
+            thread.join()
+        except RuntimeError:  # no memory for such a thread
+            raise _too_deep(filename) from None
+        finally:
+            threading.stack_size(stack)
+            sys.setrecursionlimit(limit)
+    ok, value = outcome[0]
+    if ok:
+        return value
+    if isinstance(value, RecursionError):
+        raise _too_deep(filename)
+    raise value
+
+
+def _too_deep(filename: str) -> PivotError:
+    return PivotError(f"'{filename}' is nested too deeply to read (lists or mappings tens of thousands of levels deep)")
 
 
 def load_document_file(path: str | Path, display_name: str | None = None, *, depth: int = 3) -> Document:
@@ -161,6 +231,10 @@ def load_document_file(path: str | Path, display_name: str | None = None, *, dep
 
 
 def load_document(text: str, filename: str, *, depth: int = 3) -> Document:
+    return parse_deep(lambda: _load_document(text, filename, depth), filename)
+
+
+def _load_document(text: str, filename: str, depth: int) -> Document:
     loader = Loader(text)
     try:
         node = loader.get_single_node()
@@ -184,7 +258,7 @@ def _load_data(text: str, filename: str) -> Any:
             return yaml.load(text, Loader=Loader)  # noqa: S506 (Loader is a safe loader)
         except yaml.YAMLError as exc:
             raise _syntax_error(exc, filename, text) from None
-    return load_document(text, filename, depth=0).data
+    return _load_document(text, filename, 0).data  # not load_document: parse_deep never nests
 
 
 def _reject_recursion(root: yaml.Node, filename: str) -> None:

@@ -130,7 +130,7 @@ def _linked_out(ws, decoy) -> None:
 def test_sh_prepare_refuses_an_output_behind_a_symlink_leading_outside(ws, decoy):
     _linked_out(ws, decoy)
     failed = ws.pivot("emit", "sh-prepare", "--", "s", expect=1)
-    assert "a symlink on its way leads outside the project" in failed.stderr
+    assert "outside the project" in failed.stderr
     assert (decoy / "x.txt").read_text() == "precious\n"
 
 

@@ -175,12 +175,13 @@ def test_an_output_under_a_symlink_to_outside_is_never_written(ws, command):
     assert _decoy_intact(decoy)
 
 
-def test_an_output_that_is_a_symlink_to_outside_is_replaced_not_followed(ws):
+def test_an_output_that_is_a_symlink_to_outside_is_refused_and_never_followed(ws):
     decoy = _decoy(ws)
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: mkdir -p data\n    outs: [data]\n")
     _crafted_lock(ws, "s", "data", EMPTY_DIR, 0)
     _empty_dir_object(ws)
     (ws.root / "data").symlink_to(decoy)
-    ws.pivot("checkout", "--force")
-    assert (ws.root / "data").is_dir() and not (ws.root / "data").is_symlink()
+    for command in (("checkout", "--force"), ("run",), ("commit",)):
+        result = ws.pivot(*command, expect=1)
+        assert "outside the project" in result.stderr and "Traceback" not in result.stderr
     assert _decoy_intact(decoy)

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from pivot import graph
+from pivot.frontends.contained import refuse_outside
 from pivot.ignore import IgnoreTree, is_ignored
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
@@ -53,6 +54,7 @@ def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
         and _same_discovery(project, header),
     )
     if cached is not None:
+        refuse_outside(project.root, cached.stages, out_links=False)  # a cache is never trusted more than the files
         return cached
     started = cache.now_ns()
     loaded = _load(project, targets)
@@ -112,6 +114,7 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
         before = len(sources)
         stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets, looked_up)
         consulted += [*sources[before:], *looked_up]
+    refuse_outside(root, stages)
     return _Loaded(stages, list(dict.fromkeys(sources)), tuple(discovered), consulted, bool(pivotfiles))
 
 

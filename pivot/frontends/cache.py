@@ -14,7 +14,9 @@ consulted files include every input whose existence was checked.
 
 Racy files: a pipeline is saved only when every file it was built from is
 settled (:mod:`pivot.signature`).  The cache is written only into an
-existing ``.pivot/``, atomically.
+existing ``.pivot/``, atomically.  It is read with an unpickler that
+resolves only pivot's IR records (:mod:`pivot.frontends.safepickle`), and
+what it holds is checked for outs outside the project like a fresh load.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import gc
 import time
 from typing import Callable, Iterable, NamedTuple
 
+from pivot.containment import is_inside
 from pivot.ir import Pipeline
 from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
@@ -33,6 +36,9 @@ FORMAT = 4
 _CODE = (
     "frontends/__init__.py",
     "frontends/cache.py",
+    "frontends/contained.py",
+    "frontends/safepickle.py",
+    "containment.py",
     "frontends/datafiles.py",
     "frontends/dvcschema.py",
     "frontends/dvcyaml.py",
@@ -89,13 +95,15 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     except OSError:
         return None
     import io
-    import pickle
+
+    from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        unpickler = pickle.Unpickler(io.BytesIO(raw))
+        # .pivot/ may come with a checkout: only pivot's own records are resolved
+        unpickler = RestrictedUnpickler(io.BytesIO(raw), _allowed_classes())
         header = unpickler.load()
         if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
             return None
@@ -106,6 +114,19 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
         if enabled:
             gc.enable()
     return pipeline if isinstance(pipeline, Pipeline) else None
+
+
+def _allowed_classes() -> frozenset[tuple[str, str]]:
+    """What a pipeline pickle may name: the IR records, the header, and
+    value constructors for data in ``meta``."""
+    from pivot.frontends.safepickle import SAFE_VALUE_CLASSES, classes_of
+
+    return (
+        classes_of("pivot.ir", "Pipeline", "Stage", "Dep", "Out", "ParamsDep", "Location", "OutKind")
+        | classes_of(__name__, "CacheHeader")
+        | classes_of("pivot.signature", "Signature")
+        | SAFE_VALUE_CLASSES
+    )
 
 
 def inputs_unchanged(project: Project, header: CacheHeader) -> bool:
@@ -132,6 +153,8 @@ def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
     state_dir = project.state_dir
     if not state_dir.is_dir():
         return  # a read-only command must not create .pivot/
+    if not is_inside(project.root, f"{state_dir.name}/{CACHE_NAME}"):
+        return  # a .pivot/ linked out of the project (a hostile checkout) is not written to
     import pickle
 
     from pivot import atomic

@@ -36,6 +36,7 @@ from pivot.yaml12 import Document
 
 DEFAULT_PARAMS_FILE = "params.yaml"
 OUT_KINDS = (("outs", OutKind.OUT), ("metrics", OutKind.METRIC), ("plots", OutKind.PLOT))
+TOO_DEEP = "nested too deeply (lists or mappings hundreds of levels deep)"
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,27 @@ class DvcYamlLoader:
         data = self.document.data
         if data is None:
             data = {}
-        dvcschema.validate(data, self.relpath, self.document)
-        definitions = data.get("stages") or {}
-        if not definitions:
-            return []
-        context = self._global_context(data.get("vars") or [])
+        try:
+            dvcschema.validate(data, self.relpath, self.document)
+            definitions = data.get("stages") or {}
+            if not definitions:
+                return []
+            context = self._global_context(data.get("vars") or [])
+        except RecursionError:  # YAML nested deeper than the checks can walk
+            raise self._fail(f"'{self.relpath}'", TOO_DEEP) from None
         found: list[Stage] = []
         for name, definition in definitions.items():
             line = self.document.line_of("stages", name)
             self._check_name(name, line)
-            if "matrix" in definition:
-                found.extend(self._matrix(context, name, definition, line))
-            elif "foreach" in definition:
-                found.extend(self._foreach(context, name, definition, line))
-            else:
-                found.append(self._entry(context, name, definition, line, group=None, generated=False))
+            try:
+                if "matrix" in definition:
+                    found.extend(self._matrix(context, name, definition, line))
+                elif "foreach" in definition:
+                    found.extend(self._foreach(context, name, definition, line))
+                else:
+                    found.append(self._entry(context, name, definition, line, group=None, generated=False))
+            except RecursionError:
+                raise self._fail(f"'stages.{name}'", TOO_DEEP) from None
         return found
 
     def _check_name(self, name: str, line: int | None) -> None:
@@ -208,6 +215,8 @@ class DvcYamlLoader:
                 check_expressions(value)
             except ExpressionError as exc:
                 raise self._fail(f"'stages.{name}.{key}'", exc) from None
+            except RecursionError:
+                raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
 
     def _entry(
         self,
@@ -255,6 +264,8 @@ class DvcYamlLoader:
                 raise self._fail(f"'stages.{name}.{key}'", exc) from None
             except ContextError as exc:
                 raise self._fail(f"stage '{name}'", exc) from None
+            except RecursionError:
+                raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
         return self._build(name, resolved, wdir, line, group)
 
     def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None) -> Stage:

@@ -225,7 +225,9 @@ class Context:
 
     def merge(self, update: Mapping[Any, Any], source: str) -> None:
         """Merge ``update`` recursively; any existing leaf is a conflict."""
-        clean = context_value(update, source)
+        from pivot.yaml12 import parse_deep  # deep data (a params file 3,000 levels deep) is copied all the same
+
+        clean = parse_deep(lambda: context_value(update, source), source)
         taken = [key for key in self.reserved if key in clean]
         if taken:
             raise ReservedKeys(taken)
@@ -275,6 +277,8 @@ class Context:
             self.merge(data, path)
         except ReservedKeys as exc:
             raise ReservedKeys(exc.keys, item) from None
+        except RecursionError:  # merging two deep mappings into each other
+            raise ContextError(f"'{path}' is nested too deeply to merge into the variables") from None
         if path not in self.imports:
             self.imports[path] = list(keys) if keys else None
         elif keys:

@@ -13,6 +13,7 @@ import posixpath
 import re
 from typing import Any, Iterable, Mapping
 
+from pivot.containment import is_inside, outside_reason
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_parse as syntax
 from pivot.frontends.pivotfile_parse import Pos, Source
@@ -53,7 +54,10 @@ class Evaluator:
         self.shell_parts: dict[tuple, tuple[str | Placeholder, ...]] = {}  # see _shell_command
         # parser tables and parsed files, reused across invocations; a read-only
         # command never creates .pivot/ (it would move the project root)
-        self.parser_cache = project.state_dir / "parser" if project.state_dir.is_dir() else None
+        # (nor writes through a .pivot/ or .pivot/parser/ linked out of the project)
+        parser_cache = project.state_dir / "parser"
+        usable = project.state_dir.is_dir() and is_inside(project.root, f"{project.state_dir.name}/parser/x")
+        self.parser_cache = parser_cache if usable else None
 
     # files ---------------------------------------------------------------
 
@@ -127,6 +131,16 @@ class Evaluator:
     # expressions ----------------------------------------------------------
 
     def eval(self, expr: syntax.Expr) -> Any:
+        """The value of ``expr``; brackets nested deeper than Python can
+        recurse are an error at the expression, not a crash."""
+        try:
+            return self._eval(expr)
+        except RecursionError:
+            raise expr.pos.error(
+                "brackets and calls nested too deeply to evaluate (keep nesting under a few hundred levels)"
+            ) from None
+
+    def _eval(self, expr: syntax.Expr) -> Any:
         if isinstance(expr, syntax.Literal):
             return expr.value
         if isinstance(expr, syntax.Var):
@@ -136,19 +150,19 @@ class Evaluator:
                 return _CONSTANTS[expr.name]
             raise expr.pos.error(f"unknown variable '{expr.name}'")
         if isinstance(expr, syntax.ListExpr):
-            return [self.eval(item) for item in expr.items]
+            return [self._eval(item) for item in expr.items]
         if isinstance(expr, syntax.DictExpr):
             result = {}
             for key_expr, value_expr in expr.pairs:
-                key = self.eval(key_expr)
+                key = self._eval(key_expr)
                 if not isinstance(key, (str, int, float, bool)):
                     raise key_expr.pos.error("a dict key must be a string or a number")
-                result[key] = self.eval(value_expr)
+                result[key] = self._eval(value_expr)
             return result
         if isinstance(expr, syntax.GetItem):
-            return self._lookup(expr, self.eval(expr.target), self.eval(expr.key))
+            return self._lookup(expr, self._eval(expr.target), self._eval(expr.key))
         if isinstance(expr, syntax.GetAttr):
-            target = self.eval(expr.target)
+            target = self._eval(expr.target)
             if not isinstance(target, dict):
                 raise expr.pos.error(f"cannot read '.{expr.name}' of a {_type_name(target)}")
             return self._lookup(expr, target, expr.name)
@@ -169,8 +183,8 @@ class Evaluator:
         raise expr.pos.error(f"cannot index a {_type_name(target)} with {key!r}")
 
     def _call(self, call: syntax.Call) -> Any:
-        args = [self.eval(a) for a in call.args]
-        kwargs = {name: (self.eval(value), value.pos) for name, value in call.kwargs}
+        args = [self._eval(a) for a in call.args]
+        kwargs = {name: (self._eval(value), value.pos) for name, value in call.kwargs}
         if call.function == "expand":
             return self._expand(call, args, kwargs)
         if call.function in OUTPUT_MARKERS:
@@ -248,7 +262,14 @@ class Evaluator:
         if "wdir" in sections:
             wdir_text = self._single(sections["wdir"], str)
             wdir = posixpath.normpath(posixpath.join(base, _literal_path(wdir_text, sections["wdir"].pos)))
+            if wdir.startswith("/") or wdir == ".." or wdir.startswith("../"):
+                raise sections["wdir"].pos.error(
+                    f"refusing wdir '{wdir_text}' of rule '{decl.name}': it is outside the project root"
+                    " (outputs and wdir must stay inside the project)"
+                )
         outputs = self._paths(sections.get("output"), wdir, allow_markers=True)
+        for item in outputs:
+            _refuse_outside_output(item, decl.name)
         wildcards = tuple(dict.fromkeys(w for item in outputs for w in item.pattern.wildcards))
         for item in outputs:  # else a match on one output could not name the others
             lacking = [w for w in wildcards if w not in item.pattern.wildcards]
@@ -404,6 +425,19 @@ def _params_patterns(text: str, pos: Pos) -> tuple[Pattern | None, tuple[Pattern
     except PatternError as exc:
         raise pos.error(f"{exc} in params '{text}'") from None
     return file, keys
+
+
+def _refuse_outside_output(item: PathItem, rule: str) -> None:
+    """An output that leaves the project whatever its wildcards stand for
+    (absolute, the root, ``..``) is refused where it is written."""
+    parts = item.rooted.parts
+    sample = "".join(part if isinstance(part, str) else "w" for part in parts)
+    reason = outside_reason(sample)
+    if reason is not None:
+        written = "".join(part if isinstance(part, str) else "{" + part.name + "}" for part in item.pattern.parts)
+        raise item.pos.error(
+            f"refusing output '{written}' of rule '{rule}': {reason} (outputs and wdir must stay inside the project)"
+        )
 
 
 def _literal_path(text: str, pos: Pos) -> str:

@@ -36,6 +36,7 @@ from lark.indenter import DedentError, Indenter
 
 from pivot import atomic, resources
 from pivot.errors import PipelineError
+from pivot.frontends.safepickle import RestrictedUnpickler, classes_of
 
 # ---------------------------------------------------------------- positions
 
@@ -85,11 +86,27 @@ class Pos:
     def error(self, message: str) -> PipelineError:
         """``file:line:col: message``, then the source line with a caret."""
         line = self.line
-        text = self.source.line_text(line)
-        caret = " " * (max(self.column, 1) - 1) + "^"
+        text, column = _excerpt(self.source.line_text(line), max(self.column, 1))
+        caret = " " * (column - 1) + "^"
         return PipelineError(
             f"{self.source.relpath}:{line}:{self.column}: {message}\n    {text}\n    {caret}"
         )
+
+
+EXCERPT_WIDTH = 120
+
+
+def _excerpt(text: str, column: int) -> tuple[str, int]:
+    """At most EXCERPT_WIDTH characters of a source line around ``column``
+    (1-based) and the column within them: a generated or hostile line may
+    be megabytes long."""
+    if len(text) <= EXCERPT_WIDTH:
+        return text, column
+    start = max(0, min(column - 1 - EXCERPT_WIDTH // 2, len(text) - EXCERPT_WIDTH))
+    end = start + EXCERPT_WIDTH
+    prefix = "..." if start else ""
+    suffix = "..." if end < len(text) else ""
+    return prefix + text[start:end] + suffix, column - start + len(prefix)
 
 
 # ---------------------------------------------------------------- syntax tree
@@ -183,6 +200,12 @@ class ConfigFile:
 
 Statement = RuleDecl | Assign | Include | ConfigFile
 
+# What a cached syntax tree may name when unpickled (see _StatementCache).
+_AST_CLASSES = classes_of(
+    __name__, "Pos", "Literal", "Var", "ListExpr", "DictExpr", "GetItem", "GetAttr", "Call",
+    "Item", "Section", "RuleDecl", "Assign", "Include", "ConfigFile",
+)
+
 
 # ---------------------------------------------------------------- parser
 
@@ -253,15 +276,30 @@ def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
     if cache_dir is None:
         return Lark(grammar, **options), transformer
     cached = cache_dir / f"pivotfile-{_grammar_key()}.lark.pickle"
-    if cached.is_file():
+    if cached.is_file() and _plain_data_pickles(cached):
         return Lark(grammar, cache=str(cached), **options), transformer
-    try:
+    try:  # absent, or not lark's plain tables (never unpickled): built and replaced
         cached.parent.mkdir(parents=True, exist_ok=True)
         with atomic.replacing(cached) as tmp:  # lark writes the cache itself when the file is absent
             parser = Lark(grammar, cache=str(tmp), **options)
     except OSError:  # a read-only project only costs speed
         parser = Lark(grammar, **options)
     return parser, transformer
+
+
+def _plain_data_pickles(path: Path) -> bool:
+    """Whether lark's table cache at ``path`` (a hash line, then two
+    pickles) holds plain data only.  lark unpickles it itself, and a
+    ``.pivot/`` shipped with a checkout could hold anything, so it is first
+    read once with an unpickler that resolves no class at all."""
+    try:
+        with open(path, "rb") as handle:
+            handle.readline()
+            for _ in ("the files lark read", "the tables"):
+                RestrictedUnpickler(handle, ()).load()
+    except Exception:  # refused, damaged or unreadable: build the tables instead
+        return False
+    return True
 
 
 def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...]:
@@ -381,7 +419,7 @@ class _StatementCache:
         """The cached trees of ``chunks`` (None where not cached)."""
         try:
             with open(self.path, "rb") as f:
-                blobs = pickle.load(f)
+                blobs = RestrictedUnpickler(f, ()).load()  # str -> bytes only
             self.blobs = blobs if isinstance(blobs, dict) else {}
         except Exception:  # absent, or unreadable: parse everything
             self.blobs = {}
@@ -391,7 +429,7 @@ class _StatementCache:
     def _tree(blob: bytes | None, origin: Origin) -> list[Statement] | None:
         if blob is None:
             return None
-        unpickler = pickle.Unpickler(io.BytesIO(blob))
+        unpickler = RestrictedUnpickler(io.BytesIO(blob), _AST_CLASSES)
         unpickler.persistent_load = lambda _: origin
         try:
             return unpickler.load()

@@ -48,6 +48,8 @@ class Producers:
         rule = self.concrete.get(path)
         if rule is not None:
             found[rule.name] = (rule, {})
+        if path.startswith("/") or path in (".", "..") or path.startswith("../"):
+            return list(found.values())  # the root or outside it: a source, never a wildcard output
         # inside an output directory? (every parent starts with the path's
         # first component, so most paths need no walk up)
         if path.partition("/")[0] in self.concrete_firsts:

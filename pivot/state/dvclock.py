@@ -14,6 +14,12 @@ disk still have the md5 hashes DVC recorded:
 Inspection (``status``, ``plan``, ``why``) only decides adoption; ``run``
 (and ``emit``) then write an ordinary pivot record and cache the outs
 (``record.persist_adoptions``), so the md5 check happens once more at most.
+
+A ``dvc.lock`` comes with the checkout, so its md5s are untrusted: only
+32 lowercase hex digits (plus ``.dir`` for directories) count as an md5;
+anything else makes its entry unusable (never adopted, never restored) and
+is never turned into a path.  What is copied from DVC's cache is hashed on
+the way and placed only when its md5 is the recorded one.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import hashlib
 import json
 import os
 import posixpath
+import re
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Mapping
 
-from pivot.containment import writable_path
 from pivot.errors import PivotError
 from pivot.ir import Stage
 from pivot.state.locks import LockEntry, LockRecord
@@ -40,8 +47,19 @@ if TYPE_CHECKING:
     from pivot.state.hashing import HashInfo
 
 CHUNK = 1 << 20
+FILE_MD5 = re.compile(r"[0-9a-f]{32}")
+DIR_MD5 = re.compile(r"[0-9a-f]{32}\.dir")
 TEXT_PROBE = 512
 _TEXT_CHARS = bytes(range(32, 127)) + b"\n\r\t\f\b"
+
+
+def valid_md5(value: object) -> str | None:
+    """``value`` as an md5 DVC could have written (a file's, or a directory's
+    with ``.dir``), lowercased as DVC's schema does; None for anything else."""
+    if not isinstance(value, str):
+        return None
+    value = value.lower()
+    return value if FILE_MD5.fullmatch(value) or DIR_MD5.fullmatch(value) else None
 
 
 def md5_file(path: str | os.PathLike[str], *, dos2unix: bool = False) -> str:
@@ -117,12 +135,13 @@ class DvcLockRecord(LockRecord):
         from pivot.state import dvccache
 
         entry = self.out(relpath)
-        if self.adopter is None or entry is None or relpath in self.legacy:
-            return None
-        if not dvccache.valid_md5(entry.hash, directory=False):
+        if self.adopter is None or entry is None or not FILE_MD5.fullmatch(entry.hash) or relpath in self.legacy:
             return None
         obj = dvccache.object_path(self.adopter.dvc_cache, entry.hash)
-        return obj if obj is not None and obj.is_file() else None
+        try:  # DVC stores objects as plain files; a symlink could lead anywhere
+            return obj if obj is not None and stat.S_ISREG(os.lstat(obj).st_mode) else None
+        except OSError:
+            return None
 
     def in_dvc_cache(self, entry: LockEntry) -> bool:
         """Whether DVC's cache holds the recorded object of ``entry`` (an out)."""
@@ -201,10 +220,10 @@ class Adopter:
                 data = recorded.get(item.def_path)
                 if data is None:
                     continue
-                digest, size, nfiles = data.get("md5"), data.get("size"), data.get("nfiles")
+                digest, size, nfiles = valid_md5(data.get("md5")), data.get("size"), data.get("nfiles")
                 if data.get("hash") != "md5":
                     legacy.add(item.path)
-                found.append(LockEntry(item.path, digest if isinstance(digest, str) else "",
+                found.append(LockEntry(item.path, digest or "",
                                        size if type(size) is int else 0, nfiles if type(nfiles) is int else None))
             return tuple(found)
 
@@ -298,8 +317,8 @@ class Adopter:
         return True
 
     def _same_content(self, relpath: str, entry: Mapping[str, Any]) -> bool:
-        recorded = entry.get("md5")
-        if not isinstance(recorded, str):
+        recorded = valid_md5(entry.get("md5"))
+        if recorded is None:
             return False
         info = self.md5(relpath, dos2unix=entry.get("hash") != "md5")
         return info is not None and info.hash == recorded and info.is_dir == recorded.endswith(".dir")
@@ -347,12 +366,16 @@ def _by_path(entries: Any) -> dict[str, Mapping[str, Any]] | None:
 def restore_from_dvc_cache(stage: Stage, state: "State", record: DvcLockRecord) -> LockRecord:
     """Put back the outs DVC's own cache holds as ``dvc.lock`` recorded them
     (what ``dvc repro`` does by checking them out), then record the stage
-    as adopted.  Each file is copied to a temporary name beside it and
-    renamed, so a failure leaves the old file or none, never half of one."""
+    as adopted.  Each file is copied to a temporary name beside it, hashed
+    on the way, and renamed only when its md5 is the recorded one, so a
+    failure leaves the old file or none, never half of one or another.
+    A damaged or foreign object raises ``CorruptObject``: the stage runs."""
     import shutil
     import tempfile
 
+    from pivot.containment import writable_path
     from pivot.state.record import commit_stage
+    from pivot.state.store import CorruptObject
 
     root = state.project.root
     for out in stage.outs:
@@ -365,13 +388,18 @@ def restore_from_dvc_cache(stage: Stage, state: "State", record: DvcLockRecord) 
             raise PivotError(f"stage '{stage.address}': '{out.path}' is not in DVC's cache (.dvc/cache)")
         target = writable_path(root, out.path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as dst, open(obj, "rb") as src:
-                shutil.copyfileobj(src, dst)
+                digest = _copy_hashing(src, dst)
+            if digest != entry.hash:
+                raise CorruptObject(
+                    f"DVC's cache object for '{out.path}' does not have the md5 dvc.lock records"
+                    f" ({entry.hash}, found {digest}); not restoring it"
+                )
             os.chmod(temp, 0o666 & ~_umask())
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
             os.replace(temp, target)
         except BaseException:
             if os.path.exists(temp):
@@ -379,6 +407,15 @@ def restore_from_dvc_cache(stage: Stage, state: "State", record: DvcLockRecord) 
             raise
         state.hasher.invalidate(out.path)
     return commit_stage(stage, state, adopted_from=record.adopted_from)
+
+
+def _copy_hashing(src: BinaryIO, dst: BinaryIO) -> str:
+    """Copy ``src`` to ``dst``; the md5 of what was copied (DVC 3: raw bytes)."""
+    digest = hashlib.md5()
+    while chunk := src.read(CHUNK):
+        digest.update(chunk)
+        dst.write(chunk)
+    return digest.hexdigest()
 
 
 def _umask() -> int:

@@ -52,14 +52,21 @@ class ParamsReader:
         data = self.read(dep.path)
         if data is None:
             return None
-        if dep.keys is None:
-            return {str(key): normalise(value) for key, value in data.items()}
-        found: dict[str, Any] = {}
-        for key in dep.keys:
-            value = lookup_pattern(data, key, dep.path) if _GLOB_CHARS.intersection(key) else lookup(data, key)
-            if value is not _MISSING:
-                found[key] = normalise(value)
-        return found
+        try:
+            if dep.keys is None:
+                return {str(key): normalise(value) for key, value in data.items()}
+            found: dict[str, Any] = {}
+            for key in dep.keys:
+                value = lookup_pattern(data, key, dep.path) if _GLOB_CHARS.intersection(key) else lookup(data, key)
+                if value is not _MISSING:
+                    found[key] = normalise(value)
+            return found
+        except RecursionError:  # a deep file parses (see yaml12.parse_deep), but its values cannot be compared
+            what = "the whole file" if dep.keys is None else "a tracked key"
+            raise StateError(
+                f"params file '{dep.path}': {what} holds values nested too deeply to compare;"
+                " track keys whose values are less deeply nested"
+            ) from None
 
     def invalidate(self, relpath: str) -> None:
         self._files.pop(relpath, None)
