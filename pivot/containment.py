@@ -19,11 +19,15 @@ path that touches the disk.
 from __future__ import annotations
 
 import os
+import re
 import posixpath
 import stat
 from pathlib import Path
 
 from pivot.errors import PivotError
+
+
+_DRIVE = re.compile(r"[A-Za-z]:[\\/]")  # C:/data, C:\data; a name like `a:b` is a plain relative path
 
 
 class OutsideProject(PivotError):
@@ -33,7 +37,7 @@ class OutsideProject(PivotError):
 def outside_reason(relpath: str) -> str | None:
     """Why root-relative POSIX ``relpath`` names no place inside the project
     (absolute, the root itself, or leaving it through ``..``), else None."""
-    if not relpath or relpath.startswith("/") or (len(relpath) > 1 and relpath[1] == ":"):
+    if not relpath or relpath.startswith("/") or _DRIVE.match(relpath):
         return "it is an absolute path"
     normal = posixpath.normpath(relpath)
     if normal == ".":
@@ -58,6 +62,25 @@ def writable_path(root: Path, relpath: str, *, what: str = "output") -> Path:
             f"(to {parent})"
         )
     return path
+
+
+STATE_SUBDIRS = ("", "locks", "cache", "runcache", "logs", "runs", "ninja", "parser")
+
+
+def state_dir_escape(root: Path) -> str | None:
+    """Why ``<root>/.pivot`` (or a directory of it) cannot hold pivot's state:
+    a symlink leading outside the project, as a checkout could commit one so
+    that pivot's writes and ``gc``'s deletions land elsewhere.  None if fine."""
+    real_root = os.path.realpath(root)
+    for sub in STATE_SUBDIRS:
+        path = os.path.join(root, ".pivot", sub) if sub else os.path.join(root, ".pivot")
+        if not os.path.islink(path) and not (sub == "" or os.path.islink(os.path.dirname(path))):
+            continue
+        real = os.path.realpath(path)
+        if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+            shown = ".pivot" + (f"/{sub}" if sub else "")
+            return f"'{shown}' leads outside the project (to {real}); pivot keeps its state inside the project"
+    return None
 
 
 def is_inside(root: Path, relpath: str) -> bool:

@@ -38,7 +38,14 @@ class Project:
         return self.root / ".pivot"
 
     def ensure_state_dir(self) -> Path:
-        """Create ``.pivot/`` (with a .gitignore keeping only lock records)."""
+        """Create ``.pivot/`` (with a .gitignore keeping only lock records);
+        refuse one that a symlink carries outside the project."""
+        from pivot.containment import state_dir_escape
+        from pivot.errors import StateError
+
+        escape = state_dir_escape(self.root)
+        if escape is not None:
+            raise StateError(f"refusing to write pivot's state: {escape}")
         state = self.state_dir
         if not state.is_dir():
             state.mkdir(parents=True, exist_ok=True)

@@ -185,3 +185,38 @@ def test_an_output_that_is_a_symlink_to_outside_is_refused_and_never_followed(ws
         result = ws.pivot(*command, expect=1)
         assert "outside the project" in result.stderr and "Traceback" not in result.stderr
     assert _decoy_intact(decoy)
+
+
+@pytest.mark.parametrize("linked", [".pivot", ".pivot/cache", ".pivot/locks"])
+def test_a_state_directory_linked_outside_is_never_written_through(ws, linked):
+    decoy = ws.root.parent / "decoy-state"
+    decoy.mkdir()
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi > o.txt\n    outs: [o.txt]\n")
+    (ws.root / linked).parent.mkdir(parents=True, exist_ok=True)
+    (ws.root / linked).symlink_to(decoy)
+    for command in (("run",), ("commit",), ("checkout",), ("gc",), ("status",), ("plan",), ("emit", "ninja"),
+                    ("emit", "sh"), ("list",), ("log",)):
+        result = ws.pivot(*command, expect=None)
+        assert "Traceback" not in result.stderr
+    assert list(decoy.iterdir()) == []
+    result = ws.pivot("run", expect=1)
+    assert f"'{linked}' leads outside the project" in result.stderr
+
+
+def test_a_planted_params_memo_is_never_unpickled_into_code(ws):
+    import pickle
+
+    ws.write("params.yaml", "lr: 1\n")
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi\n    params: [lr]\n")
+    ws.pivot("run")
+    marker = ws.root / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (ws.root / ".pivot/params.pickle").write_bytes(pickle.dumps(Evil()))
+    ws.pivot("status")
+    ws.write("params.yaml", "lr: 2\n")
+    ws.pivot("status")
+    assert not marker.exists()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from pivot.containment import state_dir_escape
+from pivot.errors import StateError
 from pivot.project import Project
 from pivot.state.hashing import Hasher, HashInfo, ManifestEntry
 from pivot.state.locks import LockEntry, LockRecord, LockStore
@@ -61,10 +63,15 @@ class State:
     def __init__(self, project: Project, *, readonly: bool = False, inspect: bool = False) -> None:
         root = project.root
         state_dir = project.state_dir
+        escape = state_dir_escape(root)
+        if escape is not None:
+            if not (readonly or inspect):
+                raise StateError(f"refusing to write pivot's state: {escape}")
+            readonly, inspect = True, True  # read nothing through it either: no memos
         memos = not readonly
         if inspect:
             readonly = True
-            memos = state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK)
+            memos = escape is None and state_dir.is_dir() and os.access(state_dir, os.W_OK | os.X_OK)
         elif not readonly:
             # a read-only project: commands that only read still answer, writers fail at their lock
             readonly = not _writable_state_dir(project)

@@ -116,11 +116,13 @@ class ParsedMemo:
                     raw = handle.read()
             except OSError:
                 return self._entries
-            import pickle
+            from pivot.frontends.safepickle import SAFE_VALUE_CLASSES, classes_of, restricted_loads
 
+            # a .pivot/ from a checkout is data: unpickle only values and pivot's signatures
+            allowed = SAFE_VALUE_CLASSES | classes_of("pivot.signature", "Signature")
             try:
-                key, entries = pickle.loads(raw)
-            except Exception:  # damaged: start afresh
+                key, entries = restricted_loads(raw, allowed)
+            except Exception:  # damaged or foreign: start afresh
                 return self._entries
             if key == self._key and isinstance(entries, dict):  # else made by other code
                 self._entries = entries
