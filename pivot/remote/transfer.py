@@ -151,7 +151,7 @@ def push(
     to_send = [n for n in files.values() if n.digest not in on_remote]
     to_send_manifests = [n for n in manifests.values() if n.digest not in on_remote]
     sink = progress or Progress()
-    sink.start(len(to_send) + len(to_send_manifests), sum(n.size for n in to_send))
+    sink.start(len(to_send) + len(to_send_manifests), sum(n.size for n in (*to_send, *to_send_manifests)))
     lock = threading.Lock()
 
     def send(need: Need) -> None:
@@ -161,7 +161,7 @@ def push(
             with lock:
                 report.failed.append(_message(exc, storage, need))
             return
-        size = 0 if need.digest.endswith(DIR_SUFFIX) else need.size
+        size = need.size
         with lock:
             report.objects += 1
             report.bytes += size
@@ -205,8 +205,15 @@ def _collect_local(
         else:
             present = False
     if present:
-        manifests.setdefault(digest, Need(digest, 0, why))
+        manifests.setdefault(digest, Need(digest, _size(cache.object_path(digest)), why))
     return present
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
 
 
 def _message(exc: BaseException, storage: RemoteStorage, need: Need) -> str:
