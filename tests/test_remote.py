@@ -160,13 +160,14 @@ def test_older_runs_in_the_run_cache_are_pushed_too(project, tmp_path):
     assert old_entry["address"] == "prep"
 
 
+@pytest.mark.slow
 def test_an_interrupted_push_leaves_no_partial_object_and_a_rerun_finishes(ws, tmp_path):
     """kill -9 in the middle of a push: every finished name on the remote
     holds exactly its content; pushing again completes the job."""
     ws.write("dvc.yaml", """\
         stages:
           many:
-            cmd: mkdir -p out && for i in $(seq 1 400); do head -c 200000 /dev/urandom > out/f$i; done
+            cmd: mkdir -p out && for i in $(seq 1 200); do head -c 100000 /dev/urandom > out/f$i; done
             deps: [seed.txt]
             outs: [out]
         """)
@@ -182,7 +183,7 @@ def test_an_interrupted_push_leaves_no_partial_object_and_a_rerun_finishes(ws, t
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     finished = remote_objects(store)
-    assert 0 < len(finished) < 401, "the push was not interrupted in the middle"
+    assert 0 < len(finished) < 201, "the push was not interrupted in the middle"
     for obj in finished:
         digest = obj.parent.name + obj.name
         if digest.endswith(".dir"):
@@ -190,7 +191,7 @@ def test_an_interrupted_push_leaves_no_partial_object_and_a_rerun_finishes(ws, t
         else:
             assert file_digest(obj) == digest
     again = ws.pivot_json("push")
-    assert again["objects"] + again["already"] == 401 and again["failed"] == []
+    assert again["objects"] + again["already"] == 201 and again["failed"] == []
     assert ".tmp-" not in " ".join(p.name for p in remote_objects(store))
 
     other = clone(ws, tmp_path / "other")

@@ -83,7 +83,9 @@ def modify(name: str, key: str, value: str | None, local: bool, unset: bool) -> 
     from pivot.remote import config
 
     if unset == (value is not None):
-        raise click.UsageError("give VALUE, or --unset without a VALUE")
+        from pivot.errors import PivotError
+
+        raise PivotError(f"remote modify {name} {key}: give VALUE, or --unset without a VALUE")
     ini = config.modify_remote(common.project().state_dir, name, key, value, local=local)
     if unset:
         click.echo(f"Removed '{key}' of remote '{name}' from {ini.show}.")

@@ -54,14 +54,15 @@ class Backend:
         return f"pip install 'pivot[{self.extra}]'"
 
     def installed(self) -> bool:
+        """Whether the backend imports (found is not enough: a broken or
+        shadowed install fails only when imported)."""
         if self.module is None:
             return True
-        from importlib.util import find_spec
-
         try:
-            return find_spec(self.module) is not None
-        except (ImportError, ValueError):  # sys.modules[name] = None
+            importlib.import_module(self.module)
+        except ImportError:
             return False
+        return True
 
 
 S3 = Backend("s3", "s3fs", "s3", frozenset({"endpointurl", "profile", "region"}))
