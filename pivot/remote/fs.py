@@ -156,10 +156,18 @@ def open_fs(remote: "Remote", root: Path) -> tuple["AbstractFileSystem", str, Ba
             client["endpoint_url"] = options["endpointurl"]
         if options.get("region"):
             client["region_name"] = options["region"]
-        kwargs: dict[str, Any] = {"client_kwargs": client, "skip_instance_cache": True}
+        # pivot retries with its own bounded backoff (storage.RETRIES): one
+        # attempt each in botocore and s3fs, or a dead endpoint takes minutes
+        kwargs: dict[str, Any] = {
+            "client_kwargs": client,
+            "config_kwargs": {"retries": {"max_attempts": 1}, "connect_timeout": 10},
+            "skip_instance_cache": True,
+        }
         if options.get("profile"):
             kwargs["profile"] = options["profile"]
-        return s3fs.S3FileSystem(**kwargs), bucket_path, backend
+        fs = s3fs.S3FileSystem(**kwargs)
+        fs.retries = 1
+        return fs, bucket_path, backend
     if backend is GS:
         import gcsfs
 

@@ -185,11 +185,17 @@ class RemoteStorage:
         raise AssertionError("unreachable")
 
     def map(self, func: Callable[[str], _T], items: list[str]) -> list[_T]:
-        """``func`` over ``items`` on ``jobs`` threads, in order."""
+        """``func`` over ``items`` on ``jobs`` threads, in order.  On an
+        interrupt (Ctrl-C) the transfers not yet started are dropped and the
+        running ones end (each leaves nothing partial behind)."""
         if len(items) <= 1 or self.jobs == 1:
             return [func(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(self.jobs, len(items))) as pool:
-            return list(pool.map(func, items))
+        pool = ThreadPoolExecutor(max_workers=min(self.jobs, len(items)))
+        try:
+            futures = [pool.submit(func, item) for item in items]
+            return [future.result() for future in futures]
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _configured_jobs(remote: "Remote") -> int | None:

@@ -153,11 +153,15 @@ def push(
     sink = progress or Progress()
     sink.start(len(to_send) + len(to_send_manifests), sum(n.size for n in (*to_send, *to_send_manifests)))
     lock = threading.Lock()
+    stop = _Stop()
 
     def send(need: Need) -> None:
+        if stop.skip():
+            return
         try:
             storage.upload(cache.object_path(need.digest), OBJECTS, need.digest)
         except (RemoteError, OSError) as exc:
+            stop.set()  # the remote is unreachable or refuses: do not try every object
             with lock:
                 report.failed.append(_message(exc, storage, need))
             return
@@ -170,6 +174,7 @@ def push(
     storage.map(send, to_send)  # type: ignore[arg-type]
     if not report.failed:  # a manifest goes up only once all its files are there
         storage.map(send, to_send_manifests)  # type: ignore[arg-type]
+    stop.report(report)
     if entries and not report.failed:
         keys = {path.parent.name + path.name[: -len(".json")]: path for path in entries}
         known = storage.present(ENTRIES, keys)
@@ -284,8 +289,11 @@ def _download_all(
     needs: list[Need], cache: "Cache", storage: RemoteStorage, report: TransferReport, progress: Progress
 ) -> None:
     lock = threading.Lock()
+    stop = _Stop()
 
     def get(need: Need) -> None:
+        if stop.skip():
+            return
         try:
             size = download_object(storage, cache, need.digest)
         except FileNotFoundError:
@@ -295,6 +303,8 @@ def _download_all(
                 )
             return
         except (PivotError, OSError) as exc:
+            if not isinstance(exc, CorruptDownload):
+                stop.set()  # unreachable, refused, disk full: do not try every object
             with lock:
                 report.failed.append(_message(exc, storage, need))
             return
@@ -304,6 +314,31 @@ def _download_all(
         progress.advance(size)
 
     storage.map(get, needs)  # type: ignore[arg-type]
+    stop.report(report)
+
+
+class _Stop:
+    """After the first error that is not about one object, the remaining
+    transfers are skipped (and counted) instead of each failing in turn."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self.skipped = 0
+
+    def set(self) -> None:
+        self._event.set()
+
+    def skip(self) -> bool:
+        if not self._event.is_set():
+            return False
+        with self._lock:
+            self.skipped += 1
+        return True
+
+    def report(self, report: TransferReport) -> None:
+        if self.skipped:
+            report.failed.append(f"{self.skipped} more object{'s' if self.skipped != 1 else ''} not attempted after that error")
 
 
 def download_object(storage: RemoteStorage, cache: "Cache", digest: str) -> int:
