@@ -207,3 +207,14 @@ def test_no_remote_configured_is_one_line(ws):
     assert ws.pivot("pull", "-r", "nope", expect=1).stderr == (
         "ERROR: unknown remote 'nope' (not in .pivot/config or .pivot/config.local)\n"
     )
+
+
+def test_pull_json_names_what_was_restored(project, tmp_path):
+    project.pivot("push")
+    other = clone(project, tmp_path / "other")
+    data = other.pivot_json("pull")
+    assert data["action"] == "pull" and data["objects"] == 4
+    assert data["restored"] == [{"stage": "prep", "path": "data"}, {"stage": "train", "path": "model.bin"}]
+    assert (data["unchanged"], data["not_restored"]) == (0, [])
+    again = other.pivot_json("pull")
+    assert (again["objects"], again["restored"], again["unchanged"]) == (0, [], 2)

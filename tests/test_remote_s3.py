@@ -157,3 +157,21 @@ def test_the_remote_index_api(s3_project, tmp_path):
         from pivot.state.hashing import HashInfo
 
         assert all(state.cache.contains(HashInfo(o.hash, o.size, o.nfiles)) for o in entry.outs)
+
+
+def test_an_unreachable_endpoint_is_one_line_naming_the_remote(ws):
+    import socket
+
+    with socket.socket() as sock:  # a loopback port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    make_project(ws)
+    ws.pivot("remote", "add", "-d", "s3", "s3://bucket/p")
+    ws.pivot("remote", "modify", "s3", "endpointurl", f"http://127.0.0.1:{port}")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=DUMMY_KEY_ID, AWS_SECRET_ACCESS_KEY=DUMMY_SECRET,
+               AWS_DEFAULT_REGION="us-east-1", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    proc = subprocess.run([sys.executable, "-m", "pivot", "push"], cwd=ws.root, capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("ERROR: remote 's3' (s3://bucket/p): checking files/xxh3/")
+    assert "failed after 3 attempts: Could not connect to the endpoint URL" in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1
