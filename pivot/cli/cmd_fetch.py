@@ -11,7 +11,8 @@ def transfer_options(func):
     """The options fetch and pull share."""
     for option in reversed((
         common.targets_argument(),
-        click.option("-r", "--remote", "remote_name", metavar="NAME", help="Remote to fetch from (default: core.remote)."),
+        click.option("-r", "--remote", "remote_name", metavar="NAME",
+                     help="Remote to fetch from (default: core.remote of .pivot/config, and DVC's for stages DVC ran)."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), metavar="N",
                      help="Parallel transfers (default: the remote's jobs, else 16)."),
         click.option("--with-deps", is_flag=True, help="Also fetch the outputs of upstream stages."),
@@ -24,6 +25,7 @@ def transfer_options(func):
 
 @click.command(help="Download into the cache what the lock records of TARGETS (default: every stage) "
                "name and the cache lacks; every object is verified before it is placed. "
+               "Stages DVC ran are fetched from the project's DVC remote into .dvc/cache. "
                "The workspace is not changed (see `pivot pull`).")
 @transfer_options
 def command(targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool,
@@ -31,26 +33,26 @@ def command(targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
     from pivot.cli.transfer_output import finish
 
     proj = common.project()
-    _, report = fetch_into_cache(proj, targets, remote_name, jobs, with_deps, no_run_cache)
-    finish(report, "fetched", "in the cache", as_json)
+    _, result = fetch_into_cache(proj, targets, remote_name, jobs, with_deps, no_run_cache)
+    finish(result.report, "fetched", "in the cache", as_json)
 
 
 def fetch_into_cache(proj, targets, remote_name, jobs, with_deps, no_run_cache):
-    """(stages, report): the fetch part of ``fetch`` and ``pull``."""
+    """(stages, FetchResult): the fetch part of ``fetch`` and ``pull``."""
     from pivot import targets as targets_mod
     from pivot.cli.transfer_output import TerminalProgress
-    from pivot.remote import config, transfer
-    from pivot.remote.storage import RemoteStorage
+    from pivot.remote import sync
     from pivot.state import State
     from pivot.state.runlock import CacheLock
 
-    storage = RemoteStorage(config.load(proj.state_dir).get(remote_name), proj.root, jobs)
+    sync.sources(proj, remote_name)  # a missing or unknown remote fails before the pipeline loads
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
     progress = TerminalProgress("fetching")
     with CacheLock(proj), State.open(proj) as state:  # gc waits for us
         try:
-            report = transfer.fetch(stages, state, storage, run_cache=not no_run_cache, progress=progress)
+            result = sync.fetch(proj, stages, state, remote_name, jobs=jobs, run_cache=not no_run_cache,
+                                progress=progress)
         finally:
             progress.close()
-    return stages, report
+    return stages, result

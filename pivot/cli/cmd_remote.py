@@ -29,28 +29,33 @@ def add(name: str, url: str, make_default: bool, local: bool, force: bool) -> No
     click.echo(f"Added remote '{name}' ({url}) to {ini.show}{' as the default' if make_default else ''}.")
 
 
-@command.command("list", help="List the remotes: name, URL, backend state, options; * marks the default.")
+@command.command("list", help="List the remotes: name, URL, backend state, options; * marks the default. "
+                 "The DVC remotes of .dvc/config are listed as dvc:NAME (pivot reads them for stages DVC ran).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_remotes(as_json: bool) -> None:
-    from pivot.remote import config
+    from pivot.errors import PivotError
+    from pivot.remote import config, dvc
     from pivot.remote.fs import backend_for
     from pivot.remote.storage import describe_backend
 
-    settings = config.load(common.project().state_dir)
+    proj = common.project()
     rows = []
-    for name, remote in sorted(settings.remotes.items()):
-        try:
-            state = describe_backend(backend_for(remote.url, name))
-        except Exception as exc:  # noqa: BLE001 -- an unsupported scheme is shown, not fatal
-            state = str(exc)
-        rows.append({
-            "name": name,
-            "url": remote.url,
-            "default": name == settings.default,
-            "backend": state,
-            "options": dict(sorted(remote.options.items())),
-            "source": remote.source,
-        })
+    for settings, prefix in ((config.load(proj.state_dir), ""), (dvc.load_settings(proj.root), "dvc:")):
+        for name, remote in sorted(settings.remotes.items()):
+            try:
+                state = describe_backend(backend_for(remote.url, name))
+            except PivotError as exc:  # an unsupported scheme is shown, not fatal
+                state = str(exc)
+            if prefix and state == "read-write":
+                state = "read-only: DVC's"  # pivot only fetches from a DVC remote
+            rows.append({
+                "name": prefix + name,
+                "url": remote.url,
+                "default": name == settings.default,
+                "backend": state,
+                "options": dict(sorted(remote.options.items())),
+                "source": remote.source,
+            })
     if as_json:
         common.echo_json(rows)
         return

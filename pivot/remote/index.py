@@ -20,7 +20,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from pivot.remote.storage import ENTRIES, OBJECTS, RemoteStorage
-from pivot.remote.transfer import Need, Progress, TransferReport, fetch_needs, fetch_run_entry, parse_manifest
+from pivot.remote.transfer import (
+    CorruptDownload,
+    Need,
+    Progress,
+    TransferReport,
+    download_object,
+    fetch_needs,
+    fetch_run_entry,
+)
 from pivot.state.hashing import DIR_SUFFIX
 
 if TYPE_CHECKING:
@@ -68,7 +76,7 @@ class RemoteIndex:
     def has_outputs(self, outs: Sequence["LockEntry"]) -> bool:
         """Whether the remote (together with the local cache) holds everything
         needed to restore ``outs``: a directory's manifest and all its files.
-        Reads a remote manifest when the local cache lacks it."""
+        A manifest the local cache lacks is fetched (verified) to answer."""
         cache = self.state.cache
         wanted = [o.hash for o in outs if not cache.object_path(o.hash).is_file()]
         if set(wanted) - self.contains(wanted):
@@ -79,10 +87,12 @@ class RemoteIndex:
                 continue
             listing = cache.load_manifest(out.hash)
             if listing is None:
+                # manifests are small: fetch it now (verified), the files decide
                 try:
-                    listing = parse_manifest(self.storage.read(OBJECTS, out.hash))
-                except (FileNotFoundError, ValueError):
+                    download_object(self.storage, cache, out.hash)
+                except (FileNotFoundError, CorruptDownload):
                     return False
+                listing = cache.load_manifest(out.hash) or ()
             files.extend(e.hash for e in listing if not cache.object_path(e.hash).is_file())
         return not set(files) - self.contains(files)
 

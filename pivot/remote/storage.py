@@ -54,6 +54,8 @@ class Kind:
 
 OBJECTS = Kind(FILES, "")
 ENTRIES = Kind(RUNCACHE, ".json")
+DVC_OBJECTS = Kind("files/md5", "")  # DVC 3's layout
+DVC_LEGACY_OBJECTS = Kind("", "")  # DVC 2's: <url>/xx/rest
 
 
 class RemoteStorage:
@@ -71,11 +73,12 @@ class RemoteStorage:
         return self.backend.read_only
 
     def path(self, kind: Kind, name: str) -> str:
-        return f"{self.base}/{kind.top}/{name[:2]}/{name[2:]}{kind.suffix}"
+        return f"{self.base}/{self.shown(kind, name)}"
 
     def shown(self, kind: Kind, name: str) -> str:
         """The remote path for messages: relative to the remote's URL."""
-        return f"{kind.top}/{name[:2]}/{name[2:]}{kind.suffix}"
+        top = f"{kind.top}/" if kind.top else ""
+        return f"{top}{name[:2]}/{name[2:]}{kind.suffix}"
 
     # -- existence -------------------------------------------------------------
 
