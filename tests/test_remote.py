@@ -218,3 +218,30 @@ def test_pull_json_names_what_was_restored(project, tmp_path):
     assert (data["unchanged"], data["not_restored"]) == (0, [])
     again = other.pivot_json("pull")
     assert (again["objects"], again["restored"], again["unchanged"]) == (0, [], 2)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A static file server for ../store on the loopback interface."""
+    store = tmp_path / "store"
+    store.mkdir(exist_ok=True)
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(store)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+    port = int(line.split(" port ")[1].split()[0])
+    yield f"http://127.0.0.1:{port}"
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+def test_an_http_remote_is_read_only(project, tmp_path, http_server):
+    pytest.importorskip("aiohttp")
+    project.pivot("push")
+    other = clone(project, tmp_path / "other")
+    other.pivot("remote", "add", "-d", "web", http_server)
+    assert other.pivot_json("remote", "list")[1]["backend"] == "read-only"
+    data = other.pivot_json("pull", "-r", "web")
+    assert (data["objects"], data["run_cache_entries"], data["failed"]) == (4, 1, [])
+    assert outputs(other) == outputs(project)
+    result = other.pivot("push", "-r", "web", expect=1)
+    assert result.stderr == f"ERROR: remote 'web' ({http_server}) is read-only: it can be fetched from, not pushed to\n"
