@@ -187,7 +187,7 @@ def fetch(outs: Sequence[DvcOutput], root: Path, storage: RemoteStorage, report:
         progress.advance(size)
 
     dirs = [(o.md5, o.legacy, f"'{o.path}' ({o.address})") for o in outs if o.md5.endswith(".dir")]
-    storage.map(get, dirs)  # type: ignore[arg-type]
+    storage.map(get, dirs)
     files: dict[tuple[str, bool], str] = {}
     for out in outs:
         why = f"'{out.path}' ({out.address})"
@@ -197,7 +197,7 @@ def fetch(outs: Sequence[DvcOutput], root: Path, storage: RemoteStorage, report:
         for entry_md5, _ in read_manifest(root, out.md5, out.legacy) or ():
             files.setdefault((entry_md5, out.legacy), why)
     progress.start(len(files), 0)
-    storage.map(get, [(md5, legacy, why) for (md5, legacy), why in files.items()])  # type: ignore[arg-type]
+    storage.map(get, [(md5, legacy, why) for (md5, legacy), why in files.items()])
 
 
 def download(storage: RemoteStorage, root: Path, md5: str, legacy: bool) -> int:

@@ -21,7 +21,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence, TypeVar
 
 from pivot.errors import PivotError
 from pivot.remote.fs import Backend, open_fs
@@ -38,6 +38,7 @@ RETRIES = 3  # attempts per request
 _BACKOFF = 0.25  # seconds, doubled per attempt
 _FEW = 32  # up to this many names: one existence check each
 _T = TypeVar("_T")
+_A = TypeVar("_A")
 
 
 class RemoteError(PivotError):
@@ -187,7 +188,7 @@ class RemoteStorage:
                 time.sleep(_BACKOFF * 2**attempt)
         raise AssertionError("unreachable")
 
-    def map(self, func: Callable[[str], _T], items: list[str]) -> list[_T]:
+    def map(self, func: Callable[[_A], _T], items: Sequence[_A]) -> list[_T]:
         """``func`` over ``items`` on ``jobs`` threads, in order.  On an
         interrupt (Ctrl-C) the transfers not yet started are dropped and the
         running ones end (each leaves nothing partial behind)."""

@@ -171,21 +171,25 @@ def push(
             report.bytes += size
         sink.advance(size)
 
-    storage.map(send, to_send)  # type: ignore[arg-type]
+    storage.map(send, to_send)
     if not report.failed:  # a manifest goes up only once all its files are there
-        storage.map(send, to_send_manifests)  # type: ignore[arg-type]
+        storage.map(send, to_send_manifests)
     stop.report(report)
-    if entries and not report.failed:
+    if entries and not report.failed:  # an entry goes up only once its objects are there
         keys = {path.parent.name + path.name[: -len(".json")]: path for path in entries}
         known = storage.present(ENTRIES, keys)
-        for key, path in sorted(keys.items()):
-            if key in known:
-                continue
+
+        def send_entry(key: str) -> None:
             try:
-                storage.upload(path, ENTRIES, key)
-                report.entries += 1
+                storage.upload(keys[key], ENTRIES, key)
             except (RemoteError, OSError) as exc:
-                report.failed.append(f"run-cache entry {key[:8]}: {exc}")
+                with lock:
+                    report.failed.append(f"run-cache entry {key[:8]}: {exc}")
+                return
+            with lock:
+                report.entries += 1
+
+        storage.map(send_entry, sorted(set(keys) - known))
     report.seconds = time.monotonic() - started
     return report
 
@@ -253,12 +257,20 @@ def fetch(
                 key = record_key(stage, record)
                 if state.runcache.lookup(key) is None:
                     keys.append(key)
-        for key in sorted(storage.present(ENTRIES, keys)):
+        lock = threading.Lock()
+
+        def get_entry(key: str) -> None:
             try:
-                if fetch_run_entry(storage, state.runcache, key) is not None:
+                found = fetch_run_entry(storage, state.runcache, key) is not None
+            except (PivotError, OSError) as exc:
+                with lock:
+                    report.failed.append(str(exc))
+                return
+            if found:
+                with lock:
                     report.entries += 1
-            except PivotError as exc:
-                report.failed.append(str(exc))
+
+        storage.map(get_entry, sorted(storage.present(ENTRIES, keys)))
     report.seconds = time.monotonic() - started
     return report
 
@@ -313,7 +325,7 @@ def _download_all(
             report.bytes += size
         progress.advance(size)
 
-    storage.map(get, needs)  # type: ignore[arg-type]
+    storage.map(get, needs)
     stop.report(report)
 
 
