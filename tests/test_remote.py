@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -245,3 +246,22 @@ def test_an_http_remote_is_read_only(project, tmp_path, http_server):
     assert outputs(other) == outputs(project)
     result = other.pivot("push", "-r", "web", expect=1)
     assert result.stderr == f"ERROR: remote 'web' ({http_server}) is read-only: it can be fetched from, not pushed to\n"
+
+
+def test_two_clones_pushing_the_same_objects_at_once(project, tmp_path):
+    twin = tmp_path / "twin"
+    shutil.copytree(project.root, twin, symlinks=True)
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "pivot", "push", "--json", "-j", "4"], cwd=root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for root in (project.root, twin)
+    ]
+    results = [json.loads(proc.communicate(timeout=120)[0]) for proc in procs]
+    assert all(r["failed"] == [] for r in results)
+    assert all(r["objects"] + r["already"] == 4 for r in results)
+    for obj in remote_objects(tmp_path / "store"):
+        digest = obj.parent.name + obj.name
+        assert digest.endswith(".dir") or file_digest(obj) == digest
+    other = clone(project, tmp_path / "other")
+    other.pivot("pull")
+    assert outputs(other) == outputs(project)
