@@ -28,6 +28,7 @@ from pivot.remote.transfer import (
     download_object,
     fetch_needs,
     fetch_run_entry,
+    in_cache,
 )
 from pivot.state.hashing import DIR_SUFFIX
 
@@ -78,7 +79,7 @@ class RemoteIndex:
         needed to restore ``outs``: a directory's manifest and all its files.
         A manifest the local cache lacks is fetched (verified) to answer."""
         cache = self.state.cache
-        wanted = [o.hash for o in outs if not cache.object_path(o.hash).is_file()]
+        wanted = [o.hash for o in outs if not in_cache(cache, o.hash)]
         if set(wanted) - self.contains(wanted):
             return False
         files: list[str] = []
@@ -93,7 +94,7 @@ class RemoteIndex:
                 except (FileNotFoundError, CorruptDownload):
                     return False
                 listing = cache.load_manifest(out.hash) or ()
-            files.extend(e.hash for e in listing if not cache.object_path(e.hash).is_file())
+            files.extend(e.hash for e in listing if not in_cache(cache, e.hash))
         return not set(files) - self.contains(files)
 
     def has_run_entries(self, keys: Iterable[str]) -> set[str]:

@@ -142,9 +142,15 @@ def push(
             run_files: dict[str, Need] = {}
             run_manifests: dict[str, Need] = {}
             why = f"run-cache entry of {run.address}"
-            if all(_collect_local(cache, o.hash, o.size, why, run_files, run_manifests) for o in run.outs):
-                files.update(run_files)
-                manifests.update(run_manifests)
+            if all(
+                o.hash in files or o.hash in manifests  # the current outputs, usually: collected above
+                or _collect_local(cache, o.hash, o.size, why, run_files, run_manifests)
+                for o in run.outs
+            ):
+                for digest, need in run_files.items():
+                    files.setdefault(digest, need)
+                for digest, need in run_manifests.items():
+                    manifests.setdefault(digest, need)
                 entries.append(path)
     on_remote = storage.present(OBJECTS, [*files, *manifests])
     report.already = len(on_remote)
@@ -194,13 +200,19 @@ def push(
     return report
 
 
+def in_cache(cache: "Cache", digest: str) -> bool:
+    """Whether the local cache holds object ``digest`` (a stat; no Path
+    objects: this runs once per file of every directory output)."""
+    return os.path.isfile(f"{cache.objects}/{digest[:2]}/{digest[2:]}")
+
+
 def _collect_local(
     cache: "Cache", digest: str, size: int, why: str, files: dict[str, Need], manifests: dict[str, Need]
 ) -> bool:
     """Add the objects of one output to ``files``/``manifests``; False when
     any of them is not in the local cache."""
     if not digest.endswith(DIR_SUFFIX):
-        if not cache.object_path(digest).is_file():
+        if not in_cache(cache, digest):
             return False
         files.setdefault(digest, Need(digest, size, why))
         return True
@@ -209,7 +221,7 @@ def _collect_local(
         return False
     present = True
     for item in listing:
-        if cache.object_path(item.hash).is_file():
+        if in_cache(cache, item.hash):
             files.setdefault(item.hash, Need(item.hash, item.size, why))
         else:
             present = False
@@ -283,7 +295,7 @@ def fetch_needs(
     needs = list(needs)
     manifests = {n.digest: n for n in needs if n.digest.endswith(DIR_SUFFIX)}
     files = {n.digest: n for n in needs if not n.digest.endswith(DIR_SUFFIX)}
-    wanted_manifests = [n for d, n in manifests.items() if not cache.object_path(d).is_file()]
+    wanted_manifests = [n for d, n in manifests.items() if not in_cache(cache, d)]
     report.already += len(manifests) - len(wanted_manifests)
     progress.start(len(wanted_manifests), 0)
     _download_all(wanted_manifests, cache, storage, report, progress)
@@ -291,7 +303,7 @@ def fetch_needs(
         listing = cache.load_manifest(digest)
         for item in listing or ():
             files.setdefault(item.hash, Need(item.hash, item.size, need.why))
-    wanted = [n for d, n in files.items() if not cache.object_path(d).is_file()]
+    wanted = [n for d, n in files.items() if not in_cache(cache, d)]
     report.already += len(files) - len(wanted)
     progress.start(len(wanted), sum(n.size for n in wanted))
     _download_all(wanted, cache, storage, report, progress)
