@@ -265,3 +265,37 @@ def test_two_clones_pushing_the_same_objects_at_once(project, tmp_path):
     other = clone(project, tmp_path / "other")
     other.pivot("pull")
     assert outputs(other) == outputs(project)
+
+
+@pytest.mark.slow
+def test_an_interrupted_fetch_places_nothing_partial_and_a_rerun_finishes(ws, tmp_path):
+    ws.write("dvc.yaml", """\
+        stages:
+          many:
+            cmd: mkdir -p out && for i in $(seq 1 200); do head -c 100000 /dev/urandom > out/f$i; done
+            deps: [seed.txt]
+            outs: [out]
+        """)
+    ws.write("seed.txt", "1\n")
+    ws.pivot("run")
+    ws.pivot("remote", "add", "-d", "store", "../store")
+    ws.pivot("push")
+    other = clone(ws, tmp_path / "other")
+    (other.root / "seed.txt").write_text("1\n")
+    objects = other.root / ".pivot" / "cache" / "files"
+    proc = subprocess.Popen([sys.executable, "-m", "pivot", "fetch", "-j", "2"], cwd=other.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None and len(list(objects.glob("*/*"))) < 20:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    placed = [p for p in objects.glob("*/*") if not p.name.startswith(".tmp-")]
+    assert 0 < len(placed) < 201, "the fetch was not interrupted in the middle"
+    for obj in placed:
+        digest = obj.parent.name + obj.name
+        assert digest.endswith(".dir") or file_digest(obj) == digest
+    again = other.pivot_json("fetch")
+    assert again["objects"] + again["already"] == 201 and again["failed"] == []
+    other.pivot("checkout")
+    assert other.pivot("status").stdout == "Pipelines are up to date.\n"

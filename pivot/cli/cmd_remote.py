@@ -14,7 +14,7 @@ def command() -> None:
     pass
 
 
-@command.command("add", help="Add remote NAME at URL (s3://, gs://, azure://, ssh://, http(s)://, file:// or a path).")
+@command.command("add", short_help="Add a remote.", help="Add remote NAME at URL (s3://, gs://, azure://, ssh://, http(s)://, file:// or a path).")
 @click.argument("name")
 @click.argument("url")
 @click.option("-d", "--default", "make_default", is_flag=True, help="Make it the default remote (core.remote).")
@@ -29,7 +29,7 @@ def add(name: str, url: str, make_default: bool, local: bool, force: bool) -> No
     click.echo(f"Added remote '{name}' ({url}) to {ini.show}{' as the default' if make_default else ''}.")
 
 
-@command.command("list", help="List the remotes: name, URL, backend state, options; * marks the default. "
+@command.command("list", short_help="List the remotes (pivot's and the project's DVC remotes).", help="List the remotes: name, URL, backend state, options; * marks the default. "
                  "The DVC remotes of .dvc/config are listed as dvc:NAME (pivot reads them for stages DVC ran).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def list_remotes(as_json: bool) -> None:
@@ -68,7 +68,7 @@ def list_remotes(as_json: bool) -> None:
         click.echo(f"{mark} {row['name']}\t{row['url']}\t({row['backend']}){options}")
 
 
-@command.command("remove", help="Remove remote NAME from .pivot/config and .pivot/config.local.")
+@command.command("remove", short_help="Remove a remote.", help="Remove remote NAME from .pivot/config and .pivot/config.local.")
 @click.argument("name")
 def remove(name: str) -> None:
     from pivot.remote import config
@@ -77,7 +77,7 @@ def remove(name: str) -> None:
     click.echo(f"Removed remote '{name}' from {' and '.join(changed)}.")
 
 
-@command.command("modify", help="Set KEY of remote NAME to VALUE (url, jobs, endpointurl, profile, region, "
+@command.command("modify", short_help="Set or unset one key of a remote.", help="Set KEY of remote NAME to VALUE (url, jobs, endpointurl, profile, region, "
                  "projectname, credentialpath, account_name, user, port, keyfile). Never credentials.")
 @click.argument("name")
 @click.argument("key")
@@ -98,7 +98,7 @@ def modify(name: str, key: str, value: str | None, local: bool, unset: bool) -> 
         click.echo(f"Set '{key}' of remote '{name}' to '{value}' in {ini.show}.")
 
 
-@command.command("default", help="Make NAME the default remote (or, with --unset, have none).")
+@command.command("default", short_help="Show or set the default remote.", help="Make NAME the default remote (or, with --unset, have none).")
 @click.argument("name", required=False)
 @click.option("--local", is_flag=True, help=LOCAL_HELP)
 @click.option("-u", "--unset", is_flag=True, help="Have no default remote.")
