@@ -121,3 +121,12 @@ def test_the_dvc_remote_on_s3(dvc_clone, moto_s3, s3_bucket, tmp_path):
     dvc_clone.pivot("pull")
     assert _workspace_files(dvc_clone) == EXPECTED
     assert dvc_clone.pivot("status").stdout == "Pipelines are up to date.\n"
+
+
+def test_outputs_of_pivot_records_need_a_pivot_remote(dvc_clone):
+    dvc_clone.pivot("pull")  # adopts: pivot records now exist
+    (dvc_clone.root / "model.txt").unlink()
+    shutil.rmtree(dvc_clone.root / ".pivot" / "cache")
+    result = dvc_clone.pivot("pull", expect=1)
+    assert ("WARNING: no pivot remote to fetch 'model.txt' (train) from: add one with "
+            "`pivot remote add -d NAME URL`") in result.stderr

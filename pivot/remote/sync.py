@@ -78,6 +78,14 @@ def fetch(
         report.remote, report.url = remote_name, url
     else:
         report = TransferReport("fetch", remote_name, url)
+        from pivot.state.hashing import HashInfo
+
+        for stage, entry in transfer.recorded_outputs(stages, state):
+            if not state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles)):
+                report.missing.append(
+                    f"no pivot remote to fetch '{entry.path}' ({stage.address}) from: "
+                    "add one with `pivot remote add -d NAME URL`"
+                )
     outs = dvc.dvc_outputs(stages, state)
     if outs:
         if chosen.dvc is None:
