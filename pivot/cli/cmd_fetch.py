@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import click
 
 from pivot.cli import common
 
+if TYPE_CHECKING:
+    from pivot.ir import Stage
+    from pivot.project import Project
+    from pivot.remote.sync import FetchResult
 
-def transfer_options(func):
+
+def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options fetch and pull share."""
     for option in reversed((
         common.targets_argument(),
@@ -37,8 +44,12 @@ def command(targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
     finish(result.report, "fetched", "in the cache", as_json)
 
 
-def fetch_into_cache(proj, targets, remote_name, jobs, with_deps, no_run_cache):
-    """(stages, FetchResult): the fetch part of ``fetch`` and ``pull``."""
+def fetch_into_cache(
+    proj: Project, targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool,
+    no_run_cache: bool,
+) -> tuple[list[Stage], FetchResult]:
+    """The selected stages and what fetching them did: the fetch part of
+    ``fetch`` and ``pull``."""
     from pivot import targets as targets_mod
     from pivot.cli.transfer_output import TerminalProgress
     from pivot.remote import sync
