@@ -299,3 +299,38 @@ def test_an_interrupted_fetch_places_nothing_partial_and_a_rerun_finishes(ws, tm
     assert again["objects"] + again["already"] == 201 and again["failed"] == []
     other.pivot("checkout")
     assert other.pivot("status").stdout == "Pipelines are up to date.\n"
+
+
+def test_the_remote_index_api_on_a_local_remote(project, tmp_path):
+    """What `pivot run` will call to restore from a remote instead of running."""
+    from pivot.frontends import load_pipeline
+    from pivot.project import Project
+    from pivot.remote.index import RemoteIndex
+    from pivot.state import State
+    from pivot.state.runcache import record_key
+
+    project.pivot("push")
+    other = clone(project, tmp_path / "other")
+    proj = Project.discover(other.root)
+    with State.open(proj) as state:
+        index = RemoteIndex.open(proj, state)
+        assert index is not None and index.name == "store"
+        prep = load_pipeline(proj).stage("prep")
+        record = state.locks.read("prep")
+        key = record_key(prep, record)
+        assert index.has_run_entries([key, "f" * 32]) == {key}
+        entry = index.fetch_run_entry(key)
+        assert entry is not None and state.runcache.lookup(key) == entry
+        assert index.contains([entry.outs[0].hash, "0" * 32]) == {entry.outs[0].hash}
+        assert index.has_outputs(entry.outs)
+        report = index.fetch_outputs(entry.outs)
+        assert report.ok and report.objects == 2  # the manifest came with has_outputs
+        assert index.fetch_objects([record.outs[0].hash]).objects == 0
+        missing = type(entry.outs[0])("x", "1" * 32, 1)
+        assert not index.has_outputs([missing])
+    with State.open(Project.discover(project.root)) as state:
+        (tmp_path / "store" / "files").rename(tmp_path / "elsewhere")
+        assert RemoteIndex.open(Project.discover(project.root), state).contains([record.outs[0].hash]) == set()
+    (other.root / ".pivot" / "config").unlink()
+    with State.open(proj) as state:
+        assert RemoteIndex.open(proj, state) is None  # no default remote: no index

@@ -159,6 +159,7 @@ def test_the_remote_index_api(s3_project, tmp_path):
         assert all(state.cache.contains(HashInfo(o.hash, o.size, o.nfiles)) for o in entry.outs)
 
 
+@pytest.mark.slow
 def test_an_unreachable_endpoint_is_one_line_naming_the_remote(ws):
     import socket
 
