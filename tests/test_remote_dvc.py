@@ -18,6 +18,10 @@ EXPECTED = {
     "data/prepared/a.txt": "raw data\nline two\n",
     "data/prepared/nested/b.txt": "lr=0.1\n",
     "model.txt": "raw data\nline two\nlr=0.1\n",
+    # tracked by images.dvc and notes.txt.dvc (`dvc add`)
+    "images/cats/1.txt": "meow\n",
+    "images/dog.txt": "woof\n",
+    "notes.txt": "tracked by notes.txt.dvc\n",
 }
 
 
@@ -43,8 +47,9 @@ def test_pull_from_the_dvc_remote_makes_a_fresh_clone_up_to_date(dvc_clone):
         ("dvc:store", True, "read-only: DVC's", ".dvc/config")
     ]
     result = dvc_clone.pivot("pull")
-    assert "fetched 4 objects" in result.stdout
-    assert "2 restored, 0 unchanged, 0 not restored; adopted from dvc.lock: prepare, train" in result.stdout
+    assert "fetched 8 objects" in result.stdout
+    assert "4 restored, 0 unchanged, 0 not restored; adopted from dvc.lock: prepare, train" in result.stdout
+    assert "restored images (images.dvc)\nrestored notes.txt (notes.txt.dvc)\n" in result.stdout
     assert _workspace_files(dvc_clone) == EXPECTED
     assert dvc_clone.pivot("status").stdout == "Pipelines are up to date.\n"
     assert "0 ran" in dvc_clone.pivot("run").stdout
@@ -54,18 +59,19 @@ def test_pull_from_the_dvc_remote_makes_a_fresh_clone_up_to_date(dvc_clone):
 
 def test_fetch_fills_dvc_cache_only_and_is_incremental(dvc_clone):
     first = dvc_clone.pivot_json("fetch")
-    assert (first["objects"], first["already"], first["remote"]) == (4, 0, "dvc:store")
+    assert (first["objects"], first["already"], first["remote"]) == (8, 0, "dvc:store")
     assert _workspace_files(dvc_clone) == {}
     second = dvc_clone.pivot_json("fetch")
-    assert (second["objects"], second["already"]) == (0, 4)
+    assert (second["objects"], second["already"]) == (0, 8)
     dvc_clone.pivot("pull")
     assert _workspace_files(dvc_clone) == EXPECTED
 
 
 def test_dvc2_layout_and_entries_without_hash(dvc_clone, tmp_path):
     """DVC 2 kept objects at <url>/xx/rest and wrote no `hash: md5`."""
-    lock = dvc_clone.root / "dvc.lock"
-    lock.write_text("".join(line for line in lock.read_text().splitlines(True) if line.strip() != "hash: md5"))
+    for name in ("dvc.lock", "images.dvc", "notes.txt.dvc"):
+        lock = dvc_clone.root / name
+        lock.write_text("".join(line for line in lock.read_text().splitlines(True) if line.strip() != "hash: md5"))
     remote = tmp_path / "remote"
     for obj in list((remote / "files" / "md5").glob("*/*")):
         (remote / obj.parent.name).mkdir(exist_ok=True)
@@ -74,6 +80,19 @@ def test_dvc2_layout_and_entries_without_hash(dvc_clone, tmp_path):
     dvc_clone.pivot("pull")
     assert _workspace_files(dvc_clone) == EXPECTED
     assert dvc_clone.pivot("status").stdout == "Pipelines are up to date.\n"
+
+
+def test_targets_leave_dvc_tracked_data_alone(dvc_clone):
+    dvc_clone.pivot("pull", "train")
+    assert _workspace_files(dvc_clone) == {"model.txt": EXPECTED["model.txt"]}
+
+
+def test_a_dvc_file_pointing_outside_is_refused(dvc_clone, tmp_path):
+    (dvc_clone.root / "evil.dvc").write_text("outs:\n- md5: 7c4a87fb36583616e6ac8509c42f59ce\n  path: ../../escape.txt\n")
+    result = dvc_clone.pivot("pull", expect=1)
+    assert "ERROR: 'evil.dvc': refusing '../../escape.txt': it is outside the project root" in result.stderr
+    assert not (tmp_path / "escape.txt").exists() and not (tmp_path.parent / "escape.txt").exists()
+    assert _workspace_files(dvc_clone) == EXPECTED  # the rest is pulled
 
 
 def test_a_corrupted_dvc_object_is_refused(dvc_clone, tmp_path):

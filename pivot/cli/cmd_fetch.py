@@ -32,7 +32,8 @@ def transfer_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command(help="Download into the cache what the lock records of TARGETS (default: every stage) "
                "name and the cache lacks; every object is verified before it is placed. "
-               "Stages DVC ran are fetched from the project's DVC remote into .dvc/cache. "
+               "Stages DVC ran, and (without TARGETS) data tracked by .dvc files, are fetched from the "
+               "project's DVC remote into .dvc/cache. "
                "The workspace is not changed (see `pivot pull`).")
 @transfer_options
 def command(targets: tuple[str, ...], remote_name: str | None, jobs: int | None, with_deps: bool,
@@ -63,7 +64,7 @@ def fetch_into_cache(
     with CacheLock(proj), State.open(proj) as state:  # gc waits for us
         try:
             result = sync.fetch(proj, stages, state, remote_name, jobs=jobs, run_cache=not no_run_cache,
-                                progress=progress)
+                                tracked=not targets, progress=progress)
         finally:
             progress.close()
     return stages, result

@@ -149,6 +149,67 @@ def dvc_outputs(stages: Sequence["Stage"], state: "State") -> list[DvcOutput]:
     return found
 
 
+def tracked_outputs(state: "State") -> tuple[list[DvcOutput], list[str]]:
+    """Data tracked by ``.dvc`` files (``dvc add``) that the workspace does
+    not hold as recorded, and one warning per entry that cannot be used."""
+    import posixpath
+
+    from pivot.containment import outside_reason
+    from pivot.state.dvclock import md5_dir, md5_file
+    from pivot.state.params import load_yaml_text
+
+    root = state.project.root
+    found: list[DvcOutput] = []
+    problems: list[str] = []
+    for dvc_file in _dvc_files(root):
+        try:
+            data = load_yaml_text((root / dvc_file).read_text(encoding="utf-8"), dvc_file)
+            outs = data.get("outs") if isinstance(data, dict) else None
+            if not isinstance(outs, list):
+                raise PivotError("no 'outs' list")
+        except (PivotError, OSError, UnicodeDecodeError) as exc:
+            problems.append(f"cannot read '{dvc_file}' ({exc}); not fetching what it tracks")
+            continue
+        base = posixpath.dirname(dvc_file)
+        for out in outs:
+            md5, path = (out.get("md5"), out.get("path")) if isinstance(out, dict) else (None, None)
+            if not isinstance(md5, str) or _MD5.fullmatch(md5) is None or not isinstance(path, str):
+                problems.append(f"'{dvc_file}': an entry without a usable md5 and path; skipping it")
+                continue
+            relpath = posixpath.normpath(posixpath.join(base, path))
+            reason = outside_reason(relpath)
+            if reason is not None:
+                problems.append(f"'{dvc_file}': refusing '{path}': {reason}")
+                continue
+            legacy = out.get("hash") != "md5"
+            full = root / relpath
+            try:
+                if md5.endswith(".dir") and full.is_dir():
+                    current = md5_dir(full, dos2unix=legacy, ignores=state.hasher.ignores, relpath=relpath)[0]
+                elif not md5.endswith(".dir") and full.is_file():
+                    current = md5_file(full, dos2unix=legacy)
+                else:
+                    current = None
+            except OSError:
+                current = None
+            if current != md5:
+                found.append(DvcOutput(dvc_file, relpath, md5, legacy))
+    return found, problems
+
+
+def _dvc_files(root: Path) -> list[str]:
+    """Root-relative paths of the ``.dvc`` files, hidden directories (.git,
+    .dvc, .pivot) left out."""
+    found: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        rel = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            if name.endswith(".dvc") and not name.startswith("."):
+                found.append(name if rel == "." else f"{Path(rel).as_posix()}/{name}")
+    return found
+
+
 def cache_path(root: Path, md5: str, legacy: bool) -> Path:
     cache = root / DVC_DIR / "cache"
     if legacy:

@@ -67,8 +67,11 @@ def fetch(
     *,
     jobs: int | None = None,
     run_cache: bool = True,
+    tracked: bool = False,
     progress: Progress | None = None,
 ) -> FetchResult:
+    """Fetch what ``stages`` need; with ``tracked``, also the data that
+    ``.dvc`` files track (``dvc add``), from the DVC remote."""
     chosen = sources(project, name)
     progress = progress or Progress()
     remote_name, url = chosen.label
@@ -87,6 +90,10 @@ def fetch(
                     "add one with `pivot remote add -d NAME URL`"
                 )
     outs = dvc.dvc_outputs(stages, state)
+    if tracked:
+        tracked_outs, problems = dvc.tracked_outputs(state)
+        outs += tracked_outs
+        report.failed.extend(problems)
     if outs:
         if chosen.dvc is None:
             report.missing.extend(f"no DVC remote to fetch '{o.path}' ({o.address}) from" for o in outs)
