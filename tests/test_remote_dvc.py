@@ -149,3 +149,12 @@ def test_outputs_of_pivot_records_need_a_pivot_remote(dvc_clone):
     result = dvc_clone.pivot("pull", expect=1)
     assert ("WARNING: no pivot remote to fetch 'model.txt' (train) from: add one with "
             "`pivot remote add -d NAME URL`") in result.stderr
+
+
+def test_a_dvc_remote_is_never_pushed_to(dvc_clone):
+    dvc_clone.pivot("pull")
+    result = dvc_clone.pivot("push", "-r", "store", expect=1)
+    assert result.stderr == (
+        "ERROR: remote 'store' is a DVC remote (.dvc/config): pivot only reads those; "
+        "push to a pivot remote (`pivot remote add NAME URL`)\n"
+    )

@@ -19,13 +19,13 @@ def command(targets: tuple[str, ...], remote_name: str | None, jobs: int | None,
             no_run_cache: bool, as_json: bool) -> None:
     from pivot import targets as targets_mod
     from pivot.cli.transfer_output import TerminalProgress, finish
-    from pivot.remote import config, transfer
+    from pivot.remote import sync, transfer
     from pivot.remote.storage import RemoteStorage
     from pivot.state import State
     from pivot.state.runlock import CacheLock
 
     proj = common.project()
-    storage = RemoteStorage(config.load(proj.state_dir).get(remote_name), proj.root, jobs)
+    storage = RemoteStorage(sync.push_target(proj, remote_name), proj.root, jobs)
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
     progress = TerminalProgress("pushing")

@@ -53,6 +53,17 @@ def sources(project: "Project", name: str | None) -> Sources:
     return Sources(pivot_remote, dvc_remote)
 
 
+def push_target(project: "Project", name: str | None) -> Remote:
+    """The pivot remote a push goes to (DVC's remotes are only read)."""
+    settings = config.load(project.state_dir)
+    if name is not None and name not in settings.remotes and name in dvc.load_settings(project.root).remotes:
+        raise config.ConfigError(
+            f"remote '{name}' is a DVC remote (.dvc/config): pivot only reads those; "
+            f"push to a pivot remote (`pivot remote add NAME URL`)"
+        )
+    return settings.get(name)
+
+
 @dataclass
 class FetchResult:
     report: TransferReport
