@@ -65,10 +65,12 @@ class Project:
         return self.root / relpath
 
 
-# Lock records are meant to be committed; caches, databases and logs are not.
+# Lock records and the shared config (remotes) are meant to be committed;
+# config.local, caches, databases and logs are not.
 GITIGNORE = """\
-# pivot: commit locks/, ignore the rest
+# pivot: commit locks/ and config, ignore the rest
 /*
 !/locks/
+!/config
 !/.gitignore
 """

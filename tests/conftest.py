@@ -99,3 +99,7 @@ def unprivileged():
     runner = Unprivileged()
     yield runner
     runner.cleanup()
+
+
+# remotes: moto's standalone S3 server on 127.0.0.1 (see tests/remote_fixtures.py)
+from tests.remote_fixtures import moto_s3, s3_bucket  # noqa: E402,F401

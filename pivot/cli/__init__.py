@@ -31,6 +31,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("pivot.cli.cmd_emit", "Emit the plan as a shell script or a Ninja file."),
     "export": ("pivot.cli.cmd_export", "Write the loaded pipeline as a Pivotfile or dvc.yaml."),
     "gc": ("pivot.cli.cmd_gc", "Remove cache objects nothing refers to."),
+    "remote": ("pivot.cli.cmd_remote", "Configure remotes (shared storage for the cache)."),
+    "push": ("pivot.cli.cmd_push", "Upload cached outputs and run-cache entries to a remote."),
+    "fetch": ("pivot.cli.cmd_fetch", "Download cached outputs from a remote into the cache."),
+    "pull": ("pivot.cli.cmd_pull", "Fetch from a remote and restore the outputs."),
 }
 
 
