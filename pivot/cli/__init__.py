@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emit": ("pivot.cli.cmd_emit", "Emit the plan as a shell script or a Ninja file."),
     "export": ("pivot.cli.cmd_export", "Write the loaded pipeline as a Pivotfile or dvc.yaml."),
     "gc": ("pivot.cli.cmd_gc", "Remove cache objects nothing refers to."),
+    "params": ("pivot.cli.cmd_params", "Compare params between runs, git revisions and the workspace."),
+    "metrics": ("pivot.cli.cmd_metrics", "Show, compare and follow metrics (show, diff, history)."),
 }
 
 
