@@ -15,9 +15,13 @@ repository (``dvc repro`` for a run) and writes expected.json::
 
 ``seen`` holds what the stage scripts got from ``dvc.api.params_show`` (the
 shim in src/params_shim.py falls back to it when pivot is not installed).
+
+It also asks ``dvc.api.params_show()`` (no arguments, and ``deps=True``) on
+every loadable case of tests/dvc_corpus and writes the answers to
+tests/fixtures/params_show_corpus.json.
 DVC stays out of pivot's dependencies: run this with a scratch venv.
 
-Usage: scripts/regen_params_metrics.py [--dvc /tmp/dvcenv/bin/dvc]
+Usage: scripts/regen_params_metrics.py [--dvc /tmp/dvcenv/bin/dvc] [--only evalproj|corpus]
 """
 
 from __future__ import annotations
@@ -32,7 +36,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "evalproj"
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+FIXTURE = TESTS / "fixtures" / "evalproj"
+CORPUS = TESTS / "dvc_corpus"
+CORPUS_EXPECTED = TESTS / "fixtures" / "params_show_corpus.json"
+CORPUS_META = {"case.json", "dvc-config", "expected.json"}
+CORPUS_CALLS = [{"args": [], "kwargs": {}}, {"args": [], "kwargs": {"deps": True}}]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SEEN = ("seen/train.json", "seen/evaluate.json")
 
@@ -85,9 +94,33 @@ def record_step(work: Path, step: dict, dvc: Path, env: dict[str, str]) -> dict:
     return result
 
 
+def record_corpus(dvc: Path, env: dict[str, str]) -> None:
+    """params_show on every corpus case DVC loads (error cases are skipped)."""
+    recorded: dict[str, list] = {}
+    for case in sorted(p for p in CORPUS.iterdir() if p.is_dir()):
+        if "error" in json.loads((case / "expected.json").read_text()):
+            continue
+        with tempfile.TemporaryDirectory(prefix="dvc-corpus-params-") as tmp:
+            work = Path(tmp) / "ws"
+            shutil.copytree(case, work, ignore=lambda d, names: [n for n in names if n in CORPUS_META])
+            subprocess.run([str(dvc), "init", "--no-scm", "-q"], cwd=work, check=True, env=env)
+            if (case / "dvc-config").exists():
+                with open(work / ".dvc" / "config", "a") as handle:
+                    handle.write((case / "dvc-config").read_text())
+            answers = []
+            for call in CORPUS_CALLS:
+                proc = subprocess.run([str(dvc.parent / "python"), "-c", API_CALL, json.dumps(call)],
+                                      cwd=work, capture_output=True, text=True, env=env, check=True)
+                answers.append({"call": call, **json.loads(proc.stdout.strip().splitlines()[-1])})
+        recorded[case.name] = answers
+        print(f"ok   corpus {case.name}", file=sys.stderr)
+    CORPUS_EXPECTED.write_text(json.dumps({"cases": recorded}, indent=1) + "\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dvc", type=Path, default=Path("/tmp/dvcenv/bin/dvc"))
+    parser.add_argument("--only", choices=("evalproj", "corpus"))
     args = parser.parse_args()
     steps = json.loads((FIXTURE / "steps.json").read_text())
     # python3 in stage commands must be DVC's interpreter (no pivot there: the shim uses dvc.api)
@@ -95,6 +128,10 @@ def main() -> int:
                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
                GIT_COMMITTER_EMAIL="t@t", DVC_NO_ANALYTICS="1")
     os.environ.update(env)
+    if args.only != "evalproj":
+        record_corpus(args.dvc, env)
+    if args.only == "corpus":
+        return 0
     version = subprocess.run([str(args.dvc), "--version"], capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory(prefix="dvc-evalproj-") as tmp:
         work = Path(tmp) / "ws"

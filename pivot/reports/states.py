@@ -167,11 +167,9 @@ class DiskState:
 def read_data_file(reader: Any, relpath: str) -> Any:
     """``relpath`` parsed by ``reader`` (a ParamsReader); FileProblem if it
     is missing or invalid."""
-    from pivot.errors import StateError
-
     try:
         data = reader.read(relpath)
-    except StateError as exc:
+    except PivotError as exc:  # invalid JSON/YAML/TOML/Python, a directory, unreadable
         raise FileProblem(_corrupted_type(relpath), str(exc)) from None
     except RecursionError:
         raise FileProblem(_corrupted_type(relpath), f"'{relpath}' is nested too deeply") from None
