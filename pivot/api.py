@@ -20,11 +20,10 @@ milliseconds in all.  Each call returns a fresh copy the caller may change.
 
 from __future__ import annotations
 
-import copy
 import os
+import pickle
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = ["params_show"]
@@ -45,25 +44,33 @@ def params_show(*targets: str, stages: str | Iterable[str] | None = None, deps: 
     ``pivot.errors.PivotError`` when a file cannot be read.
     """
     names = (stages,) if isinstance(stages, str) else tuple(stages) if stages is not None else None
-    root = _root()
+    environ = os.environ
     cwd = os.getcwd()
-    key = (root, cwd, tuple(targets), names, bool(deps))
+    key = (environ.get("PIVOT_ROOT"), environ.get("DVC_ROOT"), cwd, targets, names, bool(deps))
     entry = _MEMO.get(key)
     if entry is None or not entry.fresh():
-        entry = _compute(root, cwd, tuple(targets), names, bool(deps))
+        entry = _compute(_root(), cwd, tuple(targets), names, bool(deps))
         _MEMO[key] = entry
-    return copy.deepcopy(entry.result)
+    return pickle.loads(entry.frozen)  # a fresh copy, faster than deepcopy
 
 
-@dataclass(frozen=True)
 class _Entry:
-    result: dict[str, Any]
-    inputs: tuple[tuple[str, Any], ...]  # (absolute path, signature or None)
+    """A result (pickled, so each call unpickles its own copy) and the
+    signatures of the files it was made from."""
+
+    __slots__ = ("frozen", "inputs")
+
+    def __init__(self, result: dict[str, Any], inputs: tuple[tuple[str, Any], ...]) -> None:
+        self.frozen = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        self.inputs = inputs  # (absolute path, signature or None)
 
     def fresh(self) -> bool:
         from pivot.signature import file_signature
 
-        return all(file_signature(path) == signature for path, signature in self.inputs)
+        for path, signature in self.inputs:
+            if file_signature(path) != signature:
+                return False
+        return True
 
 
 _MEMO: dict[tuple, _Entry] = {}
@@ -74,9 +81,11 @@ def _root() -> str:
         value = os.environ.get(variable)
         if value and os.path.isdir(value):
             return os.path.realpath(value)
+    from pathlib import Path
+
     from pivot.project import find_root
 
-    return str(find_root(__import__("pathlib").Path.cwd()))
+    return str(find_root(Path.cwd()))
 
 
 def _compute(root: str, cwd: str, targets: tuple[str, ...], stages: tuple[str, ...] | None,
@@ -88,10 +97,13 @@ def _compute(root: str, cwd: str, targets: tuple[str, ...], stages: tuple[str, .
     from pivot.project import Project
     from pivot.reports.states import DiskState, collect_params
     from pivot.signature import file_signature
+    from pivot.state.params import ParamsReader
 
     project = Project(root=Path(root), cwd=Path(cwd))
     pipeline = load_pipeline(project)
-    state = DiskState(project, pipeline=pipeline)
+    # parsed files are remembered in .pivot/ (when it exists), so a warm call need not import YAML
+    memo = project.state_dir if project.state_dir.is_dir() else None
+    state = DiskState(project, pipeline=pipeline, reader=ParamsReader(project.root, memo))
     results = collect_params(state, project, targets, stages, deps)
     for result in results.values():
         if result.error is not None:

@@ -130,15 +130,14 @@ class DiskState:
 
     def toplevel(self, section: str) -> list[str]:
         from pivot.frontends import DVC_FILE
-        from pivot.yaml12 import load_file
 
         found: list[str] = []
         for source in self.sources:
             if posixpath.basename(source) != DVC_FILE:
                 continue
-            try:
-                document = load_file(self.project.root / source, source)
-            except (PivotError, OSError):
+            try:  # read as a params file is: through the reader's memo
+                document = self._reader.read(source)
+            except PivotError:
                 continue  # the pipeline loaded, so this cannot fail but for a race
             entries = document.get(section) if isinstance(document, Mapping) else None
             for entry in entries if isinstance(entries, list) else ():
