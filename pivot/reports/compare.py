@@ -10,7 +10,7 @@ is given when both values are numbers (booleans count, as in Python).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Sequence
+from typing import Any
 
 from pivot.reports.states import FileResult
 from pivot.reports.tables import FILL, format_field, render_table
@@ -141,7 +141,7 @@ def skipped_values(results: Mapping[str, FileResult]) -> list[str]:
             for path, result in results.items() if result.skipped]
 
 
-def flat_numbers(data: Any) -> dict[str, Any]:
+def flat_values(data: Any) -> dict[str, Any]:
     """A metrics file's values as flat ``{dotted key: value}``."""
     if isinstance(data, Mapping):
         return flatten(_format_lists(data))

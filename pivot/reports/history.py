@@ -33,6 +33,7 @@ from pivot.project import Project
 from pivot.reports.states import (
     WORKSPACE,
     DiskState,
+    FileProblem,
     FileResult,
     GitRevision,
     RecordedRun,
@@ -43,7 +44,6 @@ from pivot.reports.states import (
     is_revision,
     params_files,
     read_data_file,
-    FileProblem,
 )
 
 if TYPE_CHECKING:
@@ -183,13 +183,13 @@ class HistoryRow:
 def history(project: Project, limit: int) -> list[HistoryRow]:
     """The last ``limit`` recorded runs, newest first, each with the params
     changed since the run before it."""
-    from pivot.reports.compare import diff, flat_numbers
+    from pivot.reports.compare import diff, flat_values
 
     runs = list(recorded_runs(project, limit + 1))
     rows: list[HistoryRow] = []
     for index, run in enumerate(runs[:limit]):
         changed = diff(runs[index + 1].params, run.params) if index + 1 < len(runs) else None
-        metrics = {path: flat_numbers(result.data) for path, result in run.metrics.items() if result.error is None}
+        metrics = {path: flat_values(result.data) for path, result in run.metrics.items() if result.error is None}
         rows.append(HistoryRow(run, changed, metrics))
     return rows
 
