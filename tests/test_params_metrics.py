@@ -365,3 +365,37 @@ def test_params_show_matches_dvc_on_corpus(ws, monkeypatch, case):
                 params_show(*call["args"], **call["kwargs"])
         else:
             assert as_recorded(params_show(*call["args"], **call["kwargs"])) == recorded["result"], call
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_cached_metrics_at_a_revision_come_from_the_cache(ws, monkeypatch):
+    """A cached metrics file is not in git: as DVC reads it from its cache
+    through dvc.lock, pivot reads it from its cache through the lock record
+    committed at that revision."""
+    for name, value in GIT_ENV.items():
+        monkeypatch.setenv(name, value)
+    ws.write("dvc.yaml", "stages:\n  score:\n    cmd: sh score.sh\n    deps: [level, score.sh]\n"
+             "    metrics: [score.json]\n")
+    ws.write("score.sh", 'printf \'{"acc": %s}\' "$(cat level)" > score.json\n')
+    ws.write("level", "1\n")
+    ws.write(".gitignore", "/score.json\n")
+    (ws.root / ".pivot").mkdir()
+    git(ws.root, "init", "-q")
+    ws.pivot("run")
+    git(ws.root, "add", "-A")
+    git(ws.root, "commit", "-q", "-m", "one")
+    ws.write("level", "3\n")
+    ws.pivot("run")
+    assert ws.pivot_json("metrics", "diff", "HEAD") == {"score.json": {"acc": {"old": 1, "new": 3, "diff": 2}}}
+
+
+def test_params_diff_reports_an_invalid_params_file(ws):
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo > o\n    params:\n      - p.yaml: [lr]\n    outs: [o]\n")
+    ws.write("p.yaml", "lr: 1\n")
+    (ws.root / ".pivot").mkdir()
+    ws.pivot("run")
+    ws.write("p.yaml", "lr: [1\n")
+    result = ws.pivot("params", "diff", "--json")
+    assert json.loads(result.stdout) == {"p.yaml": {"lr": {"old": 1, "new": None}}}
+    assert result.stderr.startswith("WARNING: cannot read params: p.yaml:2:1: 'p.yaml' is invalid")
+    assert "Traceback" not in result.stderr

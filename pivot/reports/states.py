@@ -186,14 +186,51 @@ def _corrupted_type(relpath: str) -> str:
 
 class GitRevision(DiskState):
     """The project as committed at a git revision, extracted to a temporary
-    directory.  Use as a context manager (the directory is removed)."""
+    directory.  Use as a context manager (the directory is removed).
+
+    A cached output is not in git; as DVC reads such a metrics file from its
+    cache through ``dvc.lock``, this reads it from pivot's cache through the
+    lock record committed at that revision (``.pivot/locks/``)."""
 
     def __init__(self, project: Project, rev: str) -> None:
         tree = _extract_revision(project, rev)
         super().__init__(Project(root=tree, cwd=tree), label=rev)
+        self._cache_objects = project.state_dir / "cache" / "files"
 
     def __enter__(self) -> "GitRevision":
         return self
+
+    def read(self, relpath: str) -> Any:
+        try:
+            return super().read(relpath)
+        except FileProblem as problem:
+            if problem.error_type != "FileNotFoundError" or not self._restore_from_cache(relpath):
+                raise
+        return super().read(relpath)
+
+    def _restore_from_cache(self, relpath: str) -> bool:
+        """Put the cached object the revision's lock record names for the
+        output ``relpath`` into the extracted tree; False if there is none."""
+        from pivot.state.locks import LockStore
+
+        locks = LockStore(self.project.root / ".pivot" / "locks")
+        for stage in self.stages():
+            if not any(out.path == relpath and out.cache for out in stage.outs):
+                continue
+            record = locks.read(stage.address)
+            entry = record.out(relpath) if record is not None else None
+            if entry is None or entry.hash.endswith(".dir"):
+                return False
+            source = self._cache_objects / entry.hash[:2] / entry.hash[2:]
+            target = self.project.root / relpath
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(source, target)
+            except OSError:
+                return False
+            self._reader.invalidate(relpath)
+            return True
+        return False
 
     def __exit__(self, *exc: object) -> None:
         shutil.rmtree(self.project.root, ignore_errors=True)
