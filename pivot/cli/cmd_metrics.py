@@ -92,6 +92,9 @@ def history_command(metrics: tuple[str, ...], limit: int, precision: int | None,
     proj = common.project()
     rows = history.history(proj, limit)
     columns = history.metric_columns(rows, metrics)
+    for wanted in metrics:
+        if not any(wanted in (name, key, f"{path}:{key}", path) for name, path, key in columns):
+            click.echo(f"WARNING: no recorded run has a metric '{wanted}'", err=True)
     if as_json:
         common.echo_json([
             {

@@ -37,7 +37,7 @@ from pivot.reports.states import (
     FileResult,
     GitRevision,
     RecordedRun,
-    State,
+    Snapshot,
     StateNotFound,
     collect_metrics,
     in_git,
@@ -48,6 +48,7 @@ from pivot.reports.states import (
 
 if TYPE_CHECKING:
     from pivot.ir import Pipeline
+    from pivot.state import State
     from pivot.state.audit import AuditWriter, RunRecord
 
 FILE_LIMIT = 64 * 1024
@@ -55,7 +56,7 @@ LINE_LIMIT = 1024 * 1024
 WORK_OUTCOMES = ("ran", "restored", "committed")
 
 
-def record_values(audit: "AuditWriter", pipeline: "Pipeline", state: Any) -> None:
+def record_values(audit: "AuditWriter", pipeline: "Pipeline", state: "State") -> None:
     """Append the params and metrics files as the run left them to its audit
     record.  ``state`` is the run's open State (its params reader has parsed
     the params files already)."""
@@ -152,7 +153,7 @@ def default_baseline(project: Project) -> str:
 
 
 @contextmanager
-def open_state(project: Project, name: str, workspace: DiskState) -> Iterator[State]:
+def open_state(project: Project, name: str, workspace: DiskState) -> Iterator[Snapshot]:
     """The state called ``name``: ``workspace``, a run id from ``pivot log``,
     or a git revision."""
     if name == WORKSPACE:

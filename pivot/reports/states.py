@@ -74,7 +74,7 @@ class FileProblem(Exception):
         return FileResult(error=str(self), error_type=self.error_type)
 
 
-class State(Protocol):
+class Snapshot(Protocol):
     """What collecting params and metrics needs from one state."""
 
     label: str  # as table headers show it: "workspace", a revision, a run id
@@ -306,7 +306,7 @@ class RecordedRun:
 # -- gathering, as DVC does ----------------------------------------------------------
 
 
-def select_stages(state: State, project: Project, names: Iterable[str]) -> list[Stage]:
+def select_stages(state: Snapshot, project: Project, names: Iterable[str]) -> list[Stage]:
     """Stages named as ``dvc.api.params_show(stages=...)`` names them
     (relative to the current directory), in the order named."""
     from pivot.ir import Pipeline
@@ -320,7 +320,7 @@ def select_stages(state: State, project: Project, names: Iterable[str]) -> list[
     return chosen
 
 
-def params_files(state: State, project: Project, targets: Sequence[str] = (),
+def params_files(state: Snapshot, project: Project, targets: Sequence[str] = (),
                  stages: Sequence[str] | None = None, deps_only: bool = False) -> dict[str, list[str]]:
     """Files to read and the keys to keep (``[]``: the whole file), in DVC's
     order: targets, stage params, top-level ``params:``, then ``params.yaml``."""
@@ -342,7 +342,7 @@ def params_files(state: State, project: Project, targets: Sequence[str] = (),
     return expanded
 
 
-def _is_file(state: State, relpath: str) -> bool:
+def _is_file(state: Snapshot, relpath: str) -> bool:
     try:
         state.read(relpath)
     except FileProblem as problem:
@@ -362,7 +362,7 @@ def _merge_params(requested: list[tuple[str, list[str]]]) -> dict[str, list[str]
     return merged
 
 
-def collect_params(state: State, project: Project, targets: Sequence[str] = (),
+def collect_params(state: Snapshot, project: Project, targets: Sequence[str] = (),
                    stages: Sequence[str] | None = None, deps_only: bool = False) -> dict[str, FileResult]:
     """Each params file's data (or error), as ``dvc params show`` gathers it."""
     results: dict[str, FileResult] = {}
@@ -422,7 +422,7 @@ def _merge(into: dict[Any, Any], new: Mapping[Any, Any]) -> None:
             into[key] = value
 
 
-def metrics_files(state: State, project: Project, targets: Sequence[str] = (),
+def metrics_files(state: Snapshot, project: Project, targets: Sequence[str] = (),
                   stages: Sequence[str] | None = None) -> list[str]:
     """Metrics files in DVC's order: targets (relative to the current
     directory), else the metrics outputs of every stage, then the top-level
@@ -439,7 +439,7 @@ def metrics_files(state: State, project: Project, targets: Sequence[str] = (),
     return list(dict.fromkeys(expanded))
 
 
-def collect_metrics(state: State, project: Project, targets: Sequence[str] = (),
+def collect_metrics(state: Snapshot, project: Project, targets: Sequence[str] = (),
                     stages: Sequence[str] | None = None) -> dict[str, FileResult]:
     """Each metrics file's values (or error), as ``dvc metrics show`` reads them."""
     results: dict[str, FileResult] = {}
