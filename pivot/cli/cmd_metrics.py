@@ -15,7 +15,7 @@ def command() -> None:
     pass
 
 
-@command.command("show", help="Show the metrics files of every stage (or TARGETS) as `dvc metrics show`.")
+@command.command("show", short_help="Show metrics as `dvc metrics show`.", help="Show the metrics files of every stage (or TARGETS) as `dvc metrics show`.")
 @click.argument("targets", nargs=-1)
 @click.option("--json", "as_json", is_flag=True, help="DVC's JSON shape.")
 @click.option("--md", "markdown", is_flag=True, help="A Markdown table.")
@@ -37,6 +37,7 @@ def show_command(targets: tuple[str, ...], as_json: bool, markdown: bool, precis
 
 @command.command(
     "diff",
+    short_help="Metrics changed between two states, as `dvc metrics diff`.",
     help="Show metrics changed between A and B, with the change. A defaults to the last successful run "
     "(git's HEAD when no run was recorded), B to the workspace. Each may be `workspace`, a run id "
     "from `pivot log` (or a unique prefix) or a git revision. Output as `dvc metrics diff`.",
@@ -74,6 +75,7 @@ def diff_command(a: str | None, b: str | None, targets: tuple[str, ...], show_al
 
 @command.command(
     "history",
+    short_help="Params changed and metrics of the last N runs.",
     help="Metrics of the last N successful runs (newest first): run id, time, the stages that did work, "
     "the params changed since the run before, and each METRIC (default: all). Needs no git.",
 )

@@ -14,6 +14,7 @@ def command() -> None:
 
 @command.command(
     "diff",
+    short_help="Params changed between two states, as `dvc params diff`.",
     help="Show params changed between A and B. A defaults to the last successful run (git's HEAD "
     "when no run was recorded), B to the workspace. Each may be `workspace`, a run id from "
     "`pivot log` (or a unique prefix) or a git revision. Output as `dvc params diff`.",
