@@ -35,6 +35,9 @@ def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: S
     with AuditWriter(proj, "run", argv) as audit:
         runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
         summary = runner.run(plan)
+        if not (summary.failed or summary.interrupted):  # history for `pivot metrics history`
+            from pivot.reports.history import record_values
+            record_values(audit, pipeline, state)
         audit.close("interrupted" if summary.interrupted else ("failed" if summary.failed else "ok"))
     return summary
 

@@ -441,11 +441,6 @@ class Runner:
             record.commit_stage(stage, self.state)
         except PivotError as exc:
             return self._fail(stage, done.started, message=str(exc), reasons=reasons, log=log, exit_code=0)
-        except OSError as exc:  # an unwritable cache or locks directory: this stage fails, the run goes on
-            from pivot.errors import os_error_message
-
-            return self._fail(stage, done.started, message=f"cannot record the stage: {os_error_message(exc)}",
-                              reasons=reasons, log=log, exit_code=0)
         self._settle(StageEntry(stage.address, Outcome.RAN, reasons, done.started, time.time(), 0, log))
         return Outcome.RAN
 

@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "push": ("pivot.cli.cmd_push", "Upload cached outputs and run-cache entries to a remote."),
     "fetch": ("pivot.cli.cmd_fetch", "Download cached outputs from a remote into the cache."),
     "pull": ("pivot.cli.cmd_pull", "Fetch from a remote and restore the outputs."),
+    "params": ("pivot.cli.cmd_params", "Compare params between runs, git revisions and the workspace."),
+    "metrics": ("pivot.cli.cmd_metrics", "Show, compare and follow metrics (show, diff, history)."),
 }
 
 

@@ -27,8 +27,6 @@ from pivot.errors import PivotError
 from pivot.remote.fs import Backend, open_fs
 
 if TYPE_CHECKING:
-    from fsspec import AbstractFileSystem
-
     from pivot.remote.config import Remote
 
 FILES = "files/xxh3"

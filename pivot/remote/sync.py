@@ -17,7 +17,7 @@ from pivot.remote.storage import RemoteStorage
 from pivot.remote.transfer import Progress, TransferReport
 
 if TYPE_CHECKING:
-    from pivot.backends.outputs import RestoreReport
+    from pivot.state.restore import RestoreReport
     from pivot.ir import Stage
     from pivot.project import Project
     from pivot.state import State
@@ -137,15 +137,24 @@ def restore(project: "Project", stages: Sequence["Stage"], dvc_outs: Sequence[dv
     adopted: list[str] = []
     dvc_stages = {o.address for o in dvc_restored}
     if dvc_stages:
+        from pivot.state.dvclock import DvcLockRecord
+        from pivot.state.record import persist_adoption
+
         with State.open(project) as state:  # a new state: md5s are taken afresh
             for stage in stages:
-                if stage.address in dvc_stages and state.adopt(stage) is not None and state.locks.read(stage.address):
+                if stage.address not in dvc_stages:
+                    continue
+                record = state.adopt(stage)
+                if record is not None and not isinstance(record, DvcLockRecord) and \
+                        persist_adoption(stage, state, record):
                     adopted.append(stage.address)
     return PullResult(
         restored=restored,
         unchanged=sum(len(r.unchanged) for _, r in reports),
         missing=missing,
-        corrupt=[m for _, r in reports for m in r.corrupt],
+        corrupt=[m for _, r in reports for m in r.problems] + [
+            f"kept '{path}': its content is in no cache (unsaved work); `pivot checkout --force` replaces it"
+            for _, r in reports for path in r.unsaved],
         adopted=adopted,
     )
 

@@ -12,25 +12,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from pivot.containment import writable_path
+from pivot.containment import writable_path  # noqa: F401 -- restore_dvc_outputs
 
 if TYPE_CHECKING:
-    from pivot.backends.outputs import RestoreReport
+    from pivot.state.restore import RestoreReport
     from pivot.ir import Stage
     from pivot.remote.dvc import DvcOutput
     from pivot.state import State
 
 
 def restore_outputs(stages: Sequence["Stage"], state: "State") -> list[tuple["Stage", "RestoreReport"]]:
-    """Bring the recorded, cached outputs of ``stages`` back from the cache."""
-    from pivot.backends import outputs
+    """Bring the recorded, cached outputs of ``stages`` back from the cache
+    (``restore.restore_stage``); unsaved work in the workspace is kept."""
+    from pivot.state.restore import RestoreSource, restore_stage
 
-    reports = []
-    for stage in stages:
-        for out in stage.outs:
-            writable_path(state.project.root, out.path)
-        reports.append((stage, outputs.restore(stage, state)))
-    return reports
+    return [(stage, restore_stage(stage, state, RestoreSource.CACHE, keep_unsaved=True)) for stage in stages]
 
 
 def restore_dvc_outputs(outs: Sequence["DvcOutput"], state: "State") -> tuple[list["DvcOutput"], list["DvcOutput"]]:

@@ -7,7 +7,9 @@ start time so names sort chronologically::
 
 The first line describes the invocation (``"type": "run"``), then one line
 per stage as it settles (``"type": "stage"``), then a closing line
-(``"type": "end"``).  Stages skipped without work (up to date, frozen)
+(``"type": "end"``).  A successful run that did some work also writes,
+before its end line, the params and metrics files as it left them
+(``"type": "values"``; see ``pivot.reports.history``).  Stages skipped without work (up to date, frozen)
 share one line per message (``"type": "skipped"``, ``"addresses": [...]``),
 so a no-op run over 1,000 stages writes three lines; readers expand it
 into one skipped entry per address.  Every line is written with a single ``write`` on a
@@ -136,6 +138,8 @@ class RunRecord:
     ended: float | None
     status: str  # "ok", "failed", "interrupted" or "incomplete"
     stages: tuple[StageEntry, ...] = field(default=())
+    # {"params": {path: {"data": ...} | {"error": ...}}, "metrics": {...}}, if recorded
+    values: dict[str, Any] | None = None
 
     @property
     def duration(self) -> float | None:
@@ -174,6 +178,10 @@ class AuditWriter:
         """Stages skipped for ``message`` (up to date, frozen), in one line."""
         if addresses:
             self._write({"type": "skipped", "message": message, "addresses": list(addresses)})
+
+    def values(self, params: dict[str, Any], metrics: dict[str, Any]) -> None:
+        """The params and metrics files as the run left them (one line)."""
+        self._write({"type": "values", "params": params, "metrics": metrics})
 
     def close(self, status: str) -> None:
         if self._fd is None:
@@ -237,6 +245,7 @@ def read_run(path: Path) -> RunRecord | None:
     file, with a warning naming it."""
     header: dict[str, Any] | None = None
     end: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
     stages: list[StageEntry] = []
     try:
         lines = path.read_bytes().splitlines()
@@ -260,6 +269,8 @@ def read_run(path: Path) -> RunRecord | None:
                 message = _optional(data.get("message"), str, "message")
                 addresses = [_typed(a, str, "addresses") for a in _typed(data["addresses"], list, "addresses")]
                 stages.extend(StageEntry(a, Outcome.SKIPPED, message=message) for a in addresses)
+            elif kind == "values":
+                values = {key: _typed(data.get(key, {}), dict, key) for key in ("params", "metrics")}
             elif kind == "end":
                 end = data
         except (ValueError, KeyError, TypeError) as exc:
@@ -277,6 +288,7 @@ def read_run(path: Path) -> RunRecord | None:
             ended=_optional(end.get("ended"), (int, float), "ended") if isinstance(end, dict) else None,
             status=_typed(end.get("status", "ok"), str, "status") if isinstance(end, dict) else "incomplete",
             stages=tuple(stages),
+            values=values,
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         _warn(path, f"{_why(exc)}; skipping it")
