@@ -254,7 +254,25 @@ def check_stage(
     if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
         source = RestoreSource.DVC_CACHE if dvc_view else RestoreSource.CACHE
         return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record, source=source)
+    if _pullable(stage, state, record, reasons, dvc_view):
+        return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record,
+                        source=RestoreSource.REMOTE)
     return Decision(stage, Action.RUN, tuple(reasons), adopted=adopted, record=record)
+
+
+def _pullable(stage: Stage, state: "State", record: Any, reasons: list[Reason], dvc_view: bool) -> bool:
+    """Whether the only trouble is outputs the local cache cannot give back
+    and the remote (``state.remote``) holds every cached one as recorded:
+    a pull instead of a run."""
+    if state.remote is None or record is None or dvc_view:
+        return False
+    repairable = (ReasonKind.OUT_MISSING, ReasonKind.OUT_MODIFIED, ReasonKind.OUT_NOT_IN_CACHE)
+    if not all(r.kind in repairable for r in reasons):
+        return False
+    cached = {out.path for out in stage.outs if out.cache}
+    if any(r.path not in cached for r in reasons):
+        return False  # an uncached out cannot be pulled
+    return state.remote.can_restore([e for e in record.outs if e.path in cached])
 
 
 def _md5_view(record: Any, restored: Mapping[str, str] | None):
@@ -501,10 +519,10 @@ def _restored_outs(decision: Decision, state: "State") -> list[tuple[str, str, i
     match decision.source:
         case None:
             return []
-        case RestoreSource.RUN_CACHE:
+        case RestoreSource.RUN_CACHE | RestoreSource.REMOTE_RUN_CACHE:
             assert decision.run_entry is not None
             return [(e.path, e.hash, e.size, None) for e in decision.run_entry.outs]
-        case RestoreSource.CACHE:
+        case RestoreSource.CACHE | RestoreSource.REMOTE:
             assert decision.record is not None
             return [(e.path, e.hash, e.size, None) for e in decision.record.outs]
         case RestoreSource.DVC_CACHE:
@@ -600,12 +618,19 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     if not runcache.eligible(stage):
         return decision
     key = _current_key(stage, state, restored or {})
-    entry = state.runcache.lookup(key) if key is not None else None
-    if entry is None or [e.path for e in entry.outs] != [o.path for o in stage.outs]:
+    if key is None:
         return decision
-    if not all(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
-        return decision
-    return replace(decision, action=Action.RESTORE_RUN, run_entry=entry, source=RestoreSource.RUN_CACHE)
+    paths = [o.path for o in stage.outs]
+    entry = state.runcache.lookup(key)
+    if entry is not None and [e.path for e in entry.outs] == paths and all(
+            state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
+        return replace(decision, action=Action.RESTORE_RUN, run_entry=entry, source=RestoreSource.RUN_CACHE)
+    if state.remote is not None:  # a teammate's or CI's run, on the remote
+        entry = state.remote.peek_run_entry(key)
+        if entry is not None and [e.path for e in entry.outs] == paths and state.remote.can_restore(entry.outs):
+            return replace(decision, action=Action.RESTORE_RUN, run_entry=entry,
+                           source=RestoreSource.REMOTE_RUN_CACHE)
+    return decision
 
 
 def _current_key(stage: Stage, state: "State", restored: Mapping[str, str]) -> str | None:

@@ -8,6 +8,7 @@ a ``Plan`` into strings and plain data.
 from __future__ import annotations
 
 import posixpath
+from collections import Counter
 from typing import Any, Mapping, assert_never
 
 from pivot.optimizer import Action, Decision, Plan, Reason, ReasonKind
@@ -117,8 +118,8 @@ def status_text(plan: Plan, out_filter: OutFilter | None = None, root: str | Non
                         lines.extend(f"\t\t\t{s + ':':<20}{key}" for key, s in state.items())
                     else:
                         lines.append(f"\t\t{state + ':':<20}{path}")
-        if decision.action is Action.RESTORE_RUN and decision.run_entry is not None:
-            lines.append(f"\t(restorable from the run cache: {decision.run_entry.describe()})")
+        if decision.source is not None and decision.source is not RestoreSource.CACHE:
+            lines.append(f"\t(restorable from {_source_text(decision)})")
     if not lines:
         lines.append(UP_TO_DATE_TEXT)
     return "\n".join(lines) + "\n"
@@ -194,6 +195,8 @@ def _plan_head(decision: Decision) -> str | None:
     match decision.action:
         case Action.RUN:
             return f"run       {address}"
+        case Action.CHECKOUT if decision.source is RestoreSource.REMOTE:
+            return f"pull      {address}  (from {_source_text(decision)})"
         case Action.CHECKOUT:
             return f"checkout  {address}  (restored from {_source_text(decision)})"
         case Action.RESTORE_RUN:
@@ -216,6 +219,11 @@ def _source_text(decision: Decision) -> str:
             return "cache"
         case RestoreSource.DVC_CACHE:
             return "DVC's cache"
+        case RestoreSource.REMOTE:
+            return "the remote"
+        case RestoreSource.REMOTE_RUN_CACHE:
+            assert decision.run_entry is not None
+            return f"the remote run cache: {decision.run_entry.describe()}"
         case None:
             raise AssertionError(f"{decision.address}: a {decision.action.name} decision without a source")
     assert_never(source)
@@ -223,11 +231,17 @@ def _source_text(decision: Decision) -> str:
 
 def summary_line(plan: Plan) -> str:
     counts = plan.counts()
+    sources = Counter(d.source for d in plan.decisions if d.source is not None)
     parts = [f"{counts[Action.RUN]} to run"]
-    if counts[Action.CHECKOUT]:
-        parts.append(f"{counts[Action.CHECKOUT]} to restore from cache")
-    if counts[Action.RESTORE_RUN]:
-        parts.append(f"{counts[Action.RESTORE_RUN]} to restore from the run cache")
+    local_checkouts = sources[RestoreSource.CACHE] + sources[RestoreSource.DVC_CACHE]
+    if local_checkouts:
+        parts.append(f"{local_checkouts} to restore from cache")
+    if sources[RestoreSource.RUN_CACHE]:
+        parts.append(f"{sources[RestoreSource.RUN_CACHE]} to restore from the run cache")
+    if sources[RestoreSource.REMOTE]:
+        parts.append(f"{sources[RestoreSource.REMOTE]} to pull from the remote")
+    if sources[RestoreSource.REMOTE_RUN_CACHE]:
+        parts.append(f"{sources[RestoreSource.REMOTE_RUN_CACHE]} to restore from the remote run cache")
     if counts[Action.RECORD_FROZEN]:
         parts.append(f"{counts[Action.RECORD_FROZEN]} frozen to re-record")
     parts.append(f"{counts[Action.UP_TO_DATE]} up to date")
@@ -273,6 +287,8 @@ def _why_head(decision: Decision) -> str:
             return f"Stage '{address}' is {frozen_note(decision)}:"
         case Action.RUN:
             return f"Stage '{address}' will run:"
+        case Action.RESTORE_RUN if decision.source is RestoreSource.REMOTE_RUN_CACHE:
+            return f"Stage '{address}' will be restored from {_source_text(decision)} instead of running:"
         case Action.RESTORE_RUN:
             assert decision.run_entry is not None
             return (f"Stage '{address}' will be restored from the run cache ({decision.run_entry.describe()})"

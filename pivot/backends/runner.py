@@ -407,6 +407,10 @@ class Runner:
                 message = "from DVC's cache"
             case RestoreSource.CACHE:
                 message = None  # the progress line says "from cache"
+            case RestoreSource.REMOTE:
+                message = "from the remote"
+            case RestoreSource.REMOTE_RUN_CACHE:
+                message = f"from the remote run cache: {decision.run_entry.describe()}"
         self._settle(StageEntry(stage.address, Outcome.RESTORED, reasons=reasons, started=started,
                                 ended=time.time(), message=message))
         return Outcome.RESTORED

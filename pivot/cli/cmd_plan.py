@@ -18,6 +18,7 @@ from pivot.cli import common
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
 @click.option("--explain", is_flag=True, help="List every reason, not only the first.")
 @click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
+@common.remote_options
 def command(
     targets: tuple[str, ...],
     as_json: bool,
@@ -27,6 +28,8 @@ def command(
     single_item: bool,
     explain: bool,
     no_run_cache: bool,
+    remote_name: str | None,
+    no_remote: bool,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -36,7 +39,8 @@ def command(
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
-    with State.open(proj, inspect=True) as state:
+    with State.open(proj, inspect=True) as state, \
+            common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain,
                                    run_cache=not no_run_cache)
     if as_json:

@@ -20,6 +20,7 @@ from pivot.cli import common
 @click.option("--dry", is_flag=True, help="Print the plan (as `pivot plan` does) and run nothing.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
 @click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
+@common.remote_options
 def command(
     targets: tuple[str, ...],
     jobs: int | None,
@@ -30,6 +31,8 @@ def command(
     dry: bool,
     verbose: bool,
     no_run_cache: bool,
+    remote_name: str | None,
+    no_remote: bool,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -45,14 +48,16 @@ def command(
         from pivot.backends import report
 
         # exactly what `pivot plan` does, so the two always print the same
-        with State.open(proj, inspect=True) as state:
+        with State.open(proj, inspect=True) as state, \
+                common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
             plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         click.echo(report.plan_text(plan), nl=False)
         return
 
     jobs = jobs or os.cpu_count() or 1
     argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache)
-    with RunLock(proj, "run"), State.open(proj) as state:
+    with RunLock(proj, "run"), State.open(proj) as state, \
+            common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         persist_adoptions(plan.adopted, state)
         if not plan.has_work:

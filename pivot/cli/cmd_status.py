@@ -15,7 +15,11 @@ from pivot.cli import common
 @click.option("--with-deps", is_flag=True, help="Include the upstream stages of TARGETS.")
 @click.option("-q", "--quiet", is_flag=True, help="Print nothing; exit 1 when anything is stale.")
 @click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
-def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: bool, no_run_cache: bool) -> None:
+@click.option("--remote", "use_remote", is_flag=True,
+              help="Also say which stale stages the default remote (or -r NAME) can restore.")
+@click.option("-r", "remote_name", metavar="NAME", help="The remote --remote asks (default: the default remote).")
+def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: bool, no_run_cache: bool,
+            use_remote: bool, remote_name: str | None) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
     from pivot.backends import report
@@ -24,7 +28,8 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
-    with State.open(proj, inspect=True) as state:
+    with State.open(proj, inspect=True) as state, \
+            common.remote_for_plans(state, proj, remote_name, enabled=use_remote or remote_name is not None):
         # the workspace as it is, every reason: DVC lists all changed entries
         plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
                                    run_cache=not no_run_cache)

@@ -9,7 +9,8 @@ from pivot.cli import common
 
 @click.command(help="Explain in full why STAGE would run: hashes, values, command diff, upstream.")
 @click.argument("stage")
-def command(stage: str) -> None:
+@common.remote_options
+def command(stage: str, remote_name: str | None, no_remote: bool) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
     from pivot.backends import report
@@ -19,7 +20,8 @@ def command(stage: str) -> None:
     pipeline = common.load(proj, (stage,))
     wanted = targets_mod.resolve(pipeline, proj, stage)
     stages = targets_mod.select(pipeline, proj, (stage,))
-    with State.open(proj, inspect=True) as state:
+    with State.open(proj, inspect=True) as state, \
+            common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, explain=True)
     for address in wanted:
         decision = plan.decision(address)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Sequence
 
 import click
 
@@ -31,6 +32,40 @@ def echo_json(data: Any) -> None:
 
 def targets_argument() -> Any:
     return click.argument("targets", nargs=-1)
+
+
+def remote_options(f: Any) -> Any:
+    """``-r/--remote NAME`` and ``--no-remote``: which remote plans may restore from."""
+    f = click.option("--no-remote", is_flag=True, help="Plan and run locally, without the default remote.")(f)
+    return click.option("-r", "--remote", "remote_name", metavar="NAME",
+                        help="Restore from remote NAME (default: the default remote, if one is set).")(f)
+
+
+@contextmanager
+def remote_for_plans(state: Any, proj: Project, name: str | None, *, enabled: bool = True) -> Iterator[None]:
+    """Attach the remote to ``state`` for the block (``state.remote``), and
+    say on stderr when it could not be used, then or while planning."""
+    configured = any((proj.state_dir / name).is_file() for name in ("config", "config.local"))
+    if not enabled or (name is None and not configured):  # no remote: no import cost either
+        yield
+        return
+    from pivot.state.notices import warn
+
+    try:  # imported only when used: the remote package pulls in fsspec
+        from pivot.remote.index import attach
+    except ImportError as exc:
+        warn(f"remotes are unavailable ({exc}); planning without them")
+        yield
+        return
+    problem = attach(state, proj, name)
+    if problem is not None:
+        warn(problem)
+    try:
+        yield
+    finally:
+        remote = state.remote
+        if remote is not None and remote.problem is not None:
+            warn(f"{remote.problem}; planned without remote '{remote.name}'")
 
 
 def fail(message: str, code: int = 1) -> None:

@@ -17,8 +17,10 @@ it missing, and the stage then runs).
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Iterable, Sequence
 
+from pivot.errors import PivotError
 from pivot.remote.storage import ENTRIES, OBJECTS, RemoteStorage
 from pivot.remote.transfer import (
     CorruptDownload,
@@ -29,6 +31,7 @@ from pivot.remote.transfer import (
     fetch_needs,
     fetch_run_entry,
     in_cache,
+    parse_manifest,
 )
 from pivot.state.hashing import DIR_SUFFIX
 
@@ -39,6 +42,20 @@ if TYPE_CHECKING:
     from pivot.state.runcache import RunEntry
 
 
+def attach(state: "State", project: "Project", name: str | None = None) -> str | None:
+    """Let ``state``'s plans and restores use remote ``name`` (default: the
+    default remote, if one is configured): ``state.remote``.  Returns a
+    warning when the remote cannot be used (a missing extra, bad settings);
+    the plan is then made without it."""
+    try:
+        state.remote = RemoteIndex.open(project, state, name)
+    except PivotError as exc:
+        if name is not None:
+            raise
+        return f"{exc}; planning without the remote"
+    return None
+
+
 class RemoteIndex:
     """Batched, memoised questions to one remote, and verified fetches."""
 
@@ -46,6 +63,8 @@ class RemoteIndex:
         self.storage = storage
         self.state = state
         self._known: dict[str, bool] = {}
+        self._manifests: dict[str, tuple | None] = {}  # read, verified, never placed (inspection)
+        self._entries: dict[str, "RunEntry | None"] = {}
 
     @classmethod
     def open(cls, project: "Project", state: "State", name: str | None = None) -> "RemoteIndex | None":
@@ -96,6 +115,70 @@ class RemoteIndex:
                 listing = cache.load_manifest(out.hash) or ()
             files.extend(e.hash for e in listing if not in_cache(cache, e.hash))
         return not set(files) - self.contains(files)
+
+    # -- read-only questions, for plans (inspection writes nothing) -------------
+
+    problem: str | None = None  # why plans stopped asking this remote (unreachable...)
+
+    def can_restore(self, outs: Sequence["LockEntry"]) -> bool:
+        """Whether the remote (with the local cache) holds everything to
+        restore ``outs``; a manifest the local cache lacks is read into
+        memory and verified, never placed.  A remote that cannot be reached
+        answers no from then on (``problem`` says why): the plan runs locally."""
+        if self.problem is not None:
+            return False
+        try:
+            return self._can_restore(outs)
+        except (PivotError, OSError) as exc:
+            self.problem = str(exc)
+            return False
+
+    def _can_restore(self, outs: Sequence["LockEntry"]) -> bool:
+        cache = self.state.cache
+        wanted = [o.hash for o in outs if not in_cache(cache, o.hash)]
+        if set(wanted) - self.contains(wanted):
+            return False
+        files: list[str] = []
+        for out in outs:
+            if not out.hash.endswith(DIR_SUFFIX):
+                continue
+            listing = cache.load_manifest(out.hash) if in_cache(cache, out.hash) else self._remote_manifest(out.hash)
+            if listing is None:
+                return False
+            files.extend(e.hash for e in listing if not in_cache(cache, e.hash))
+        return not set(files) - self.contains(files)
+
+    def _remote_manifest(self, digest: str) -> tuple | None:
+        if digest not in self._manifests:
+            from pivot.state.hashing import manifest_digest
+
+            try:
+                entries = parse_manifest(self.storage.read(OBJECTS, digest))
+                self._manifests[digest] = entries if manifest_digest(entries) == digest else None
+            except (FileNotFoundError, ValueError):
+                self._manifests[digest] = None
+        return self._manifests[digest]
+
+    def peek_run_entry(self, key: str) -> "RunEntry | None":
+        """The remote's run-cache entry for ``key``, read and checked but not
+        placed; None when there is none (or it is malformed)."""
+        if self.problem is not None:
+            return None
+        if key not in self._entries:
+            from pivot.state.runcache import RunEntry
+
+            entry = None
+            try:
+                parsed = RunEntry.from_json(json.loads(self.storage.read(ENTRIES, key)))
+                entry = parsed if parsed.key == key else None
+            except FileNotFoundError:
+                pass
+            except (ValueError, KeyError, TypeError, AttributeError):
+                entry = None
+            except (PivotError, OSError) as exc:
+                self.problem = str(exc)
+            self._entries[key] = entry
+        return self._entries[key]
 
     def has_run_entries(self, keys: Iterable[str]) -> set[str]:
         """Which run keys the remote's run cache holds."""

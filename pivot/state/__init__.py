@@ -85,6 +85,8 @@ class State:
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
         self.runcache = RunCache(state_dir / "runcache")
         self._adopter: Adopter | None = None
+        # the remote plans may restore from (pivot.remote.index.RemoteIndex), when a command asks
+        self.remote = None
 
     @classmethod
     def open(cls, project: Project, *, readonly: bool = False, inspect: bool = False) -> "State":

@@ -35,6 +35,8 @@ class RestoreSource(enum.Enum):
     CACHE = "cache"  # pivot's cache, as the stage's lock record names them
     RUN_CACHE = "run cache"  # an earlier run with the same key (its outputs, then a new record)
     DVC_CACHE = "DVC's cache"  # DVC's cache, as the stage's dvc.lock entry names them (then adopted)
+    REMOTE = "remote"  # the default remote, as the stage's lock record names them (a pull)
+    REMOTE_RUN_CACHE = "remote run cache"  # an earlier run with the same key, on the remote
 
     def describe(self) -> str:
         match self:
@@ -44,6 +46,10 @@ class RestoreSource(enum.Enum):
                 return "the run cache"
             case RestoreSource.DVC_CACHE:
                 return "DVC's cache"
+            case RestoreSource.REMOTE:
+                return "the remote"
+            case RestoreSource.REMOTE_RUN_CACHE:
+                return "the remote's run cache"
         assert_never(self)
 
 
@@ -78,7 +84,9 @@ def restore_stage(
     ``CACHE`` restores what ``record`` (default: the stage's lock record)
     names; ``RUN_CACHE`` what ``run_entry`` names, then writes the stage's
     record; ``DVC_CACHE`` what ``record`` (a ``dvc.lock`` view) names, then
-    records the stage as adopted.  With ``keep_unsaved`` (``pivot checkout``
+    records the stage as adopted.  ``REMOTE`` and ``REMOTE_RUN_CACHE`` first
+    download (verified) what the local cache lacks from ``state.remote``,
+    then restore as ``CACHE`` and ``RUN_CACHE`` do.  With ``keep_unsaved`` (``pivot checkout``
     without ``--force``) an output whose current content is not in the cache
     is left as it is and reported in ``unsaved``, as DVC refuses to discard
     unsaved work."""
@@ -93,6 +101,24 @@ def restore_stage(
             if run_entry is None:
                 raise PivotError(f"stage '{stage.address}': no run-cache entry to restore from")
             return _from_run_cache(stage, state, run_entry)
+        case RestoreSource.REMOTE:
+            if record is None:
+                record = state.locks.read(stage.address)
+            if record is None:
+                raise PivotError(f"stage '{stage.address}': no lock record to pull outputs for")
+            cached = {o.path for o in stage.outs if o.cache}
+            failed = _download(stage, state, [e for e in record.outs if e.path in cached])
+            if failed is not None:
+                return failed
+            return _from_cache(stage, state, record, keep_unsaved=keep_unsaved)
+        case RestoreSource.REMOTE_RUN_CACHE:
+            if run_entry is None or state.remote is None:
+                raise PivotError(f"stage '{stage.address}': no remote run-cache entry to restore from")
+            failed = _download(stage, state, list(run_entry.outs))
+            if failed is not None:
+                return failed
+            state.remote.fetch_run_entry(run_entry.key)  # now a local run-cache entry too
+            return _from_run_cache(stage, state, run_entry)
         case RestoreSource.DVC_CACHE:
             if record is None:
                 raise PivotError(f"stage '{stage.address}': no dvc.lock entry to restore from")
@@ -103,6 +129,19 @@ def restore_stage(
                     return RestoreReport(unsaved=tuple(unsaved))
             return _from_dvc_cache(stage, state, record)
     assert_never(source)
+
+
+def _download(stage: Stage, state: "State", outs: list) -> RestoreReport | None:
+    """Fetch, verified, what the local cache lacks for ``outs`` from the
+    remote; a report of what went wrong, or None when all is local now."""
+    if state.remote is None:
+        raise PivotError(f"stage '{stage.address}': no remote to restore from")
+    report = state.remote.fetch_outputs(outs)
+    if report.ok:
+        return None
+    return RestoreReport(missing=tuple(e.path for e in outs),
+                         problems=tuple(report.failed) or tuple(f"not on remote '{report.remote}': {m}"
+                                                                 for m in report.missing))
 
 
 def checkout_stages(stages: Iterable[Stage], state: "State", *, keep_unsaved: bool = True,
