@@ -30,7 +30,7 @@ def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: S
     status_line = use_status_line(stream)
 
     def make_progress(total: int) -> Progress:
-        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs > 1)
+        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs != 1)
 
     with AuditWriter(proj, "run", argv) as audit:
         runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
