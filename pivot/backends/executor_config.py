@@ -16,16 +16,18 @@ Pure parsing, no Dask import: ``pivot plan`` shows resources without it.
 
 from __future__ import annotations
 
-import configparser
 import enum
 import fnmatch
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, assert_never
 
 from pivot.errors import PivotError
+
+if TYPE_CHECKING:
+    import configparser
 
 CONFIG_NAME = "config"
 ENV_VAR = "PIVOT_EXECUTOR"
@@ -78,10 +80,12 @@ class ExecutorSpec:
 LOCAL = ExecutorSpec(ExecutorKind.LOCAL, "default")
 
 
-def _read_config(state_dir: Path) -> configparser.ConfigParser | None:
+def _read_config(state_dir: Path) -> "configparser.ConfigParser | None":
     path = state_dir / CONFIG_NAME
     if not path.is_file():
         return None
+    import configparser  # only when a config file exists: a no-op run stays light
+
     # no interpolation: values such as '%' in a remote URL belong to other sections
     parser = configparser.ConfigParser(interpolation=None)
     try:
