@@ -40,6 +40,8 @@ from pivot.backends.executor_config import (
 )
 
 INSTALL_HINT = "pip install 'pivot[dask]'"
+# No -j: no cap on stages in flight; the cluster's workers set the pace.
+UNCAPPED = 1 << 30
 # How long a broadcast to the workers (stop the commands) may take.
 BROADCAST_TIMEOUT = 5.0
 
@@ -81,7 +83,7 @@ class DaskExecutor:
         self.run_id = run_id
         self.jobs = jobs  # 0: no cap beyond the plan's width
         self.resources = resources  # the plan's stages that ask for some
-        self._capacity = jobs or 1
+        self._capacity = jobs or UNCAPPED
         self._client: Any = None
         self._cluster: Any = None
         self._futures: dict[str, tuple[Job, Any]] = {}  # key -> (job, future)
@@ -89,6 +91,7 @@ class DaskExecutor:
         self._notify: Notify = lambda line: None
         self._echo: Echo | None = None
         self._signalled: int | None = None
+        self._workers_wanted = 1
         # what the tasks and the probe share (shared file system); removed at close
         self._scratch = Path(".pivot") / "tmp" / f"dask-{run_id}"
         self._probe = self._scratch / "probe"
@@ -106,7 +109,8 @@ class DaskExecutor:
     def open(self, width: int, notify: Notify, echo: Echo | None) -> None:
         distributed = require_distributed()
         self._notify, self._echo = notify, echo
-        self._capacity = min(self.jobs, max(width, 1)) if self.jobs else max(width, 1)
+        # an adaptive cluster never gets more workers than stages that can run at once
+        self._workers_wanted = max(1, min(width, self.jobs) if self.jobs else width)
         try:
             self._connect(distributed, width)
             (self.root / self._scratch).mkdir(parents=True, exist_ok=True)
@@ -137,7 +141,7 @@ class DaskExecutor:
                 assert spec.cluster_file is not None
                 self._cluster = make_cluster(read_cluster_file(spec.cluster_file))
                 # never more workers than stages that can run at once
-                self._cluster.adapt(minimum=0, maximum=self._capacity)
+                self._cluster.adapt(minimum=0, maximum=self._workers_wanted)
                 self._client = distributed.Client(self._cluster, set_as_default=False)
             case ExecutorKind.LOCAL:
                 raise AssertionError("the local executor is not a Dask executor")
@@ -181,7 +185,7 @@ class DaskExecutor:
             attempts_relpath=(self._scratch / address_filename(address, ".attempts")).as_posix(),
             retries=self.spec.retries,
             shell=self._shell,
-            return_log=self._echo is not None,
+            return_log=True,
         )
         future = self._client.submit(dask_task.run_stage, task, key=f"pivot-{self.run_id}-{address}", pure=False,
                                      resources=dict(job.resources) or None)
@@ -199,7 +203,9 @@ class DaskExecutor:
     def _outcome(self, job: Job, future: Any) -> Done:
         stage = job.stage
         now = time.time()
-        if future.status == "cancelled":
+        # after an interrupt, a task that did not finish (cancelled, or its worker
+        # stopped by the same Ctrl-C) was interrupted, not failed
+        if future.status == "cancelled" or (future.status != "finished" and self._signalled is not None):
             return Done(stage, execute.CommandsResult(-signal.SIGTERM, interrupted=True), now, now)
         if future.status != "finished":
             return Done(stage, None, now, now, error=self._task_error(future.exception()))

@@ -29,8 +29,8 @@ from pivot.backends import execute
 from pivot.backends.executor import prepare_and_run
 from pivot.ir import Stage
 
-# How much of the log a task sends back (for -v); the whole log is on disk.
-LOG_RETURN_LIMIT = 8 * 1024 * 1024
+# How much of the log a task sends back (its end); the whole log is on disk.
+LOG_RETURN_LIMIT = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
