@@ -289,6 +289,38 @@ def test_dask_local_cluster(ws) -> None:
     assert not (ws.root / ".pivot/tmp").exists() or not any((ws.root / ".pivot/tmp").iterdir())
 
 
+def test_cluster_file_adapts_a_cluster_to_the_plan(ws) -> None:
+    """The FILE.yaml path end to end, with a cluster class that needs no
+    batch system: an adaptive LocalCluster that starts with no worker."""
+    pytest.importorskip("distributed")
+    ws.write("cluster.yaml", """\
+        distributed.LocalCluster:
+          n_workers: 0
+          threads_per_worker: 1
+          host: 127.0.0.1
+          dashboard_address: null
+        """)
+    ws.write("dvc.yaml", """\
+        stages:
+          one:
+            foreach: [a, b]
+            do:
+              cmd: echo ${item} > ${item}.txt
+              outs:
+                - ${item}.txt
+        """)
+    proc = ws.pivot_proc("run", "--executor", "cluster.yaml")
+    assert "2 ran, 0 restored, 0 up to date, 0 failed" in proc.stdout
+    assert ws.read("a.txt") == "a\n" and ws.read("b.txt") == "b\n"
+    assert all(w.startswith("tcp://127.0.0.1:") for w in _workers(_last_run(ws)).values())
+
+    ws.write("bad.yaml", "distributed.NoSuchCluster: {}\n")
+    ws.write("a.txt", "changed\n")
+    proc = ws.pivot_proc("run", "--executor", "bad.yaml", check=False)
+    assert proc.returncode == 1
+    assert proc.stderr == f"ERROR: cluster file '{ws.root / 'bad.yaml'}': 'distributed' has no class 'NoSuchCluster'\n"
+
+
 def test_slurm_cluster_file_job_script(tmp_path: Path) -> None:
     pytest.importorskip("dask_jobqueue")
     from pivot.backends.dask_executor import make_cluster
@@ -304,7 +336,7 @@ dask_jobqueue.SLURMCluster:
   job_extra_directives: ["--gres=gpu:1"]
   worker_extra_args: ["--resources", "gpu=1"]
   interface: lo
-  scheduler_options: {dashboard_address: null}
+  scheduler_options: {dashboard: false}
 """)
     spec = parse(str(tmp_path / "slurm.yaml"), "--executor", tmp_path)
     assert spec.kind is ExecutorKind.CLUSTER_FILE

@@ -138,3 +138,13 @@ def test_stage_resources_by_glob(tmp_path: Path) -> None:
     with pytest.raises(ExecutorError) as exc:
         stage_resources(tmp_path, ["x"])
     assert str(exc.value) == "'.pivot/config' [stage \"x\"] resources: 'gpu' is not NAME=AMOUNT"
+
+
+def test_plan_and_dry_run_show_resources_alike(ws) -> None:
+    ws.write("dvc.yaml", "stages:\n  train:\n    cmd: echo m > m.txt\n    outs: [m.txt]\n"
+                         "  prep:\n    cmd: echo p > p.txt\n    outs: [p.txt]\n")
+    ws.write(".pivot/config", '[stage "train"]\nresources = gpu=1\n')
+    plan = ws.pivot("plan").stdout
+    assert plan.splitlines()[:2] == ["run       train  [needs gpu=1]", "            - never run (no lock record)"]
+    assert "run       prep\n" in plan
+    assert ws.pivot("run", "--dry").stdout == plan

@@ -147,7 +147,9 @@ def parse(value: str, origin: str, root: Path, *, retries: int = DEFAULT_RETRIES
             raise ExecutorError(f"{origin}: '{value}' is not dask-local:N with N >= 1")
         return ExecutorSpec(ExecutorKind.LOCAL_CLUSTER, workers=int(count), **common)
     if value.endswith((".yaml", ".yml")):
-        path = Path(value) if os.path.isabs(value) else Path.cwd() / value
+        # a path in .pivot/config is relative to the project, one typed or in the environment to here
+        base = root if origin.startswith("'.pivot/config'") else Path.cwd()
+        path = Path(value) if os.path.isabs(value) else base / value
         if not path.is_file():
             raise ExecutorError(f"{origin}: cluster file '{value}' does not exist")
         return ExecutorSpec(ExecutorKind.CLUSTER_FILE, cluster_file=path, **common)
