@@ -11,9 +11,19 @@ This module imports nothing of pivot.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Mapping
+
+
+# ``https://…``, ``s3://…``, ``remote://…``: kept as written, never joined with a wdir
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+
+
+def is_url(path: str) -> bool:
+    """Whether a dep or out path names something outside the file system (a URL)."""
+    return _URL.match(path) is not None
 
 
 class OutKind(enum.Enum):

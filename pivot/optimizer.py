@@ -236,7 +236,7 @@ def check_stage(
                 _dep_reasons(stage, state, record, add, restored or {}, hash_of)
                 _param_reasons(stage, state, record, add)
             # an adopted record's outs go into the cache when the adoption is written
-            _out_reasons(stage, state, record, add, hash_of, check_cache=not (dvc_view or adopted))
+            _out_reasons(stage, state, record, add, hash_of, check_cache=not adopted)
     except _Stop:
         pass
 
@@ -246,7 +246,11 @@ def check_stage(
         action = Action.RECORD_FROZEN if work else Action.FROZEN
         return Decision(stage, action, tuple(reasons), adopted=adopted, record=record)
     if not reasons:
-        return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
+        if adopted and explain:
+            # DVC's status also calls an out whose object DVC's cache lacks "not in
+            # cache"; adoption takes the matching file into pivot's cache instead
+            reasons = [Reason(ReasonKind.OUT_NOT_IN_CACHE, path=p) for p in state.outs_not_in_dvc_cache(stage)]
+        return Decision(stage, Action.UP_TO_DATE, tuple(reasons), adopted=adopted, record=record)
     if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
         source = RestoreSource.DVC_CACHE if dvc_view else RestoreSource.CACHE
         return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record, source=source)
@@ -447,17 +451,27 @@ def _param_reasons(stage: Stage, state: "State", record: "LockRecord", add) -> N
 
 
 def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add, hash_of, *, check_cache: bool) -> None:
+    """DVC's order: a cached out whose recorded object is in no cache is
+    "not in cache", whatever the workspace holds; only then is the
+    workspace compared ("deleted", "modified")."""
+    from pivot.state.hashing import HashInfo
+
+    in_cache = getattr(record, "in_dvc_cache", None)
+    if in_cache is None:
+        in_cache = lambda entry: state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles))  # noqa: E731
     if hash_of == state.hasher.hash:
         hash_of = state.hasher.hash_out  # a dangling link at an out is a missing out
     for out in stage.outs:
-        info = hash_of(out.path)
         entry = record.out(out.path)
+        if check_cache and out.cache and entry is not None and entry.hash and not in_cache(entry):
+            info = hash_of(out.path)
+            add(Reason(ReasonKind.OUT_NOT_IN_CACHE, path=out.path, old=entry.hash, new=info.hash if info else None))
+            continue
+        info = hash_of(out.path)
         if info is None:
             add(Reason(ReasonKind.OUT_MISSING, path=out.path, old=entry.hash if entry else None))
         elif entry is None or entry.hash != info.hash:
             add(Reason(ReasonKind.OUT_MODIFIED, path=out.path, old=entry.hash if entry else None, new=info.hash))
-        elif check_cache and out.cache and not state.cache.contains(info):
-            add(Reason(ReasonKind.OUT_NOT_IN_CACHE, path=out.path, old=entry.hash, new=info.hash))
 
 
 def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reasons: list[Reason],
@@ -494,13 +508,12 @@ def _restored_outs(decision: Decision, state: "State") -> list[tuple[str, str, i
             assert decision.record is not None
             return [(e.path, e.hash, e.size, None) for e in decision.record.outs]
         case RestoreSource.DVC_CACHE:
-            # the pivot hash of each object in DVC's cache (read once, stat-cached)
+            # the pivot hash of each object in DVC's cache (read once; stat-cached inside the project)
             record = decision.record
-            root = state.project.root
             found = []
             for entry in record.outs:  # type: ignore[union-attr]
                 obj = record.dvc_object(entry.path)  # type: ignore[union-attr]
-                info = state.hasher.hash(obj.relative_to(root).as_posix()) if obj is not None else None
+                info = state.hasher.hash_file_anywhere(obj) if obj is not None else None
                 if info is not None:
                     found.append((entry.path, info.hash, info.size, entry.hash))
             return found
@@ -526,6 +539,7 @@ def make_plan(
     ``run`` will do) a stage downstream of a CHECKOUT or RESTORE_RUN sees
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
+    refuse_url_paths(stages)
     decided: dict[str, Decision] = {}
     restored = Restored()
     for stage in stages:
@@ -551,6 +565,23 @@ def make_plan(
                 restored.add(path, digest, size, md5)
         decided[stage.address] = decision
     return Plan(tuple(decided[stage.address] for stage in stages))
+
+
+def refuse_url_paths(stages: Sequence[Stage]) -> None:
+    """A dep or out that is a URL (``https://…``, ``s3://…``) cannot be
+    checked here (DVC compares its ETag over the network): refuse to decide
+    anything about such a stage rather than run it and fail."""
+    from pivot.errors import PipelineError
+    from pivot.ir import is_url
+
+    for stage in stages:
+        for item, what in [*((d, "depends on") for d in stage.deps), *((o, "writes") for o in stage.outs)]:
+            if is_url(item.path):
+                where = f" ({stage.location})" if stage.location else ""
+                raise PipelineError(
+                    f"stage '{stage.address}'{where} {what} the URL '{item.path}': pivot cannot check "
+                    "URL dependencies or outputs; select other stages, or see docs/dvcyaml.md#url-dependencies"
+                )
 
 
 def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str, str] | None = None) -> Decision:

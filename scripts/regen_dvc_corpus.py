@@ -43,6 +43,12 @@ root = os.getcwd()
 def rel(path):
     return os.path.relpath(path, root).replace(os.sep, "/")
 
+def path_of(item):
+    # a URL dep or out (https://, s3://, remote://...) is kept as written
+    if type(item.fs).__name__ != "LocalFileSystem":
+        return str(item.def_path)
+    return rel(item.fs_path)
+
 def kind(out):
     if out.metric:
         return "metric"
@@ -63,10 +69,10 @@ try:
             "file": rel(s.path),
             "wdir": rel(s.wdir),
             "cmd": [str(c) for c in cmd],
-            "deps": [rel(d.fs_path) for d in s.deps if not isinstance(d, ParamsDependency)],
+            "deps": [path_of(d) for d in s.deps if not isinstance(d, ParamsDependency)],
             "params": {rel(p.fs_path): (list(p.params) or "*")
                        for p in s.deps if isinstance(p, ParamsDependency)},
-            "outs": [{"path": rel(o.fs_path), "cache": bool(o.use_cache),
+            "outs": [{"path": path_of(o), "cache": bool(o.use_cache),
                       "persist": bool(o.persist), "kind": kind(o)} for o in s.outs],
             "frozen": bool(s.frozen),
             "always_changed": bool(s.always_changed),

@@ -151,7 +151,7 @@ def test_damaged_out_restored_from_dvc_cache(dvc_project):
     assert "checkout  prepare  (restored from DVC's cache)" in plan
     assert "0 to run, 1 to restore from cache, 4 up to date" in plan
     result = dvc_project.pivot("run", "-j", "1")
-    assert "restored prepare from cache" in result.stdout and "ran " not in result.stdout
+    assert "restored prepare from DVC's cache" in result.stdout and "ran " not in result.stdout
     assert dvc_project.read("prepared.txt") == original
     assert not list(dvc_project.root.glob(".pivot/logs/*.log"))  # no command ran
     assert json.loads(dvc_project.read(".pivot/locks/prepare.json"))["adopted_from"] == "dvc.lock"
@@ -160,6 +160,8 @@ def test_damaged_out_restored_from_dvc_cache(dvc_project):
 
 def test_damaged_out_not_in_dvc_cache_reruns(dvc_project):
     SCENARIOS["out_modified"](dvc_project.root)
+    shutil.rmtree(dvc_project.root / ".dvc" / "cache")  # a fresh clone: DVC's cache is empty
+    assert status(dvc_project)["prepare"] == [{"changed outs": {"prepared.txt": "not in cache"}}]
     plan = dvc_project.pivot_json("plan")
     assert plan["stages"][0]["action"] == "run"
     dvc_project.pivot("run", "-j", "1")

@@ -22,6 +22,7 @@ def test_script_text_is_stable(ws, snapshot):
     assert scrub(text, ws.root) == snapshot
 
 
+@pytest.mark.slow
 def test_script_gives_what_pivot_run_gives(ws, tmp_path):
     write_example(ws)
     twin = tmp_path / "twin"
@@ -37,6 +38,7 @@ def test_script_gives_what_pivot_run_gives(ws, tmp_path):
     assert results(ws.root) == results(twin)
 
 
+@pytest.mark.slow
 def test_second_script_reruns_only_what_changed_over_read_only_outputs(ws):
     write_example(ws)
     ws.pivot("run", "-j", "1")
@@ -61,6 +63,7 @@ def test_no_record_leaves_out_commit_and_up_to_date_stages_are_listed(ws):
     assert "# sub/dvc.yaml:report" not in text  # not selected
 
 
+@pytest.mark.slow
 def test_cd_does_not_leak_into_the_next_command(ws):
     ws.write("d/keep.txt", "x")
     ws.write("dvc.yaml", """\
@@ -77,6 +80,7 @@ def test_cd_does_not_leak_into_the_next_command(ws):
     assert ws.read("first.txt").strip() == str(ws.root / "d")
 
 
+@pytest.mark.slow
 def test_failure_stops_the_script_and_names_the_stage(ws):
     ws.write("dvc.yaml", """\
         stages:
@@ -104,6 +108,7 @@ def test_script_refuses_to_run_outside_the_project(ws, tmp_path):
     assert "is not the project root: it has no dvc.yaml" in proc.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sp ace.txt", "d$llar.txt", "q'uote.txt", 'dq"uote.txt', "gl*b?.txt", "ünï.txt"])
 def test_awkward_output_paths(ws, name):
     cmd = _yaml("printf x > " + _sh(name))

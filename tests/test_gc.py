@@ -128,6 +128,7 @@ def test_gc_removes_leftovers_of_interrupted_writes(history):
     leftover = ws.root / ".pivot/cache/files/ab/.tmp-12345"
     leftover.parent.mkdir(parents=True, exist_ok=True)
     leftover.write_text("half an object")
+    os.utime(leftover, (time.time() - 3600, time.time() - 3600))  # older than gc's grace period
     ws.pivot("gc")
     assert not leftover.exists()
 

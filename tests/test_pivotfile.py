@@ -348,9 +348,9 @@ def test_cycles_are_reported_by_the_graph(ws) -> None:
 
 
 def test_periodic_wildcards_stop_with_an_error(ws, monkeypatch) -> None:
-    from pivot.frontends import pivotfile
+    from pivot.frontends import pivotfile_resolve
 
-    monkeypatch.setattr(pivotfile, "MAX_RESOLUTION_DEPTH", 50)
+    monkeypatch.setattr(pivotfile_resolve, "MAX_RESOLUTION_DEPTH", 50)
     ws.write("Pivotfile", '''\
         rule all:
             input: "a.txt"

@@ -101,6 +101,6 @@ def test_output_outside_the_project_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "project"
     root.mkdir()
     (tmp_path / "precious").write_text("keep")
-    with pytest.raises(PivotError, match="not inside the project"):
+    with pytest.raises(PivotError, match="outside the project"):
         outputs.prepare(root, _stage(Out("../precious", "../precious")))
     assert (tmp_path / "precious").exists()

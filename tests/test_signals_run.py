@@ -66,7 +66,10 @@ def test_interrupt_ends_commands_and_keeps_completed_records(ws, sig: int) -> No
     assert not (ws.root / "slow.txt").exists()
     time.sleep(0.05)
     assert not _alive(sleeper), "the interrupted command's child survived"
-    assert not list((ws.root / ".pivot").rglob(".tmp-*")), "half-written state left behind"
+    from pivot import atomic
+
+    leftovers = [p for p in (ws.root / ".pivot").rglob("*") if atomic.is_temp_name(p.name)]
+    assert not leftovers, "half-written state left behind"
     (run,) = json.loads(ws.pivot("log", "--json").stdout)
     assert run["status"] == "interrupted"
     outcomes = {s["address"]: s["outcome"] for s in run["stages"]}

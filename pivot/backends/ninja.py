@@ -1,40 +1,38 @@
-"""``pivot emit ninja``: the pipeline as a Ninja file (``templates/build.ninja.j2``).
+"""``pivot emit ninja``, the emitter: IR -> Ninja model -> text (``templates/build.ninja.j2``).
 
 Two steps, as Meson does it: ``build_ninja`` turns the IR into a small
-Ninja-shaped model (``NinjaRule``, ``NinjaBuild``, ``NinjaFile``), then the
-template writes it.  Ninja decides by mtimes, pivot by content; the bridge
-(details in docs/emit.md):
+Ninja-shaped model (``NinjaRule``, ``NinjaBuild``, ``NinjaFile``), then each
+element writes itself as text, long lines broken with Ninja's ``$``
+continuation.  Nothing here reads or writes the disk: what the disk held at
+emit time comes in as ``SourceDir``s and missing paths, and everything the
+Ninja file's edges call back into at build time lives in
+``pivot.backends.ninja_bridge`` (details in docs/emit.md).
 
-* each stage edge also reads a key file (``.pivot/ninja/keys/``) holding its
-  commands and params values, rewritten only when they change -- at emit
-  time and by the regenerate edge, which reruns when a pipeline, params or
-  vars file changes;
-* downstream edges read per-output stamps (``.pivot/ninja/outs/``) holding the
-  output's content hash, rewritten only when it changes; with ``restat``
-  an output rewritten with the same content stops propagation;
-* a source directory dep is read through a stamp (``.pivot/ninja/dirs/``)
-  whose edge depends on every file and subdirectory listed at emit time; the
-  same edge compares the directory's entries with that listing (kept in
-  ``.pivot/ninja/lists/``) and, when files came or went, touches
-  ``.pivot/ninja/relist`` so that the next ``ninja`` rewrites the file --
-  outputs written into the directory change its mtime, not its listing;
+Ninja decides by mtimes, pivot by content.  The file bridges the two
+through small files under ``.pivot/ninja/`` named here:
+
+* each stage edge also reads a key file (``keys/``) holding its commands
+  and params values, rewritten only when they change;
+* downstream edges read per-output stamps (``outs/``) holding the output's
+  content hash, rewritten only when it changes (with ``restat``, an output
+  rewritten with the same content stops propagation);
+* a source directory dep is read through a stamp (``dirs/``) whose edge
+  depends on every file and subdirectory listed at emit time (``lists/``);
 * an edge Ninja finds dirty first asks pivot (``pivot emit ninja-prepare``)
-  whether the stage is stale by content; if not, it does nothing.
+  whether the stage has work by content; if not, it does nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import posixpath
-import time
+import re
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Collection, Iterable, Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
-from pivot import __version__, atomic
+from pivot import __version__
 from pivot.backends.environment import stage_env
 from pivot.backends.execute import shell_prefix_sh
 from pivot.backends.escape import (
@@ -49,15 +47,12 @@ from pivot.backends.escape import (
 from pivot.graph import OutIndex
 from pivot.ir import Pipeline, Stage
 
-if TYPE_CHECKING:
-    from pivot.optimizer import Decision
-    from pivot.state import State
-
 NINJA_DIR = ".pivot/ninja"
 ALWAYS = f"{NINJA_DIR}/always"  # a phony target that is never built: always dirty
 PROBE = f"{NINJA_DIR}/missing"  # touched when a dep or params file missing at emit time appears
 RELIST = f"{NINJA_DIR}/relist"  # touched when a source directory no longer matches its listing
-FRESH_EXIT = 3  # ninja-prepare: the stage is up to date, run nothing
+FRESH_EXIT = 3  # ninja-prepare: nothing to run, the edge is done
+WIDTH = 78  # lines are broken (``$`` + newline) beyond this, where a space allows
 _ROOT_MARK = Path("/__pivot_root__")
 
 
@@ -100,8 +95,70 @@ def done_stamp(address: str) -> str:
 
 
 def fresh_marker(address: str) -> str:
-    """Written at emit time for a stage found up to date (see mark_fresh)."""
+    """Written at emit time for a stage found up to date (see ninja_bridge.mark_fresh)."""
     return f"{NINJA_DIR}/fresh/{_flat(address)}"
+
+
+# -- breaking long lines ------------------------------------------------------------
+
+
+# A space with the run of ``$`` before it, not followed by another space.
+_SPACE = re.compile(r"(\$*) (?=[^ ])")
+
+
+def _break_points(text: str) -> list[int]:
+    """Indexes of the spaces of Ninja text ``text`` where a line may break:
+    not escaped (``$ ``, an odd run of ``$`` before it) and followed by
+    something other than a space (Ninja skips the spaces that start a
+    continuation line, so breaking before a space would lose it)."""
+    return [m.end() - 1 for m in _SPACE.finditer(text) if len(m.group(1)) % 2 == 0]
+
+
+def wrap(line: str, *, indent: str = "    ", width: int = WIDTH) -> str:
+    """Ninja text ``line`` broken into continuation lines (``" $"``, newline,
+    ``indent``) at spaces, each line within ``width`` where the words allow,
+    preferably after a shell operator (``&&``, ``;``, ``|``).  Ninja reads
+    the result back as exactly ``line``."""
+    if len(line) <= width:
+        return line
+    indented = len(line) - len(line.lstrip(" "))
+    points = [p for p in _break_points(line) if p >= indented]  # never inside the indentation
+    lines: list[str] = []
+    start, prefix = 0, ""  # where the current line's text starts, its indent
+    first = 0  # index of the first break point after ``start``
+    while len(prefix) + len(line) - start > width:
+        while first < len(points) and points[first] <= start:
+            first += 1
+        if first == len(points):
+            break  # one word to the end
+        end = first  # break points[first:end] keep the line within width, " $" included
+        while end < len(points) and len(prefix) + points[end] - start + 2 <= width:
+            end += 1
+        point = points[max(end - 1, first)]  # a word longer than a line: break right after it
+        for candidate in reversed(points[first:end]):
+            if len(prefix) + candidate - start < width // 2:
+                break
+            if line.endswith(("&&", ";", "|"), 0, candidate):
+                point = candidate
+                break
+        lines.append(prefix + line[start:point + 1] + "$")
+        start, prefix = point + 1, indent
+    lines.append(prefix + line[start:])
+    return "\n".join(lines)
+
+
+def _wrap_pieces(head: str, pieces: Sequence[str], *, indent: str) -> str:
+    """``head`` followed by ``pieces`` joined by spaces; when that is too long,
+    each piece starts a continuation line of its own (and is broken further
+    if it is longer than a line)."""
+    flat = head + " ".join(pieces)
+    if len(flat) <= WIDTH or len(pieces) == 1:
+        return wrap(flat, indent=indent)
+    parts = [head.rstrip() + " $"]
+    for i, piece in enumerate(pieces):
+        text = wrap(indent + piece, indent=indent + "  ", width=WIDTH - 2)
+        parts.append(text if i == len(pieces) - 1 else text + " $")
+    return "\n".join(parts)
 
 
 # -- the Ninja model --------------------------------------------------------------
@@ -109,16 +166,22 @@ def fresh_marker(address: str) -> str:
 
 @dataclass(frozen=True)
 class NinjaRule:
-    """A ``rule``; ``command`` and ``description`` are Ninja text already."""
+    """A ``rule``; ``command`` is Ninja text in pieces (shell statements) that
+    run as one line, each piece on a line of its own in the file when they
+    do not fit on one."""
 
     name: str
-    command: str
+    command: tuple[str, ...]
     description: str
     restat: bool = False
     generator: bool = False
 
     def text(self) -> str:
-        lines = [f"rule {self.name}", f"  command = {self.command}", f"  description = {self.description}"]
+        lines = [
+            f"rule {self.name}",
+            _wrap_pieces("  command = ", self.command, indent="      "),
+            f"  description = {self.description}",
+        ]
         if self.restat:
             lines.append("  restat = 1")
         if self.generator:
@@ -160,8 +223,9 @@ class NinjaBuild:
         if self.implicit:
             head += " |" + tokens(self.implicit)
         lines = [f"# {comment_text(self.comment)}"] if self.comment else []
-        lines.append(head)
-        lines += [f"  {name} = {ninja_escape(value)}" for name, value in (*self.variables, *bound)]
+        lines.append(wrap(head))
+        lines += [wrap(f"  {name} = {ninja_escape(value)}", indent="      ")
+                  for name, value in (*self.variables, *bound)]
         return "\n".join(lines) + "\n"
 
 
@@ -173,8 +237,9 @@ class NinjaFile:
     rules: tuple[NinjaRule, ...]
     builds: tuple[NinjaBuild, ...]
 
-
-# -- what is on disk ------------------------------------------------------------------
+    @property
+    def stage_edges(self) -> tuple[NinjaBuild, ...]:
+        return tuple(build for build in self.builds if build.stage is not None)
 
 
 @dataclass(frozen=True)
@@ -206,51 +271,7 @@ class SourceDir:
             return None
 
 
-def scan_source_dirs(root: Path, pipeline: Pipeline) -> dict[str, SourceDir]:
-    """Every dep that is a directory on disk and not inside (or equal to) an
-    output, with what it holds (outputs below it left out)."""
-    index = OutIndex.build(pipeline.stages)
-    found: dict[str, SourceDir] = {}
-    for stage in pipeline.stages:
-        for dep in stage.deps:
-            path = dep.path
-            if path in found or path in index.owner or index.enclosing_out(path):
-                continue
-            if os.path.isdir(root / path) and not os.path.islink(root / path):
-                found[path] = _list_dir(root, path, tuple(index.outs_inside(path)))
-    return found
-
-
-def _list_dir(root: Path, path: str, outs: tuple[str, ...]) -> SourceDir:
-    """What directory ``path`` holds, not descending into symlinks, with the
-    ``outs`` inside it left out."""
-    owned = frozenset(outs)
-    files: list[str] = []
-    subdirs: list[str] = [path]
-    for dirpath, dirnames, filenames in os.walk(root / path):
-        rel = Path(os.path.relpath(dirpath, root)).as_posix()
-        kept = []
-        for name in sorted(dirnames):
-            child = posixpath.join(rel, name)
-            if child in owned or os.path.islink(os.path.join(dirpath, name)):
-                if child not in owned:
-                    files.append(child)
-                continue
-            kept.append(name)
-            subdirs.append(child)
-        dirnames[:] = kept
-        files += [posixpath.join(rel, name) for name in sorted(filenames) if posixpath.join(rel, name) not in owned]
-    return SourceDir(path, tuple(files), tuple(subdirs), outs)
-
-
 # -- IR -> model ------------------------------------------------------------------------
-
-
-def scan_missing(root: Path, pipeline: Pipeline) -> frozenset[str]:
-    """Deps and params files that no stage produces and that are absent now."""
-    index = OutIndex.build(pipeline.stages)
-    paths = dict.fromkeys(p.path for stage in pipeline.stages for p in (*stage.deps, *stage.params))
-    return frozenset(p for p in paths if not os.path.lexists(root / p) and not _related_outs(index, p))
 
 
 def build_ninja(
@@ -263,10 +284,10 @@ def build_ninja(
 ) -> NinjaFile:
     """The Ninja model of every stage of ``pipeline``.
 
-    ``source_dirs`` and ``missing`` (see :func:`scan_source_dirs`,
-    :func:`scan_missing`) are what the disk held at emit time.  Every source
-    path an edge reads gets a ``phony`` fallback, so that deleting it never
-    leaves Ninja with "no known rule to make it"; a path missing now is
+    ``source_dirs`` and ``missing`` (see ``ninja_bridge.scan_source_dirs``,
+    ``ninja_bridge.scan_missing``) are what the disk held at emit time.  Every
+    source path an edge reads gets a ``phony`` fallback, so that deleting it
+    never leaves Ninja with "no known rule to make it"; a path missing now is
     watched by the probe edge instead of the regenerate edge, which would
     otherwise stay dirty for ever.
 
@@ -277,7 +298,7 @@ def build_ninja(
     builds: list[NinjaBuild] = []
     sources: dict[str, None] = {}  # every path read that no edge produces
 
-    regen_inputs = [p for p in _regenerate_sources(pipeline) if p not in missing and not _related_outs(index, p)]
+    regen_inputs = [p for p in _regenerate_sources(pipeline) if p not in missing and not related_outs(index, p)]
     # Not the directories themselves: outputs written into one change its
     # mtime, and the file would be rewritten after every build that wrote
     # there.  Their stamp edges touch RELIST when files come or go.
@@ -344,25 +365,28 @@ def build_ninja(
     )
 
 
+# The four rules every emitted file holds.  Stage addresses reach pivot
+# after ``--``, so that no name (``-q``, ``-f``) can read as an option.
 RULES = (
     NinjaRule(
         name="stage",
         command=(
-            # Found up to date at emit time, every output there and no input
-            # newer since: nothing to ask pivot (see mark_fresh).
-            "m=; for p in $made; do [ -e \"$$p\" ] || m=1; done;"
-            " if [ -z \"$$m\" ] && [ -f $fresh ] && [ -z \"$$(find -L $watch -prune -newer $fresh 2>&1)\" ];"
-            " then exit 0; fi;"
-            f" $pivot emit ninja-prepare $addr $touch; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;"
-            f" {ninja_escape(shell_prefix_sh())};"  # "$@": the shell `pivot run` would use
-            " $script && $pivot commit -q $addr && $pivot emit ninja-finish $addr"
+            # Found up to date at emit time, every output there and no
+            # input newer since: nothing to ask pivot (see mark_fresh).
+            'm=; for p in $made; do [ -e "$$p" ] || m=1; done;',
+            'if [ -z "$$m" ] && [ -f $fresh ] && [ -z "$$(find -L $watch -prune -newer $fresh 2>&1)" ];'
+            " then exit 0; fi;",
+            f"$pivot emit ninja-prepare $touch -- $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;",
+            f"{ninja_escape(shell_prefix_sh())};",  # "$@": the shell `pivot run` would use
+            "$script &&",
+            "$pivot emit ninja-finish -- $addr",  # records the stage, refreshes its stamps
         ),
         description="$desc",
         restat=True,
     ),
     NinjaRule(
         name="dirstamp",
-        command="$pivot emit ninja-dirstamp $dir $out",
+        command=("$pivot emit ninja-dirstamp -- $dir $out",),
         description="checking $desc",
         restat=True,
     ),
@@ -370,13 +394,13 @@ RULES = (
         # Touches its stamp when one of $paths exists; restat keeps the
         # regenerate edge clean while they all stay missing.
         name="probe",
-        command='for p in $paths; do if [ -e "$$p" ] || [ -L "$$p" ]; then touch $out; break; fi; done',
+        command=('for p in $paths; do if [ -e "$$p" ] || [ -L "$$p" ]; then touch $out; break; fi; done',),
         description="looking for missing files",
         restat=True,
     ),
     NinjaRule(
         name="regenerate",
-        command="$pivot emit ninja -o $out",
+        command=("$pivot emit ninja -o $out",),
         description="regenerating $out",
         generator=True,
     ),
@@ -390,7 +414,7 @@ def _regenerate_sources(pipeline: Pipeline) -> list[str]:
     return list(sources)
 
 
-def _related_outs(index: OutIndex, path: str) -> list[str]:
+def related_outs(index: OutIndex, path: str) -> list[str]:
     """Outputs equal to ``path``, enclosing it, or inside it."""
     related = []
     if path in index.owner:
@@ -417,7 +441,7 @@ def _stage_build(
     inputs: dict[str, None] = {}
     for dep in stage.deps:
         check_path(dep.path, what=f"dependency of {where}")
-        related = _related_outs(index, dep.path)
+        related = related_outs(index, dep.path)
         inputs.update(dict.fromkeys(out_stamp(o) for o in related))
         if dep.path in source_dirs:
             inputs[dir_stamp(dep.path)] = None
@@ -427,7 +451,7 @@ def _stage_build(
     for params in stage.params:
         # Params values reach the edge through the key file; a params file
         # some stage writes is also read through that output's stamp.
-        inputs.update(dict.fromkeys(out_stamp(o) for o in _related_outs(index, params.path)))
+        inputs.update(dict.fromkeys(out_stamp(o) for o in related_outs(index, params.path)))
     implicit = [key_path(stage.address)]
     if stage.always_changed or stage.is_callback:
         implicit.append(ALWAYS)
@@ -482,220 +506,3 @@ def render_ninja(model: NinjaFile) -> str:
     from pivot.backends.templates import environment
 
     return environment().get_template("build.ninja.j2").render(n=model)
-
-
-# -- bridge files (side effects) ----------------------------------------------------------
-
-
-def key_text(stage: Stage, state: "State") -> str:
-    """What the key file of ``stage`` holds: its commands and params values."""
-    params = {p.path: state.params.values(p) for p in stage.params}
-    return json.dumps({"cmds": list(stage.cmds), "params": params}, sort_keys=True, indent=1, default=str) + "\n"
-
-
-# A key file created for a stage that is already up to date gets this mtime,
-# so that it does not look newer than the stage's outputs.
-_OLD = 1.0
-
-
-def write_keys(root: Path, decisions: Iterable["Decision"], state: "State") -> None:
-    """Bring every stage's key file up to date with the plan.
-
-    A stage the plan would run for reasons of its own gets a key newer than
-    anything, so Ninja reruns it even when no mtime shows it (an output
-    edited by hand, a dep restored with an old mtime).  Other keys are
-    rewritten only when their text changes.
-    """
-    from pivot.optimizer import Action
-
-    for decision in decisions:
-        stage = decision.stage
-        path = root / key_path(stage.address)
-        text = key_text(stage, state)
-        stale = decision.action is Action.CHECKOUT or (
-            decision.action in (Action.RUN, Action.RESTORE_RUN) and bool(decision.own_reasons)
-        )
-        changed = write_if_changed(path, text)
-        if stale:
-            now = time.time()
-            os.utime(path, (now, now))
-        elif changed:
-            os.utime(path, (_OLD, _OLD))
-
-
-def write_if_changed(path: Path, text: str) -> bool:
-    """Atomically write ``text`` unless ``path`` already holds it (its mtime
-    is what Ninja looks at).  True when written."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, text)
-    return True
-
-
-def write_probe(root: Path, missing: Collection[str]) -> None:
-    """Create the probe edge's stamp (its text: the paths it looks for)."""
-    write_if_changed(root / PROBE, "".join(f"{p}\n" for p in sorted(missing)))
-
-
-def write_listings(root: Path, source_dirs: Mapping[str, SourceDir]) -> None:
-    """Keep the listing of each source directory the Ninja file reads, and
-    create the RELIST stamp (older than the Ninja file written next)."""
-    for sd in source_dirs.values():
-        write_if_changed(root / list_path(sd.path), sd.listing_text())
-    if source_dirs:
-        write_if_changed(root / RELIST, "newer than the Ninja file: a directory dep gained or lost entries\n")
-
-
-def listing_changed(root: Path, relpath: str) -> bool:
-    """True when directory ``relpath`` no longer holds what the Ninja file
-    lists (entries added or removed, the directory gone); outputs inside it
-    do not count.  A missing or unreadable listing counts as changed."""
-    try:
-        listed = SourceDir.from_listing_text((root / list_path(relpath)).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return True
-    if listed is None or listed.path != relpath:
-        return True
-    full = root / relpath
-    if not full.is_dir() or full.is_symlink():
-        return True
-    return _list_dir(root, relpath, listed.outs) != listed
-
-
-def touch(path: Path) -> None:
-    """Create ``path`` or set its mtime to now (what Ninja looks at)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    os.utime(path)
-
-
-def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
-    """Stamp each output with its recorded hash; untouched when unchanged,
-    so ``restat`` stops Ninja from rerunning what depends on it."""
-    record = state.locks.read(stage.address)
-    for out in stage.outs:
-        entry = record.out(out.path) if record else None
-        write_if_changed(root / out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
-    if not stage.outs:
-        path = root / done_stamp(stage.address)
-        write_if_changed(path, "done\n")
-        os.utime(path)
-
-
-def mark_fresh(
-    root: Path, model: NinjaFile, decisions: Iterable["Decision"], source_dirs: Collection[str], state: "State"
-) -> None:
-    """Spare Ninja a pivot start-up for each stage the plan finds up to date.
-
-    Without a ``.ninja_log`` (the first ``ninja``, say after ``pivot run``)
-    Ninja finds every edge dirty, and each would start pivot only to hear
-    that its stage is fresh.  So for each fresh stage this writes the stamps
-    that ``ninja-prepare`` would write, then a marker whose mtime is that of
-    the edge's newest input: while every output exists and no input is newer
-    than the marker, the edge knows without pivot that nothing changed since
-    (Ninja's own rule, with the marker for the log).  Any other stage loses
-    its marker, and so does one reading a file changed in the last two
-    seconds (see _newest_mtime).
-    """
-    from pivot.optimizer import Action
-    from pivot.state.statdb import RACY_WINDOW_NS
-
-    fresh = {d.stage.address: d.stage for d in decisions if d.action in (Action.UP_TO_DATE, Action.FROZEN)}
-    for relpath in source_dirs:
-        write_dir_stamp(root, relpath, root / dir_stamp(relpath), state)
-    edges = [build for build in model.builds if build.stage is not None]
-    for build in edges:
-        if build.stage in fresh:
-            write_out_stamps(root, fresh[build.stage], state)
-            for stamp in build.implicit_outputs:
-                if not (root / stamp).exists():
-                    touch(root / stamp)  # a wrote/ stamp
-    racy_after = time.time_ns() - RACY_WINDOW_NS
-    for build in edges:
-        assert build.stage is not None
-        marker = root / fresh_marker(build.stage)
-        newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after) if build.stage in fresh else None
-        if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
-            marker.unlink(missing_ok=True)
-            continue
-        write_if_changed(marker, "up to date when the Ninja file was written\n")
-        os.utime(marker, ns=(newest, newest))
-
-
-_BRIDGE_DIRS = ("keys", "outs", "dirs", "lists", "wrote", "done", "fresh")
-
-
-def prune_bridge_files(root: Path, model: NinjaFile, source_dirs: Collection[str]) -> None:
-    """Remove the files under ``.pivot/ninja/`` that the Ninja file no longer
-    names: stages, outputs and directory deps that are gone."""
-    named = {path for build in model.builds
-             for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
-    named.update(list_path(path) for path in source_dirs)
-    named.update(fresh_marker(build.stage) for build in model.builds if build.stage is not None)
-    for kind in _BRIDGE_DIRS:
-        directory = root / NINJA_DIR / kind
-        if not directory.is_dir():
-            continue
-        for entry in os.scandir(directory):
-            if entry.is_file(follow_symlinks=False) and f"{NINJA_DIR}/{kind}/{entry.name}" not in named:
-                os.unlink(entry.path)
-
-
-def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
-    """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
-    None when one is missing, or when a file of the user's changed after
-    ``racy_after``: a change within the same mtime tick would then go unseen
-    (the stat cache's racy rule; pivot's own stamps are not edited behind it)."""
-    newest = 0
-    for path in paths:
-        try:
-            mtime = os.stat(root / path).st_mtime_ns
-        except OSError:
-            return None
-        if mtime > racy_after and not path.startswith(NINJA_DIR + "/"):
-            return None
-        newest = max(newest, mtime)
-    return newest
-
-
-def write_dir_stamp(root: Path, relpath: str, stamp: Path, state: "State") -> None:
-    """Stamp a source directory with its content hash, only when it changed."""
-    state.hasher.invalidate(relpath)
-    info = state.hasher.hash(relpath)
-    write_if_changed(stamp, (info.hash if info else "absent") + "\n")
-
-
-def prepare_stage(root: Path, stage: Stage, state: "State", *, wrote: Path | None = None) -> bool:
-    """Before a stage edge's commands: True when the stage must run (its
-    outputs are then prepared as the runner does); otherwise restore damaged
-    outputs or an earlier run's outputs (run cache) if the plan says so,
-    refresh the stamps, and return False.
-
-    ``wrote`` (the stage's ``wrote/`` stamp) is touched when its outputs are
-    about to be written, and created when missing (it is an edge output)."""
-    from pivot import optimizer
-    from pivot.backends import outputs
-    from pivot.errors import PivotError
-    from pivot.optimizer import Action
-
-    decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
-    writes = decision.action in (Action.RUN, Action.RESTORE_RUN, Action.CHECKOUT)
-    if wrote is not None and (writes or not wrote.exists()):
-        touch(wrote)
-    if decision.action is Action.RUN:
-        outputs.prepare(root, stage)
-        return True
-    if decision.action is Action.RESTORE_RUN:
-        from pivot.state import record
-
-        record.restore_run(stage, state, decision.run_entry)
-    if decision.action is Action.CHECKOUT:
-        report = outputs.restore(stage, state, decision.record)
-        if report.missing:
-            raise PivotError(f"stage '{stage.address}': not in the cache: {', '.join(report.missing)}")
-    write_out_stamps(root, stage, state)
-    return False

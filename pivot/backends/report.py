@@ -7,6 +7,7 @@ a ``Plan`` into strings and plain data.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any, Mapping, assert_never
 
 from pivot.optimizer import Action, Decision, Plan, Reason, ReasonKind
@@ -37,18 +38,26 @@ _OUT_STATE = {
 OutFilter = Mapping[str, frozenset[str]]
 
 
-def _stale(plan: Plan, out_filter: OutFilter | None) -> list[tuple[Decision, list[Any]]]:
+def _stale(plan: Plan, out_filter: OutFilter | None, root: str | None) -> list[tuple[Decision, list[Any]]]:
     out_filter = out_filter or {}
     found = []
     for decision in plan.decisions:
         if decision.own_reasons:
-            status = stage_status(decision, out_filter.get(decision.address))
+            status = stage_status(decision, out_filter.get(decision.address), root)
             if status:
                 found.append((decision, status))
     return found
 
 
-def stage_status(decision: Decision, outs_shown: frozenset[str] | None = None) -> list[Any]:
+def _dvc_key(path: str, root: str | None) -> str:
+    """How ``dvc status`` names a path: root-relative, but absolute for a
+    dep outside the project (``../shared.txt``)."""
+    if root is not None and (path == ".." or path.startswith("../")):
+        return posixpath.normpath(posixpath.join(root, path))
+    return path
+
+
+def stage_status(decision: Decision, outs_shown: frozenset[str] | None = None, root: str | None = None) -> list[Any]:
     """One stage's entry of ``dvc status --json``: changed deps, changed
     outs, "always changed", "changed command", in DVC's order.
 
@@ -63,12 +72,13 @@ def stage_status(decision: Decision, outs_shown: frozenset[str] | None = None) -
             if kind.name.startswith("PARAM") and reason.key is not None:
                 # a path that is both a file dep and a params file: DVC's
                 # params entry replaces the file's (keeping its position)
-                entry = deps.get(reason.path)
+                key = _dvc_key(reason.path, root)
+                entry = deps.get(key)
                 if not isinstance(entry, dict):
-                    entry = deps[reason.path] = {}
+                    entry = deps[key] = {}
                 entry[reason.key] = _DEP_STATE[kind]
             else:
-                deps[reason.path] = _DEP_STATE[kind]
+                deps[_dvc_key(reason.path, root)] = _DEP_STATE[kind]
         elif kind in _OUT_STATE and reason.path is not None:
             if outs_shown is None or reason.path in outs_shown:
                 outs[reason.path] = _OUT_STATE[kind]
@@ -85,13 +95,15 @@ def stage_status(decision: Decision, outs_shown: frozenset[str] | None = None) -
     return result + extra
 
 
-def status_json(plan: Plan, out_filter: OutFilter | None = None) -> dict[str, list[Any]]:
-    return {d.address: status for d, status in _stale(plan, out_filter)}
+def status_json(plan: Plan, out_filter: OutFilter | None = None, root: str | None = None) -> dict[str, list[Any]]:
+    """``dvc status --json``; ``root`` (the project's absolute path, POSIX)
+    names deps outside the project as DVC does."""
+    return {d.address: status for d, status in _stale(plan, out_filter, root)}
 
 
-def status_text(plan: Plan, out_filter: OutFilter | None = None) -> str:
+def status_text(plan: Plan, out_filter: OutFilter | None = None, root: str | None = None) -> str:
     lines: list[str] = []
-    for decision, status in _stale(plan, out_filter):
+    for decision, status in _stale(plan, out_filter, root):
         lines.append(f"{decision.address}:")
         for item in status:
             if isinstance(item, str):

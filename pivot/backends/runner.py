@@ -331,9 +331,13 @@ class Runner:
             why = "; ".join(report.problems) or f"not in {source.describe()}: {', '.join(report.missing)}"
             self.progress.note(f"WARNING: {why}; running {stage.address}")
             return None
-        message = None
-        if source is RestoreSource.RUN_CACHE:
-            message = f"from the run cache: {decision.run_entry.describe()}"
+        match source:
+            case RestoreSource.RUN_CACHE:
+                message = f"from the run cache: {decision.run_entry.describe()}"
+            case RestoreSource.DVC_CACHE:
+                message = "from DVC's cache"
+            case RestoreSource.CACHE:
+                message = None  # the progress line says "from cache"
         self._settle(StageEntry(stage.address, Outcome.RESTORED, reasons=reasons, started=started,
                                 ended=time.time(), message=message))
         return Outcome.RESTORED

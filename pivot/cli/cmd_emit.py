@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import click
 
@@ -28,30 +30,28 @@ def _pivot_command() -> str:
     return f"{sh_quote(sys.executable)} -m pivot"
 
 
-def _check_parent(path: Path) -> None:
-    """Refuse early an output file whose directory does not exist."""
-    from pivot.errors import PivotError
+def _write(path: Path, text: str, *, force: bool, executable: bool = False) -> None:
+    """Write an emitted file: never over a file pivot did not emit without
+    ``--force`` (a mistyped ``-o dvc.yaml``), atomically."""
+    from pivot import userfile
 
-    if not path.parent.is_dir():
-        raise PivotError(f"cannot write '{path}': directory '{path.parent}' does not exist")
+    userfile.write(path, text, force=force, replaceable=userfile.emitted_by_pivot, executable=executable)
 
 
-def _write_atomically(path: Path, text: str, *, executable: bool = False) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``.
-    A missing parent directory is an error (as for a shell redirection)."""
-    from pivot import atomic
-    from pivot.errors import PivotError
+def _check_target(path: Path, force: bool) -> None:
+    """Refuse a bad ``-o FILE`` before any work."""
+    from pivot import userfile
 
-    _check_parent(path)
-    try:
-        atomic.write_text(path, text, mode=0o777 if executable else 0o666)
-    except OSError as exc:
-        raise PivotError(f"cannot write '{path}': {exc.strerror or exc}") from None
+    userfile.check_target(path, force=force, replaceable=userfile.emitted_by_pivot)
+
+
+_FORCE_HELP = "Overwrite FILE even if pivot did not write it."
 
 
 @command.command("sh", help="Print (or write with -o) a bash script running the plan of TARGETS.")
 @common.targets_argument()
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the script to FILE (executable).")
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
 @click.option("--all", "all_stages", is_flag=True, help="Every selected stage, stale or not (as `run -f`).")
 @click.option("--no-record", is_flag=True, help="Leave out the `pivot commit` after each stage.")
 @click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
@@ -60,6 +60,7 @@ def _write_atomically(path: Path, text: str, *, executable: bool = False) -> Non
 def sh(
     targets: tuple[str, ...],
     output: str | None,
+    force: bool,
     all_stages: bool,
     no_record: bool,
     downstream: bool,
@@ -72,7 +73,7 @@ def sh(
     from pivot.state import State
 
     if output:
-        _check_parent(Path(output))
+        _check_target(Path(output), force)
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
@@ -92,28 +93,53 @@ def sh(
         root_from_script=root_from_script,
         record=not no_record,
     )
+    for step in script.stages:
+        if ":" in step.stage.name:  # any other name reads back as itself
+            _check_addressable(pipeline, proj, step.stage.address)
     text = shell.render_script(script)
     if output:
-        _write_atomically(Path(output), text, executable=True)
+        _write(Path(output), text, force=force, executable=True)
     else:
         click.echo(text, nl=False)
 
 
+def _check_addressable(pipeline, proj, address: str) -> None:
+    """Refuse a stage the script could not name to `pivot commit`: a ':' in
+    a stage name reads as FILE:NAME on the command line."""
+    from dataclasses import replace
+
+    from pivot import targets as targets_mod
+    from pivot.errors import PivotError
+
+    try:  # the script calls pivot from the root
+        named = targets_mod.resolve(pipeline, replace(proj, cwd=proj.root), address)
+    except PivotError:
+        named = []
+    if named != [address]:
+        raise PivotError(
+            f"stage '{address}' cannot be named on pivot's command line (`pivot commit -- {address}` "
+            "would not select it); rename it, or use `pivot run` or `pivot emit ninja`"
+        )
+
+
 @command.command("ninja", help="Write a Ninja file building every stage (default: build.ninja at the root).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the Ninja file to FILE.")
-def ninja_command(output: str | None) -> None:
+@click.option("--force", is_flag=True, help=_FORCE_HELP)
+def ninja_command(output: str | None, force: bool) -> None:
     from pivot import optimizer
-    from pivot.backends import ninja
+    from pivot.backends import ninja, ninja_bridge
     from pivot.state import State
 
     if output:
-        _check_parent(Path(output))
+        _check_target(Path(output), force)
     proj = common.project()
     pipeline = common.load(proj)
     target = Path(os.path.abspath(output)) if output else proj.root / "build.ninja"
+    if not output:
+        _check_target(target, force)
     build_file = proj.relpath(target)
-    missing = ninja.scan_missing(proj.root, pipeline)
-    source_dirs = ninja.scan_source_dirs(proj.root, pipeline)
+    missing = ninja_bridge.scan_missing(proj.root, pipeline)
+    source_dirs = ninja_bridge.scan_source_dirs(proj.root, pipeline)
     model = ninja.build_ninja(
         pipeline,
         build_file=build_file,
@@ -122,40 +148,70 @@ def ninja_command(output: str | None) -> None:
         missing=missing,
     )
     text = ninja.render_ninja(model)
-    ninja.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
-    with State.open(proj) as state:
-        plan = optimizer.make_plan(pipeline, pipeline.stages, state)
-        ninja.write_keys(proj.root, plan.decisions, state)
-        ninja.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
-    if missing:  # before the Ninja file, so that it is not newer
-        ninja.write_probe(proj.root, missing)
-    _write_atomically(Path(output) if output else target, text)
-    ninja.prune_bridge_files(proj.root, model, source_dirs)
+    with _one_line_errors("cannot write the Ninja bridge files"):
+        ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
+        with State.open(proj) as state:
+            plan = optimizer.make_plan(pipeline, pipeline.stages, state)
+            ninja_bridge.write_keys(proj.root, plan.decisions, state)
+            ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
+        if missing:  # before the Ninja file, so that it is not newer
+            ninja_bridge.write_probe(proj.root, missing)
+    _write(Path(output) if output else target, text, force=force)
+    with _one_line_errors("cannot prune the Ninja bridge files"):
+        ninja_bridge.prune_bridge_files(proj.root, model, source_dirs)
+
+
+@contextmanager
+def _one_line_errors(context: str) -> Iterator[None]:
+    """An OSError becomes one line naming ``context`` and the file (Ninja and
+    the script print it), never a traceback."""
+    from pivot.errors import PivotError
+
+    try:
+        yield
+    except OSError as exc:
+        where = f": '{exc.filename}'" if exc.filename else ""
+        raise PivotError(f"{context}: {exc.strerror or exc}{where}") from None
 
 
 def _stage(address: str):
+    """The project and the stage at exactly ``address`` (no target resolution:
+    emitted files name stages by address)."""
     proj = common.project()
     pipeline = common.load(proj)
     if address not in pipeline.by_address:
         from pivot.errors import PivotError
 
-        raise PivotError(f"no stage '{address}' in the pipeline (re-run `pivot emit ninja`)")
+        raise PivotError(f"no stage '{address}' in the pipeline (emit the file again)")
     return proj, pipeline.stage(address)
+
+
+@command.command("sh-prepare", hidden=True)
+@click.argument("address")
+def sh_prepare(address: str) -> None:
+    """Clear the outputs of the stage at ADDRESS before its commands run, as
+    `pivot run` does (persist outputs made private and writable)."""
+    from pivot.backends import ninja_bridge
+
+    proj, stage = _stage(address)
+    with _one_line_errors(f"stage '{address}'"):
+        ninja_bridge.prepare_outputs(proj.root, stage)
 
 
 @command.command("ninja-prepare", hidden=True)
 @click.argument("address")
 @click.option("--touch", "wrote", help="A stamp to touch when the stage writes its outputs.")
 def ninja_prepare(address: str, wrote: str | None) -> None:
-    """Exit 0 when the stage must run (outputs prepared), 3 when it is fresh."""
-    from pivot.backends import ninja
+    """Exit 0 when the stage must run (outputs prepared), 3 when it has no
+    commands to run (restored, re-recorded or up to date)."""
+    from pivot.backends import ninja, ninja_bridge
     from pivot.state import State
-
     from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
-    with CacheLock(proj), State.open(proj) as state:  # it may restore from the cache
-        must_run = ninja.prepare_stage(proj.root, stage, state, wrote=Path(wrote).absolute() if wrote else None)
+    # it may restore from the cache: take the lock `pivot checkout` and gc take
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
+        must_run = ninja_bridge.prepare_stage(proj.root, stage, state, wrote=proj.relpath(wrote) if wrote else None)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)
 
@@ -163,13 +219,21 @@ def ninja_prepare(address: str, wrote: str | None) -> None:
 @command.command("ninja-finish", hidden=True)
 @click.argument("address")
 def ninja_finish(address: str) -> None:
-    """After `pivot commit`: refresh the stage's output stamps."""
-    from pivot.backends import ninja
-    from pivot.state import State
+    """After the stage's commands: record it (as `pivot commit`) and refresh
+    its output stamps."""
+    import time
+
+    from pivot.backends import ninja_bridge
+    from pivot.state import State, audit
+    from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
-    with State.open(proj) as state:
-        ninja.write_out_stamps(proj.root, stage, state)
+    # gc waits for us, we wait for gc
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
+        ninja_bridge.finish_stage(proj.root, stage, state)
+    now = time.time()
+    entry = audit.StageEntry(stage.address, audit.Outcome.COMMITTED, started=now, ended=now)
+    audit.append_commit(proj, ["pivot", "emit", "ninja-finish", "--", stage.address], [entry])
 
 
 @command.command("ninja-dirstamp", hidden=True)
@@ -178,12 +242,13 @@ def ninja_finish(address: str) -> None:
 def ninja_dirstamp(directory: str, stamp: str) -> None:
     """Rewrite STAMP with DIRECTORY's content hash, only when it changed; when
     its entries differ from the Ninja file's listing, have the file rewritten."""
-    from pivot.backends import ninja
+    from pivot.backends import ninja, ninja_bridge
     from pivot.state import State
 
     proj = common.project()
     relpath = proj.relpath(directory)
-    if ninja.listing_changed(proj.root, relpath):
-        ninja.touch(proj.root / ninja.RELIST)  # the next `ninja` rewrites the file
-    with State.open(proj) as state:
-        ninja.write_dir_stamp(proj.root, relpath, Path(stamp).absolute(), state)
+    with _one_line_errors(f"directory '{relpath}'"):
+        if ninja_bridge.listing_changed(proj.root, relpath):
+            ninja_bridge.touch(proj.root, ninja.RELIST)  # the next `ninja` rewrites the file
+        with State.open(proj) as state:
+            ninja_bridge.write_dir_stamp(proj.root, relpath, proj.relpath(stamp), state)

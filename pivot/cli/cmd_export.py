@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 
 from pivot.cli import common
-from pivot.errors import PivotError
 
 FORMATS = {"pivotfile": "Pivotfile", "dvc": "dvc.yaml"}
 
@@ -39,17 +38,8 @@ def command(fmt: str, output: str | None, force: bool, targets: tuple[str, ...])
     if output is None:
         click.echo(text, nl=False)
         return
-    _write_atomically(Path(output), text, force)
+    from pivot import userfile
+
+    userfile.write(Path(output), text, force=force)
     click.echo(f"Wrote {len(stages)} stage(s) to {output}.", err=True)
 
-
-def _write_atomically(path: Path, text: str, force: bool) -> None:
-    """Temp file + rename: the old file stays whole until the new one is."""
-    if path.exists() and not force:
-        raise PivotError(f"'{path}' exists; pass --force to overwrite it")
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise PivotError(f"cannot write '{path}': directory '{directory}' does not exist")
-    from pivot import atomic
-
-    atomic.write_text(path, text)

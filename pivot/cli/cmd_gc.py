@@ -1,15 +1,17 @@
-"""``pivot gc``: remove cache objects and run-cache entries nothing needs."""
+"""``pivot gc``: remove cache objects and run-cache entries nothing needs,
+and the temporary files interrupted writes left behind."""
 
 from __future__ import annotations
 
 import click
 
 from pivot.cli import common
-from pivot.state.gc import DEFAULT_KEEP_LAST
+from pivot.state.gc import DEFAULT_KEEP_LAST, GRACE_SECONDS
 
 
 @click.command(help="Remove cache objects that no lock record and no kept run-cache entry refers to. "
-               "Outputs of the current lock records are always kept.")
+               "Outputs of the current lock records are always kept. Temporary files left by "
+               f"interrupted writes (under .pivot/ and beside outputs) go too, once {GRACE_SECONDS / 60:.0f} minutes old.")
 @click.option("--keep-last", type=click.IntRange(min=0), default=DEFAULT_KEEP_LAST, show_default=True,
               metavar="N", help="Run-cache entries kept per stage (the most recent ones).")
 @click.option("--dry", is_flag=True, help="Only print what would be removed.")
@@ -21,20 +23,41 @@ def command(keep_last: int, dry: bool) -> None:
     if not proj.state_dir.is_dir():
         click.echo("Nothing to collect: no .pivot/ directory.")
         return
+    outs = _declared_outs(proj)
     pruned = 0
     if dry:
         with State.open(proj, readonly=True) as state:
-            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
+            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last, outs=outs)
     else:
         # never during a run or while a commit writes objects
         with RunLock(proj, "gc"), CacheLock(proj, exclusive=True), State.open(proj, readonly=True) as state:
-            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last)
+            plan = gc.collect(state.cache, state.runcache, state.locks.dir, keep_last, outs=outs)
             gc.sweep(plan)
         with State.open(proj) as state:
             pruned = gc.prune_state(proj.root, state)
     click.echo(_summary(plan, dry))
+    if plan.leftovers:
+        count = len(plan.leftovers)
+        verb = "Would remove" if dry else "Removed"
+        click.echo(f"{verb} {count} temporary file{'s' if count != 1 else ''} left by interrupted writes"
+                   f"{':' if dry else '.'}")
+        if dry:
+            for doomed in plan.leftovers:
+                click.echo(f"  {proj.relpath(doomed.path)}")
     if pruned:
         click.echo(f"Dropped {pruned} stat-cache row{'s' if pruned != 1 else ''} of files and lock records that are gone.")
+
+
+def _declared_outs(proj) -> list[str]:
+    """The pipeline's outputs, whose checkout debris gc removes; a pipeline
+    that does not load only leaves that to the lock records' outputs."""
+    from pivot.errors import PivotError
+
+    try:
+        pipeline = common.load(proj)
+    except PivotError:
+        return []
+    return [out.path for stage in pipeline.stages for out in stage.outs]
 
 
 def _summary(plan, dry: bool) -> str:

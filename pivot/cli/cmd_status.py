@@ -29,7 +29,8 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
         plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
                                    run_cache=not no_run_cache)
     out_filter = _out_filter(pipeline, proj, targets)
-    stale = report.status_json(plan, out_filter)
+    root = proj.root.as_posix()
+    stale = report.status_json(plan, out_filter, root)
     if quiet:
         sys.exit(1 if stale else 0)
     for decision in plan.decisions:
@@ -39,7 +40,7 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
     if as_json:
         common.echo_json(stale)
     else:
-        click.echo(report.status_text(plan, out_filter), nl=False)
+        click.echo(report.status_text(plan, out_filter, root), nl=False)
 
 
 def _out_filter(pipeline, proj, targets: tuple[str, ...]) -> dict[str, frozenset[str]]:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
 SKIP_DIRS = frozenset({".git", ".dvc", ".pivot"})
+# a directory below the root holding one of these is a separate project
+NESTED_PROJECT_MARKERS = frozenset({".dvc", ".pivot"})
 # read by dvcyaml.read_parsing_config: how dicts render in `cmd`
 CONFIG_FILES = (".dvc/config", ".dvc/config.local")
 
@@ -167,6 +169,9 @@ def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = 
     ignores = ignores if ignores is not None else IgnoreTree(root)
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        if rel != "." and not NESTED_PROJECT_MARKERS.isdisjoint(dirnames):
+            dirnames[:] = []  # a project of its own (DVC: a subrepo): not part of this one
+            continue
         prefix = "" if rel == "." else rel + "/"
         names = set(filenames)
         chain = ignores.chain(prefix.rstrip("/"), names)

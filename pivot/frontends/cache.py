@@ -20,7 +20,6 @@ existing ``.pivot/``, atomically.
 from __future__ import annotations
 
 import gc
-import os
 import time
 from typing import Callable, Iterable, NamedTuple
 
@@ -41,8 +40,13 @@ _CODE = (
     "yaml12.py",
     "ignore.py",
     "frontends/pivotfile.py",
+    "frontends/pivotfile_eval.py",
     "frontends/pivotfile_parse.py",
+    "frontends/pivotfile_producers.py",
+    "frontends/pivotfile_resolve.py",
+    "frontends/pivotfile_rules.py",
     "frontends/wildcards.py",
+    "formats.py",
     "graph.py",
     "ir.py",
     "signature.py",
@@ -130,20 +134,16 @@ def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
         return  # a read-only command must not create .pivot/
     import pickle
 
-    path = state_dir / CACHE_NAME
-    tmp = state_dir / f".{CACHE_NAME}.{os.getpid()}.tmp"
+    from pivot import atomic
+
     try:
-        with open(tmp, "wb") as handle:
+        with atomic.writing(state_dir / CACHE_NAME) as handle:
             pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
             pickler.dispatch_table = _dispatch_table()
             pickler.dump(header)
             pickler.dump(pipeline)
-        os.replace(tmp, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        pass
 
 
 def _dispatch_table() -> dict:

@@ -31,7 +31,7 @@ from pivot.frontends.interpolate import (
     join_path,
     to_str,
 )
-from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, is_url
 from pivot.yaml12 import Document
 
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -308,6 +308,8 @@ class DvcYamlLoader:
         text = str(path)
         # memoised: the same deps (scripts, shared data) recur in many stages
         joined = self._paths.get((wdir, text))
+        if joined is None and is_url(text):
+            joined = self._paths[wdir, text] = text  # DVC keeps URLs verbatim
         if joined is None:
             relative = os.path.relpath(text, self.files.root) if os.path.isabs(text) else text
             joined = self._paths[wdir, text] = join_path(wdir, relative.replace(os.sep, "/"))

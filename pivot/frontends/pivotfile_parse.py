@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import pickle
 import re
 import sys
-import tempfile
 import textwrap
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -36,7 +34,7 @@ from lark.exceptions import (
 )
 from lark.indenter import DedentError, Indenter
 
-from pivot import resources
+from pivot import atomic, resources
 from pivot.errors import PipelineError
 
 # ---------------------------------------------------------------- positions
@@ -259,11 +257,8 @@ def _parser(cache_dir: Path | None = None) -> tuple[Lark, "_ToAst"]:
         return Lark(grammar, cache=str(cached), **options), transformer
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=cached.parent, prefix=".pivotfile-", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)  # lark writes the cache itself when the file is absent
-        parser = Lark(grammar, cache=tmp, **options)
-        os.replace(tmp, cached)
+        with atomic.replacing(cached) as tmp:  # lark writes the cache itself when the file is absent
+            parser = Lark(grammar, cache=str(tmp), **options)
     except OSError:  # a read-only project only costs speed
         parser = Lark(grammar, **options)
     return parser, transformer
@@ -414,10 +409,8 @@ class _StatementCache:
                 blobs[text] = blob
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".statements-", suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
+            with atomic.writing(self.path) as f:
                 pickle.dump(blobs, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
             entries = sorted(self.path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
             for old in entries[:-STATEMENT_CACHE_FILES]:
                 old.unlink(missing_ok=True)

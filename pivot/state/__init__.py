@@ -88,3 +88,10 @@ class State:
 
             self._adopter = Adopter(self)
         return self._adopter.adopt(stage)
+
+    def outs_not_in_dvc_cache(self, stage: "Stage") -> list[str]:
+        """Outs of an adopted stage that DVC's own cache lacks (``dvc status``
+        calls them "not in cache"; pivot takes them into its cache)."""
+        if self._adopter is None:
+            return []
+        return self._adopter.outs_not_in_dvc_cache(stage)

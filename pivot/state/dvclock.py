@@ -23,6 +23,7 @@ import json
 import os
 import posixpath
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -82,6 +83,9 @@ def md5_dir(
     for dirpath, dirs, files in os.walk(path):
         inner = os.path.relpath(dirpath, path).replace(os.sep, "/")
         inner = "" if inner == "." else inner + "/"
+        if inner and ".dvc" in dirs:
+            dirs[:] = []  # a DVC repository of its own (a subrepo): not part of the hash
+            continue
         chain = ignores.chain((base + inner).rstrip("/"), files) if ignores is not None else ()
         if chain:
             dirs[:] = [d for d in dirs if not is_ignored(chain, base + inner + d, True)]
@@ -110,12 +114,23 @@ class DvcLockRecord(LockRecord):
 
     def dvc_object(self, relpath: str) -> "Path | None":
         """DVC's cache object for a recorded file out, if DVC's cache holds it."""
+        from pivot.state import dvccache
+
         entry = self.out(relpath)
-        if self.adopter is None or entry is None or len(entry.hash) != 32 or relpath in self.legacy:
+        if self.adopter is None or entry is None or relpath in self.legacy:
             return None
-        root = self.adopter.state.project.root
-        obj = root / ".dvc" / "cache" / "files" / "md5" / entry.hash[:2] / entry.hash[2:]
-        return obj if obj.is_file() else None
+        if not dvccache.valid_md5(entry.hash, directory=False):
+            return None
+        obj = dvccache.object_path(self.adopter.dvc_cache, entry.hash)
+        return obj if obj is not None and obj.is_file() else None
+
+    def in_dvc_cache(self, entry: LockEntry) -> bool:
+        """Whether DVC's cache holds the recorded object of ``entry`` (an out)."""
+        from pivot.state import dvccache
+
+        if self.adopter is None:
+            return False
+        return dvccache.contains(self.adopter.dvc_cache, entry.hash, legacy=entry.path in self.legacy)
 
 
 class Adopter:
@@ -125,6 +140,13 @@ class Adopter:
         self.state = state
         self._locks: dict[str, Mapping[str, Any]] = {}
         self._md5s: dict[tuple[str, bool], "HashInfo | None"] = {}
+
+    @cached_property
+    def dvc_cache(self) -> Path:
+        """DVC's cache directory (``cache.dir``), read once per command."""
+        from pivot.state import dvccache
+
+        return dvccache.cache_dir(self.state.project.root)
 
     def adopt(self, stage: Stage) -> "LockRecord | None":
         """The stage's record: adopted (a snapshot, not written) when its ``dvc.lock`` entry
@@ -144,6 +166,25 @@ class Adopter:
             except PivotError:
                 pass
         return self._view(stage, entry, lock_path)
+
+    def outs_not_in_dvc_cache(self, stage: Stage) -> list[str]:
+        """The cached outs of ``stage`` whose ``dvc.lock`` object DVC's cache
+        lacks: what ``dvc status`` calls "not in cache" (a fresh clone)."""
+        from pivot.state import dvccache
+
+        if posixpath.basename(stage.file) != "dvc.yaml":
+            return []
+        lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
+        entry = self._stages(lock_path).get(stage.name)
+        outs = _by_path(entry.get("outs")) if isinstance(entry, Mapping) else None
+        missing = []
+        for out in stage.outs:
+            recorded = (outs or {}).get(out.def_path)
+            digest = recorded.get("md5") if recorded is not None else None
+            if out.cache and isinstance(digest, str) and not dvccache.contains(
+                    self.dvc_cache, digest, legacy=recorded.get("hash") != "md5"):
+                missing.append(out.path)
+        return missing
 
     def _view(self, stage: Stage, entry: Mapping[str, Any], lock_path: str) -> "DvcLockRecord | None":
         """The ``dvc.lock`` entry as a record of md5 hashes, keyed like pivot's."""

@@ -41,6 +41,7 @@ CHUNK = 1 << 20
 DIGEST_PATTERN = re.compile(r"[0-9a-f]{32}(\.dir)?")
 _CACHE_LINK = re.compile(r"(^|/)\.(pivot|dvc)/cache/")
 _STATE_DIRS = frozenset({".pivot", ".git", ".dvc"})  # never part of the root directory's manifest
+_NESTED_PROJECT = frozenset({".dvc", ".pivot"})  # below a walked directory: a separate project
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,18 @@ class Hasher:
         info = self._compute(relpath)
         self._hashes[relpath] = info
         return info
+
+    def hash_file_anywhere(self, path: Path) -> HashInfo | None:
+        """The hash of the file at absolute ``path``: stat-cached inside the
+        project, read every time outside it (DVC's cache may live elsewhere)."""
+        try:
+            relpath = path.relative_to(self.root).as_posix()
+        except ValueError:
+            try:
+                return HashInfo(file_digest(path), os.stat(path).st_size)
+            except OSError:
+                return None
+        return self.hash(relpath)
 
     def hash_out(self, relpath: str) -> HashInfo | None:
         """``hash`` for an output: a dangling link or a link loop there counts
@@ -223,6 +236,8 @@ class Hasher:
             except OSError as exc:
                 raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
             skip = _STATE_DIRS if at_root and not inner else ()
+            if inner and any(child.name in _NESTED_PROJECT and child.is_dir() for child in children):
+                continue  # a project of its own inside this directory: DVC leaves it out too
             chain = ignores.chain((base + inner).rstrip("/"), {child.name for child in children})
             for child in children:
                 child_inner = inner + child.name

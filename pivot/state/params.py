@@ -1,7 +1,7 @@
 """Params files, each read once per command.
 
-The format follows the suffix as DVC does: ``.json``, ``.toml``, ``.py``
-(top-level and class-level literal assignments), anything else YAML 1.2.
+Files are parsed by :mod:`pivot.formats` (the format follows the suffix
+as DVC picks it), the reader the front ends use for vars too.
 Keys are dotted (``train.lr``), list items by index (``layers.0``).
 Values are normalised to what JSON can hold (string keys, lists, strings
 for dates) so a value read now compares equal to one read back from a lock
@@ -10,14 +10,12 @@ record.
 
 from __future__ import annotations
 
-import ast
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from pivot import formats
 from pivot.errors import StateError
 from pivot.ir import ParamsDep
 
@@ -58,7 +56,7 @@ class ParamsReader:
             return {str(key): normalise(value) for key, value in data.items()}
         found: dict[str, Any] = {}
         for key in dep.keys:
-            value = lookup(data, key)
+            value = lookup_pattern(data, key, dep.path) if _GLOB_CHARS.intersection(key) else lookup(data, key)
             if value is not _MISSING:
                 found[key] = normalise(value)
         return found
@@ -69,7 +67,7 @@ class ParamsReader:
 
 MEMO_NAME = "params.pickle"
 MEMO_FORMAT = 1
-_MEMO_CODE = ("state/params.py", "yaml12.py", "signature.py")  # what decides the parsed data
+_MEMO_CODE = ("state/params.py", "formats.py", "yaml12.py", "signature.py")  # what decides the parsed data
 
 
 class ParsedMemo:
@@ -126,16 +124,13 @@ class ParsedMemo:
 
         if not self.path.parent.is_dir():
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        from pivot import atomic
+
         try:
-            with open(tmp, "wb") as handle:
+            with atomic.writing(self.path) as handle:
                 pickle.dump((self._key, entries), handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, self.path)
         except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+            pass  # only a cache: a read-only .pivot/ or a concurrent writer costs a parse
 
 
 def lookup(data: Any, dotted: str) -> Any:
@@ -163,6 +158,40 @@ def lookup(data: Any, dotted: str) -> Any:
     return node
 
 
+_GLOB_CHARS = frozenset("*?[")
+
+
+def lookup_pattern(data: Any, pattern: str, relpath: str) -> Any:
+    """The one value whose dotted path matches ``pattern`` segment by segment
+    (``kw.moon*``: fnmatch per segment, as DVC's ``dpath.get``); ``_MISSING``
+    when nothing matches.  Several matches are an error, as in DVC: the key
+    is recorded under the pattern, so it must name one value."""
+    from fnmatch import fnmatchcase
+
+    nodes: list[tuple[str, Any]] = [("", data)]
+    for segment in pattern.split("."):
+        matched: list[tuple[str, Any]] = []
+        for path, node in nodes:
+            if isinstance(node, Mapping):
+                children = ((str(k), v) for k, v in node.items())
+            elif isinstance(node, list):
+                children = ((str(i), v) for i, v in enumerate(node))
+            else:
+                continue
+            matched.extend((f"{path}.{name}" if path else name, value) for name, value in children
+                           if fnmatchcase(name, segment))
+        nodes = matched
+    if not nodes:
+        return _MISSING
+    if len(nodes) > 1:
+        from pivot.errors import StateError
+
+        names = ", ".join(path for path, _ in nodes)
+        raise StateError(f"{relpath}: the parameter pattern '{pattern}' matches several keys ({names});"
+                         " it must match exactly one")
+    return nodes[0][1]
+
+
 def is_missing(value: Any) -> bool:
     return value is _MISSING
 
@@ -182,32 +211,13 @@ def normalise(value: Any) -> Any:
 
 
 def _load(path: Path, relpath: str) -> Mapping[str, Any] | None:
+    """The parsed params file (see :mod:`pivot.formats`); None when absent."""
     try:
-        raw = path.read_bytes()
+        data = formats.load(path, relpath)
     except FileNotFoundError:
         return None
-    except IsADirectoryError:
-        raise StateError(f"params file '{relpath}' is a directory") from None
-    except OSError as exc:
-        raise StateError(f"cannot read params file '{relpath}': {exc.strerror}") from None
-    suffix = path.suffix.lower()
-    text = raw.decode("utf-8", "replace")
-    if suffix == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise StateError(f"'{relpath}':{exc.lineno}: invalid JSON: {exc.msg}") from None
-    elif suffix == ".toml":
-        import tomllib
-
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise StateError(f"'{relpath}': invalid TOML: {exc}") from None
-    elif suffix == ".py":
-        data = _load_python(text, relpath)
-    else:
-        data = load_yaml_text(text, relpath)
+    except formats.FormatError as exc:
+        raise StateError(str(exc)) from None
     if data is None:
         return {}
     if not isinstance(data, Mapping):
@@ -216,49 +226,7 @@ def _load(path: Path, relpath: str) -> Mapping[str, Any] | None:
 
 
 def load_yaml_text(text: str, relpath: str) -> Any:
-    """YAML 1.2 as DVC reads it (``pivot.yaml12`` when available)."""
-    try:
-        from pivot import yaml12
-    except ImportError:  # pragma: no cover - the loader ships with pivot
-        yaml12 = None  # type: ignore[assignment]
-    if yaml12 is not None:
-        return yaml12.load_text(text, relpath)
-    import yaml
+    """YAML 1.2 as DVC reads it (for ``dvc.lock``)."""
+    from pivot import yaml12
 
-    try:
-        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{relpath}:{mark.line + 1}" if mark is not None else relpath
-        raise StateError(f"'{where}': invalid YAML: {getattr(exc, 'problem', exc)}") from None
-
-
-def _load_python(text: str, relpath: str) -> dict[str, Any]:
-    """DVC's Python params: literal assignments at top level and in classes."""
-    try:
-        tree = ast.parse(text, filename=relpath)
-    except SyntaxError as exc:
-        raise StateError(f"'{relpath}':{exc.lineno}: invalid Python: {exc.msg}") from None
-    return _assignments(tree.body)
-
-
-def _assignments(body: list[ast.stmt]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for node in body:
-        if isinstance(node, ast.ClassDef):
-            found[node.name] = _assignments(node.body)
-            continue
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        else:
-            continue
-        try:
-            literal = ast.literal_eval(value)
-        except (ValueError, SyntaxError, TypeError):
-            continue
-        for target in targets:
-            if isinstance(target, ast.Name):
-                found[target.id] = literal
-    return found
+    return yaml12.load_text(text, relpath)

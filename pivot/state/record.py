@@ -69,6 +69,9 @@ def commit_stage(stage: Stage, state: "State", *, adopted_from: str | None = Non
     """
     if state.readonly:
         raise StateError("cannot record stages: the state was opened read-only")
+    from pivot.optimizer import refuse_url_paths
+
+    refuse_url_paths([stage])
     for out in stage.outs:
         # an out reached through a link to elsewhere would be cached (and relinked) from outside
         writable_path(state.project.root, out.path)

@@ -163,11 +163,6 @@ class RunCache:
     def remove(self, key: str) -> None:
         _unlink_quietly(self.path_for(key))
 
-    def temp_files(self) -> Iterator[Path]:
-        """Leftovers of interrupted writes."""
-        if self.dir.is_dir():
-            yield from self.dir.glob("*/.tmp-*")
-
 
 def _unlink_quietly(path: str | os.PathLike[str]) -> None:
     try:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from pivot import atomic
 from pivot.containment import writable_path
 from pivot.errors import StateError
 from pivot.state.hashing import CHUNK, DIGEST_PATTERN, HashInfo, Hasher, ManifestEntry, manifest_digest
@@ -131,19 +132,13 @@ class Cache:
             self._present.add(digest)
             return
         target.parent.mkdir(parents=True, exist_ok=True)
-        import tempfile  # imported where writes happen: cheap no-op commands
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
         try:
-            fill(tmp)
-            os.chmod(tmp, OBJECT_MODE)
-            os.replace(tmp, target)
+            # the atomic writer's temporary name: the one `pivot gc` sweeps
+            with atomic.replacing(target) as tmp:
+                fill(str(tmp))
+                os.chmod(tmp, OBJECT_MODE)
         except OSError as exc:
-            _unlink_quietly(tmp)
             raise StateError(f"cannot save to the cache ({target}): {exc.strerror or exc}") from None
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
         self._present.add(digest)
 
     def relink(self, relpath: str, info: HashInfo) -> None:
@@ -299,7 +294,8 @@ class Cache:
 
     def iter_objects(self) -> Iterable[Path]:
         if self.objects.is_dir():
-            yield from (p for p in self.objects.glob("*/*") if not p.name.startswith(".tmp-"))
+            # a digest never starts with '.': those are temporary files of writes
+            yield from (p for p in self.objects.glob("*/*") if not p.name.startswith("."))
 
 
 def _copy_bytes(source: Path | str, target: str, mode: LinkMode, *, verify: bool = False) -> str | None:

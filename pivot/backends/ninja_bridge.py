@@ -1,0 +1,444 @@
+"""The run-time side of ``pivot emit ninja``: what Ninja edges call back into.
+
+``pivot.backends.ninja`` turns the IR into text and touches nothing; this
+module does the disk work, as Meson's ``mesonbuild/scripts/`` does for the
+files Meson generates:
+
+* at emit time: scan source directories and missing paths (the emitter's
+  input), write key files, listings, the probe stamp and fresh markers,
+  prune the files of stages that are gone;
+* at build time, through the hidden ``pivot emit ninja-*`` commands:
+  ``prepare_stage`` before a stage edge's commands (do what ``pivot run``
+  does for the stage's action, short of running the commands),
+  ``finish_stage`` after them (record the stage, refresh its stamps), and
+  the directory stamps.
+
+Every path written, replaced or removed is checked with
+``pivot.containment.writable_path`` first: a cloned repository can hold a
+symlink on the way to an output or to ``.pivot/ninja``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Collection, Iterable, Mapping, assert_never
+
+from pivot import atomic
+from pivot.backends.ninja import (
+    NINJA_DIR,
+    PROBE,
+    RELIST,
+    NinjaFile,
+    SourceDir,
+    dir_stamp,
+    done_stamp,
+    fresh_marker,
+    key_path,
+    list_path,
+    out_stamp,
+    related_outs,
+)
+from pivot.containment import writable_path
+from pivot.errors import PivotError
+from pivot.graph import OutIndex
+from pivot.ir import Pipeline, Stage
+from pivot.optimizer import Action, Decision
+
+if TYPE_CHECKING:
+    from pivot.state import State
+
+
+# -- what is on disk at emit time ---------------------------------------------------
+
+
+def scan_source_dirs(root: Path, pipeline: Pipeline) -> dict[str, SourceDir]:
+    """Every dep that is a directory on disk and not inside (or equal to) an
+    output, with what it holds (outputs below it left out)."""
+    index = OutIndex.build(pipeline.stages)
+    found: dict[str, SourceDir] = {}
+    for stage in pipeline.stages:
+        for dep in stage.deps:
+            path = dep.path
+            if path in found or path in index.owner or index.enclosing_out(path):
+                continue
+            if os.path.isdir(root / path) and not os.path.islink(root / path):
+                found[path] = list_dir(root, path, tuple(index.outs_inside(path)))
+    return found
+
+
+def list_dir(root: Path, path: str, outs: tuple[str, ...]) -> SourceDir:
+    """What directory ``path`` holds, not descending into symlinks, with the
+    ``outs`` inside it left out."""
+    owned = frozenset(outs)
+    files: list[str] = []
+    subdirs: list[str] = [path]
+    for dirpath, dirnames, filenames in os.walk(root / path):
+        rel = Path(os.path.relpath(dirpath, root)).as_posix()
+        kept = []
+        for name in sorted(dirnames):
+            child = posixpath.join(rel, name)
+            if child in owned or os.path.islink(os.path.join(dirpath, name)):
+                if child not in owned:
+                    files.append(child)
+                continue
+            kept.append(name)
+            subdirs.append(child)
+        dirnames[:] = kept
+        files += [posixpath.join(rel, name) for name in sorted(filenames) if posixpath.join(rel, name) not in owned]
+    return SourceDir(path, tuple(files), tuple(subdirs), outs)
+
+
+def scan_missing(root: Path, pipeline: Pipeline) -> frozenset[str]:
+    """Deps and params files that no stage produces and that are absent now."""
+    index = OutIndex.build(pipeline.stages)
+    paths = dict.fromkeys(p.path for stage in pipeline.stages for p in (*stage.deps, *stage.params))
+    return frozenset(p for p in paths if not os.path.lexists(root / p) and not related_outs(index, p))
+
+
+# -- writing bridge files -------------------------------------------------------------
+
+
+def _bridge_file(root: Path, relpath: str) -> Path:
+    """``relpath`` (under .pivot/ninja) once it is known to stay inside the project."""
+    return writable_path(root, relpath, what="Ninja bridge file")
+
+
+def write_if_changed(root: Path, relpath: str, text: str) -> bool:
+    """Atomically write ``text`` unless ``relpath`` already holds it (its
+    mtime is what Ninja looks at).  True when written."""
+    path = _bridge_file(root, relpath)
+    try:
+        if path.read_text(encoding="utf-8") == text:
+            return False
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic.write_text(path, text)
+    return True
+
+
+def touch(root: Path, relpath: str) -> None:
+    """Create ``relpath`` or set its mtime to now (what Ninja looks at)."""
+    path = _bridge_file(root, relpath)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+    os.utime(path)
+
+
+def key_text(stage: Stage, state: "State") -> str:
+    """What the key file of ``stage`` holds: its commands and params values."""
+    params = {p.path: state.params.values(p) for p in stage.params}
+    return json.dumps({"cmds": list(stage.cmds), "params": params}, sort_keys=True, indent=1, default=str) + "\n"
+
+
+# A key file created for a stage that is already up to date gets this mtime,
+# so that it does not look newer than the stage's outputs.
+_OLD = 1.0
+
+
+def _has_work_ninja_cannot_see(decision: Decision) -> bool:
+    """Whether the plan has work for the stage that no mtime may show (an
+    output edited by hand, a dep restored with an old mtime, a frozen
+    stage's outputs to re-record): its key must look newer than anything."""
+    action = decision.action
+    match action:
+        case Action.CHECKOUT | Action.RECORD_FROZEN:
+            return True
+        case Action.RUN | Action.RESTORE_RUN:
+            return bool(decision.own_reasons)  # an upstream rerun shows through the stamps
+        case Action.UP_TO_DATE | Action.FROZEN:
+            return False
+    assert_never(action)
+
+
+def write_keys(root: Path, decisions: Iterable[Decision], state: "State") -> None:
+    """Bring every stage's key file up to date with the plan.
+
+    A stage the plan has work for of its own gets a key newer than anything,
+    so Ninja reruns its edge even when no mtime shows it.  Other keys are
+    rewritten only when their text changes.
+    """
+    for decision in decisions:
+        stage = decision.stage
+        relpath = key_path(stage.address)
+        changed = write_if_changed(root, relpath, key_text(stage, state))
+        if _has_work_ninja_cannot_see(decision):
+            now = time.time()
+            os.utime(root / relpath, (now, now))
+        elif changed:
+            os.utime(root / relpath, (_OLD, _OLD))
+
+
+def write_probe(root: Path, missing: Collection[str]) -> None:
+    """Create the probe edge's stamp (its text: the paths it looks for)."""
+    write_if_changed(root, PROBE, "".join(f"{p}\n" for p in sorted(missing)))
+
+
+def write_listings(root: Path, source_dirs: Mapping[str, SourceDir]) -> None:
+    """Keep the listing of each source directory the Ninja file reads, and
+    create the RELIST stamp (older than the Ninja file written next)."""
+    for sd in source_dirs.values():
+        write_if_changed(root, list_path(sd.path), sd.listing_text())
+    if source_dirs:
+        write_if_changed(root, RELIST, "newer than the Ninja file: a directory dep gained or lost entries\n")
+
+
+def listing_changed(root: Path, relpath: str) -> bool:
+    """True when directory ``relpath`` no longer holds what the Ninja file
+    lists (entries added or removed, the directory gone); outputs inside it
+    do not count.  A missing or unreadable listing counts as changed."""
+    try:
+        listed = SourceDir.from_listing_text((root / list_path(relpath)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return True
+    if listed is None or listed.path != relpath:
+        return True
+    full = root / relpath
+    if not full.is_dir() or full.is_symlink():
+        return True
+    return list_dir(root, relpath, listed.outs) != listed
+
+
+def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
+    """Stamp each output with its recorded hash; untouched when unchanged,
+    so ``restat`` stops Ninja from rerunning what depends on it."""
+    record = state.locks.read(stage.address)
+    for out in stage.outs:
+        entry = record.out(out.path) if record else None
+        write_if_changed(root, out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
+    if not stage.outs:
+        write_if_changed(root, done_stamp(stage.address), "done\n")
+        os.utime(root / done_stamp(stage.address))
+
+
+def write_dir_stamp(root: Path, relpath: str, stamp: str, state: "State") -> None:
+    """Stamp source directory ``relpath`` with its content hash, only when it changed."""
+    state.hasher.invalidate(relpath)
+    info = state.hasher.hash(relpath)
+    write_if_changed(root, stamp, (info.hash if info else "absent") + "\n")
+
+
+def _is_fresh(action: Action) -> bool:
+    """Whether a stage with ``action`` has nothing to do now."""
+    match action:
+        case Action.UP_TO_DATE | Action.FROZEN:
+            return True
+        case Action.RUN | Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
+            return False
+    assert_never(action)
+
+
+def mark_fresh(
+    root: Path, model: NinjaFile, decisions: Iterable[Decision], source_dirs: Collection[str], state: "State"
+) -> None:
+    """Spare Ninja a pivot start-up for each stage the plan finds up to date.
+
+    Without a ``.ninja_log`` (the first ``ninja``, say after ``pivot run``)
+    Ninja finds every edge dirty, and each would start pivot only to hear
+    that its stage is fresh.  So for each fresh stage this writes the stamps
+    that ``ninja-prepare`` would write, then a marker whose mtime is that of
+    the edge's newest input: while every output exists and no input is newer
+    than the marker, the edge knows without pivot that nothing changed since
+    (Ninja's own rule, with the marker for the log).  Any other stage loses
+    its marker, and so does one reading a file changed in the last two
+    seconds (see _newest_mtime).
+    """
+    from pivot.state.statdb import RACY_WINDOW_NS
+
+    fresh = {d.stage.address: d.stage for d in decisions if _is_fresh(d.action)}
+    for relpath in source_dirs:
+        write_dir_stamp(root, relpath, dir_stamp(relpath), state)
+    for build in model.stage_edges:
+        if build.stage in fresh:
+            write_out_stamps(root, fresh[build.stage], state)
+            for stamp in build.implicit_outputs:
+                if not (root / stamp).exists():
+                    touch(root, stamp)  # a wrote/ stamp
+    racy_after = time.time_ns() - RACY_WINDOW_NS
+    for build in model.stage_edges:
+        assert build.stage is not None
+        relpath = fresh_marker(build.stage)
+        marker = _bridge_file(root, relpath)
+        newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after) if build.stage in fresh else None
+        if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
+            marker.unlink(missing_ok=True)
+            continue
+        write_if_changed(root, relpath, "up to date when the Ninja file was written\n")
+        os.utime(marker, ns=(newest, newest))
+
+
+def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
+    """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
+    None when one is missing, or when a file of the user's changed after
+    ``racy_after``: a change within the same mtime tick would then go unseen
+    (the stat cache's racy rule; pivot's own stamps are not edited behind it)."""
+    newest = 0
+    for path in paths:
+        try:
+            mtime = os.stat(root / path).st_mtime_ns
+        except OSError:
+            return None
+        if mtime > racy_after and not path.startswith(NINJA_DIR + "/"):
+            return None
+        newest = max(newest, mtime)
+    return newest
+
+
+_BRIDGE_DIRS = ("keys", "outs", "dirs", "lists", "wrote", "done", "fresh")
+
+
+def prune_bridge_files(root: Path, model: NinjaFile, source_dirs: Collection[str]) -> None:
+    """Remove the files under ``.pivot/ninja/`` that the Ninja file no longer
+    names: stages, outputs and directory deps that are gone."""
+    named = {path for build in model.builds
+             for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
+    named.update(list_path(path) for path in source_dirs)
+    named.update(fresh_marker(build.stage) for build in model.stage_edges if build.stage is not None)
+    for kind in _BRIDGE_DIRS:
+        relpath = f"{NINJA_DIR}/{kind}"
+        directory = root / relpath
+        if not directory.is_dir() or directory.is_symlink():
+            continue
+        _bridge_file(root, f"{relpath}/x")  # its real path is inside the project
+        for entry in os.scandir(directory):
+            if entry.is_file(follow_symlinks=False) and f"{relpath}/{entry.name}" not in named:
+                os.unlink(entry.path)
+
+
+# -- around a stage edge's commands ---------------------------------------------------
+
+
+def prepare_stage(root: Path, stage: Stage, state: "State", *, wrote: str | None = None) -> bool:
+    """Before a stage edge's commands, do what ``pivot run`` does for the
+    stage's action, short of running the commands: True when they must run
+    (outputs then prepared as the runner does); otherwise restore, re-record
+    a frozen stage, refresh the stamps, and return False.
+
+    ``wrote`` (the stage's ``wrote/`` stamp) is touched when its outputs are
+    about to be written, and created when missing (it is an edge output)."""
+    from pivot import optimizer
+
+    decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
+    must_run = _carry_out(root, decision, state, wrote)
+    if not must_run:
+        write_out_stamps(root, stage, state)
+    return must_run
+
+
+def _carry_out(root: Path, decision: Decision, state: "State", wrote: str | None) -> bool:
+    """The work of ``decision`` (True: the commands must run now)."""
+    stage = decision.stage
+    action = decision.action
+    match action:
+        case Action.RUN:
+            _touch_wrote(root, wrote, writes=True)
+            prepare_outputs(root, stage)
+            return True
+        case Action.CHECKOUT:
+            _touch_wrote(root, wrote, writes=True)
+            if not _checkout(root, decision, state):
+                prepare_outputs(root, stage)  # a corrupt cache object: run instead, as `pivot run` does
+                return True
+            return False
+        case Action.RESTORE_RUN:
+            _touch_wrote(root, wrote, writes=True)
+            if not _restore_run(root, decision, state):
+                prepare_outputs(root, stage)
+                return True
+            return False
+        case Action.RECORD_FROZEN:
+            _touch_wrote(root, wrote, writes=False)
+            _record_frozen(decision, state)
+            return False
+        case Action.UP_TO_DATE | Action.FROZEN:
+            _touch_wrote(root, wrote, writes=False)
+            return False
+    assert_never(action)
+
+
+def _touch_wrote(root: Path, wrote: str | None, *, writes: bool) -> None:
+    if wrote is not None and (writes or not (root / wrote).exists()):
+        touch(root, wrote)
+
+
+def prepare_outputs(root: Path, stage: Stage) -> None:
+    """Clear the outputs as the runner does, after checking that each one
+    (and the way to it) stays inside the project."""
+    from pivot.backends import outputs
+
+    for out in stage.outs:
+        writable_path(root, out.path, what=f"output of stage '{stage.address}'")
+    outputs.prepare(root, stage)
+
+
+def _checkout(root: Path, decision: Decision, state: "State") -> bool:
+    """Restore the recorded outputs from the cache (pivot's or, for a stage
+    known from ``dvc.lock``, DVC's), as the runner does; False when a cache
+    object was corrupt (it is removed: the stage must run)."""
+    from pivot.backends import outputs
+    from pivot.state.store import CorruptObject
+
+    stage = decision.stage
+    for out in stage.outs:
+        writable_path(root, out.path, what=f"output of stage '{stage.address}'")
+    try:
+        if getattr(decision.record, "dvc_object", None) is not None:
+            from pivot.state import dvclock
+
+            dvclock.restore_from_dvc_cache(stage, state, decision.record)  # type: ignore[arg-type]
+            return True
+        report = outputs.restore(stage, state, decision.record)
+    except CorruptObject:
+        return False
+    if report.corrupt:
+        return False
+    if report.missing:
+        raise PivotError(f"stage '{stage.address}': not in the cache: {', '.join(report.missing)}")
+    return True
+
+
+def _restore_run(root: Path, decision: Decision, state: "State") -> bool:
+    """Bring back an earlier run's outputs (run cache); False when a cache
+    object was corrupt: the stage must run."""
+    from pivot.state import record
+    from pivot.state.store import CorruptObject
+
+    stage = decision.stage
+    for out in stage.outs:
+        writable_path(root, out.path, what=f"output of stage '{stage.address}'")
+    assert decision.run_entry is not None
+    try:
+        record.restore_run(stage, state, decision.run_entry)
+    except CorruptObject:
+        return False
+    return True
+
+
+def _record_frozen(decision: Decision, state: "State") -> None:
+    """A frozen stage never runs: its outputs must exist, and are recorded
+    as they are (what ``pivot run`` does)."""
+    from pivot.state import record
+
+    stage = decision.stage
+    missing = [out.path for out in stage.outs if not os.path.exists(state.project.root / out.path)]
+    if missing:
+        names = ", ".join(f"'{path}'" for path in missing)
+        raise PivotError(f"stage '{stage.address}': frozen stage is missing output {names}"
+                         " (frozen stages never run; restore it or unfreeze the stage)")
+    adopted_from = decision.record.adopted_from if decision.record is not None else None
+    record.commit_stage(stage, state, adopted_from=adopted_from)
+
+
+def finish_stage(root: Path, stage: Stage, state: "State") -> None:
+    """After a stage edge's commands: record the stage (as ``pivot commit``
+    does) and refresh its output stamps."""
+    from pivot.state import record
+
+    for out in stage.outs:
+        state.hasher.invalidate(out.path)
+    record.commit_stage(stage, state)
+    write_out_stamps(root, stage, state)
