@@ -102,6 +102,12 @@ def test_outputs_and_records_match_the_local_runner(tmp_path: Path, dask_cluster
     again = remote.pivot("run", "--executor", dask_cluster.executor).stdout
     assert again.startswith("0 ran, 0 restored, 9 up to date")
 
+    # restores are the coordinator's: nothing is sent to a worker
+    (remote.root / "report" / "all.txt").unlink()
+    restored = remote.pivot("run", "--executor", dask_cluster.executor).stdout
+    assert "restored merge from cache" in restored
+    assert remote.read("report/all.txt") == local.read("report/all.txt")
+
 
 def test_failure_blocks_downstream_and_keep_going(ws, dask_cluster) -> None:
     ws.write("dvc.yaml", """\
@@ -154,7 +160,8 @@ def test_stage_needing_a_gpu_runs_on_the_worker_that_has_one(ws, dask_cluster) -
     assert "run       prep\n" in plan
     assert ws.pivot_json("plan")["stages"][1]["resources"] == {"gpu": 1.0}
 
-    ws.pivot("run", "-j", "3", "--executor", dask_cluster.executor)
+    out = ws.pivot("run", "-j", "3", "-v", "--executor", dask_cluster.executor).stdout
+    assert "train@x| > sleep 0.2 && cp data.txt model_x.txt" in out  # -v: the log, once the stage ended
     workers = _workers(_last_run(ws))
     assert {workers["train@x"], workers["train@y"], workers["train@z"]} == {"w2"}
 
@@ -224,7 +231,8 @@ def test_worker_lost_beyond_the_retries_fails_naming_it(ws, dask_cluster) -> Non
     dask_cluster.wait_for_workers(2)
 
 
-def test_sigint_stops_commands_on_the_workers(ws, dask_cluster) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_stops_commands_on_the_workers(ws, dask_cluster, sig: int) -> None:
     ws.write("dvc.yaml", """\
         stages:
           quick:
@@ -239,7 +247,7 @@ def test_sigint_stops_commands_on_the_workers(ws, dask_cluster) -> None:
                             cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         sleeper = int(_wait_for(ws.root / "sleep.pid", proc))
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         stdout, stderr = proc.communicate(timeout=30)
     finally:
         proc.kill()
@@ -336,7 +344,7 @@ dask_jobqueue.SLURMCluster:
   job_extra_directives: ["--gres=gpu:1"]
   worker_extra_args: ["--resources", "gpu=1"]
   interface: lo
-  scheduler_options: {dashboard: false}
+  scheduler_options: {dashboard_address: "127.0.0.1:0"}
 """)
     spec = parse(str(tmp_path / "slurm.yaml"), "--executor", tmp_path)
     assert spec.kind is ExecutorKind.CLUSTER_FILE

@@ -133,9 +133,10 @@ class DaskExecutor:
                     raise ExecutorError(f"cannot reach the Dask scheduler at {spec.address} ({spec.origin}):"
                                         f" {first}") from None
             case ExecutorKind.LOCAL_CLUSTER:
+                # loopback only; the scheduler's HTTP server on any free port (8787 may be taken)
                 self._cluster = distributed.LocalCluster(
                     n_workers=spec.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                    dashboard_address=None, silence_logs=logging.ERROR)
+                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR)
                 self._client = distributed.Client(self._cluster, set_as_default=False)
             case ExecutorKind.CLUSTER_FILE:
                 assert spec.cluster_file is not None
