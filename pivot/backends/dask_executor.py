@@ -112,16 +112,26 @@ class DaskExecutor:
         # an adaptive cluster never gets more workers than stages that can run at once
         self._workers_wanted = max(1, min(width, self.jobs) if self.jobs else width)
         try:
-            self._connect(distributed, width)
+            self._connect(distributed)
             (self.root / self._scratch).mkdir(parents=True, exist_ok=True)
             (self.root / self._probe).write_text(self._token, encoding="utf-8")
             if self.spec.kind is not ExecutorKind.CLUSTER_FILE:  # adaptive clusters start with no worker
-                self._check_workers(distributed)
+                self._check_workers()
         except BaseException:
             self.close()
             raise
 
-    def _connect(self, distributed: Any, width: int) -> None:
+    def _connect(self, distributed: Any) -> None:
+        spec = self.spec
+        try:
+            self._start_client(distributed)
+        except ExecutorError:
+            raise
+        except (OSError, TimeoutError, RuntimeError, ValueError) as exc:  # a cluster that cannot start
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ExecutorError(f"cannot start {spec.describe()} ({spec.origin}): {first}") from None
+
+    def _start_client(self, distributed: Any) -> None:
         spec = self.spec
         match spec.kind:
             case ExecutorKind.SCHEDULER:
@@ -147,7 +157,7 @@ class DaskExecutor:
             case ExecutorKind.LOCAL:
                 raise AssertionError("the local executor is not a Dask executor")
 
-    def _check_workers(self, distributed: Any) -> None:
+    def _check_workers(self) -> None:
         """At least one worker; each sees the project; some worker has each
         stage's resources.  All before any stage starts."""
         spec = self.spec
