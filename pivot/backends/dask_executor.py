@@ -214,10 +214,12 @@ class DaskExecutor:
     def _outcome(self, job: Job, future: Any) -> Done:
         stage = job.stage
         now = time.time()
-        # after an interrupt, a task that did not finish (cancelled, or its worker
-        # stopped by the same Ctrl-C) was interrupted, not failed
-        if future.status == "cancelled" or (future.status != "finished" and self._signalled is not None):
+        # after an interrupt, a task that did not finish (cancelled by pivot, or its
+        # worker stopped by the same Ctrl-C) was interrupted, not failed
+        if future.status != "finished" and self._signalled is not None:
             return Done(stage, execute.CommandsResult(-signal.SIGTERM, interrupted=True), now, now)
+        if future.status == "cancelled":  # not by pivot: the scheduler went away, or someone cancelled it
+            return Done(stage, None, now, now, error="the Dask scheduler cancelled the task (connection lost?)")
         if future.status != "finished":
             return Done(stage, None, now, now, error=self._task_error(future.exception()))
         outcome: dask_task.StageOutcome = future.result()
