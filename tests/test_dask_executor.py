@@ -384,3 +384,36 @@ def test_worker_that_cannot_see_the_project_says_so(tmp_path: Path) -> None:
     assert outcome.error == (f"Dask worker pid {os.getpid()} cannot see the project at {tmp_path / 'elsewhere'}"
                              " (pivot's probe file is not there): workers need the project on a shared file"
                              " system at the same path")
+
+
+def test_scheduler_lost_mid_run_fails_the_stage_in_one_line(tmp_path: Path, ws) -> None:
+    pytest.importorskip("distributed")
+    from tests.conftest import DaskCluster
+
+    class OneWorker(DaskCluster):
+        WORKERS = {"solo": ()}
+
+    (tmp_path / "own-cluster").mkdir()
+    cluster = OneWorker(tmp_path / "own-cluster")
+    try:
+        cluster.start()
+        ws.write("dvc.yaml", """\
+            stages:
+              slow:
+                cmd: echo started > started.txt; sleep 30; echo x > x.txt
+                outs: [x.txt]
+            """)
+        proc = subprocess.Popen([sys.executable, "-m", "pivot", "run", "--executor", cluster.executor],
+                                cwd=ws.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_for(ws.root / "started.txt", proc)
+            os.killpg(cluster.procs[0].pid, signal.SIGKILL)  # the scheduler
+            stdout, stderr = proc.communicate(timeout=120)
+        finally:
+            proc.kill()
+    finally:
+        cluster.stop()
+    assert proc.returncode == 1, stdout + stderr
+    assert "FAILED slow: the Dask scheduler cancelled the task (connection lost?)" in stdout
+    assert "Traceback" not in stderr and "Traceback" not in stdout
+    assert not (ws.root / ".pivot/locks/slow.json").exists()

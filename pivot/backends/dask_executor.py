@@ -73,6 +73,19 @@ def make_cluster(cluster_file: ClusterFile) -> Any:
         raise ExecutorError(f"{where}: {cluster_file.class_path}(...) failed: {exc}".splitlines()[0]) from None
 
 
+def _quiet_dask_logs() -> list[tuple[logging.Handler, int]]:
+    """pivot reports what goes wrong on the cluster itself, in one line; Dask's
+    own log records (a lost connection's traceback) would repeat it on stderr.
+    Returns the handlers changed, with their levels, to restore them."""
+    names = ["distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))]
+    changed = []
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            changed.append((handler, handler.level))
+            handler.setLevel(logging.CRITICAL)
+    return changed
+
+
 class DaskExecutor:
     """Sends each stage to a Dask worker; see the module docstring."""
 
@@ -92,6 +105,7 @@ class DaskExecutor:
         self._echo: Echo | None = None
         self._signalled: int | None = None
         self._workers_wanted = 1
+        self._quieted: list[tuple[logging.Handler, int]] = []
         # what the tasks and the probe share (shared file system); removed at close
         self._scratch = Path(".pivot") / "tmp" / f"dask-{run_id}"
         self._probe = self._scratch / "probe"
@@ -108,6 +122,7 @@ class DaskExecutor:
 
     def open(self, width: int, notify: Notify, echo: Echo | None) -> None:
         distributed = require_distributed()
+        self._quieted = _quiet_dask_logs()
         self._notify, self._echo = notify, echo
         # an adaptive cluster never gets more workers than stages that can run at once
         self._workers_wanted = max(1, min(width, self.jobs) if self.jobs else width)
@@ -290,3 +305,6 @@ class DaskExecutor:
                 pass
             self._cluster = None
         shutil.rmtree(self.root / self._scratch, ignore_errors=True)
+        for handler, level in self._quieted:
+            handler.setLevel(level)
+        self._quieted = []
