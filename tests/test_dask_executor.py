@@ -6,7 +6,6 @@ The ``dask_cluster`` fixture (conftest.py) runs ``dask scheduler`` and two
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket

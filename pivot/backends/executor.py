@@ -9,6 +9,7 @@ Both are driven by the same loop over one ``Schedule``.
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
@@ -165,10 +166,7 @@ class LocalExecutor:
         while (job := self._jobs.get()) is not None:
             started = time.time()
             try:
-                echo = None
-                if self._echo is not None:
-                    address, sink = job.stage.address, self._echo
-                    echo = lambda data: sink(address, data)  # noqa: E731
+                echo = functools.partial(self._echo, job.stage.address) if self._echo is not None else None
                 result, error = prepare_and_run(job.stage, self.root, job.log_path, groups=self.groups,
                                                 shell=self._shell, base_env=self._base_env, echo=echo)
                 done = Done(job.stage, result, started, time.time(), error=error)

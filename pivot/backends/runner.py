@@ -244,9 +244,11 @@ class Runner:
                     schedule.stop(f"run stopped after {address} failed")
                 return
             case Outcome.INTERRUPTED:
-                return schedule.interrupted(address)
+                schedule.interrupted(address)
+                return
             case Outcome.RAN | Outcome.RESTORED | Outcome.SKIPPED | Outcome.COMMITTED:
-                return schedule.succeeded(address)
+                schedule.succeeded(address)
+                return
             case Outcome.BLOCKED:
                 raise AssertionError(f"{address}: a started stage cannot be blocked")
         assert_never(outcome)
