@@ -209,7 +209,7 @@ def test_worker_lost_beyond_the_retries_fails_naming_it(ws, dask_cluster) -> Non
     ws.write("dvc.yaml", """\
         stages:
           doomed:
-            cmd: echo $PPID > worker.pid; sleep 60
+            cmd: echo partial > out.txt; echo $PPID > worker.pid; sleep 60
             outs: [out.txt]
         """)
     ws.write(".pivot/config", "[executor]\nretries = 0\n")
@@ -226,6 +226,7 @@ def test_worker_lost_beyond_the_retries_fails_naming_it(ws, dask_cluster) -> Non
     assert "FAILED doomed: worker w" in stdout
     assert "was lost while running the stage (1 attempts, each on a worker that died); not retried again" in stdout
     assert not (ws.root / "worker.pid").exists()  # the retry did not run the command
+    assert not (ws.root / "out.txt").exists()  # the lost attempt's partial output is cleared
     assert not (ws.root / ".pivot/locks/doomed.json").exists()
     dask_cluster.wait_for_workers(2)
 

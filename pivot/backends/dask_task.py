@@ -78,6 +78,7 @@ def run_stage(task: StageTask) -> StageOutcome:
         return StageOutcome(worker, started, time.time(), error=probe_message(worker, root))
     lost = _claim(root / task.attempts_relpath, worker)
     if len(lost) > task.retries:
+        _clear_outputs(root, task.stage)  # what the lost attempts left is not left behind
         return StageOutcome(worker, started, time.time(), lost=lost,
                             error=f"worker {lost[-1]} was lost while running the stage"
                                   f" ({len(lost)} attempts, each on a worker that died); not retried again")
@@ -135,6 +136,17 @@ def _claim(path: Path, worker: str) -> tuple[str, ...]:
     finally:
         os.close(fd)
     return earlier
+
+
+def _clear_outputs(root: Path, stage: Stage) -> None:
+    """Remove a stage's outputs (persist ones are kept), as before a run."""
+    from pivot.backends import outputs
+    from pivot.errors import PivotError
+
+    try:
+        outputs.prepare(root, stage)
+    except (OSError, PivotError):
+        pass  # the stage fails anyway; the next run prepares them again
 
 
 def _read_tail(path: Path) -> bytes:
