@@ -4,9 +4,11 @@
 ``.pivot/config`` (INI, shared with other sections: read, never rewritten)::
 
     [executor]
-    address = dask://scheduler.example:8786   ; or local, dask-local:4, cluster.yaml
-    retries = 2                                ; attempts after a worker is lost
-    connect-timeout = 10                       ; seconds to reach a scheduler
+    # or local, dask-local:4, cluster.yaml
+    address = dask://scheduler.example:8786
+    # attempts after a worker is lost; seconds to reach a scheduler
+    retries = 2
+    connect-timeout = 10
 
     [stage "train@*"]
     resources = gpu=1, mem=8e9
