@@ -103,3 +103,75 @@ def unprivileged():
 
 # remotes: moto's standalone S3 server on 127.0.0.1 (see tests/remote_fixtures.py)
 from tests.remote_fixtures import moto_s3, s3_bucket  # noqa: E402,F401
+
+
+# -- a real Dask cluster on 127.0.0.1 (tests/test_dask_executor.py) -------------
+
+
+class DaskCluster:
+    """``dask scheduler`` and two ``dask worker`` processes (``w1``, and
+    ``w2`` advertising ``gpu=1``), each in its own process group."""
+
+    WORKERS = {"w1": (), "w2": ("--resources", "gpu=1")}
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.scheduler_file = directory / "scheduler.json"
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.address = ""
+
+    def _spawn(self, *args: str, name: str) -> None:
+        env = dict(os.environ, SHELL="/bin/sh")
+        env.pop("PIVOT_SHELL", None)
+        with open(self.directory / f"{name}.log", "wb") as log:
+            self.procs.append(subprocess.Popen([sys.executable, "-m", "dask", *args], cwd=self.directory, env=env,
+                                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                               start_new_session=True))
+
+    def start(self) -> None:
+        import time
+
+        self._spawn("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                    "--scheduler-file", str(self.scheduler_file), name="scheduler")
+        deadline = time.monotonic() + 60
+        while not self.scheduler_file.exists():
+            assert time.monotonic() < deadline, (self.directory / "scheduler.log").read_text()
+            time.sleep(0.05)
+        time.sleep(0.1)  # the file is written whole, but be safe about a reader racing the writer
+        self.address = json.loads(self.scheduler_file.read_text())["address"]
+        for name, extra in self.WORKERS.items():
+            self._spawn("worker", self.address, "--name", name, "--nworkers", "1", "--nthreads", "1",
+                        "--no-dashboard", "--host", "127.0.0.1", *extra, name=name)
+        self.wait_for_workers(len(self.WORKERS))
+
+    def wait_for_workers(self, count: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(count, timeout=timeout)
+
+    def stop(self) -> None:
+        import signal
+
+        for proc in self.procs:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for proc in self.procs:
+            proc.wait()
+
+    @property
+    def executor(self) -> str:
+        return "dask://" + self.address.removeprefix("tcp://")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory):
+    pytest.importorskip("distributed")
+    cluster = DaskCluster(tmp_path_factory.mktemp("dask"))
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -12,6 +12,7 @@ import time
 from typing import TYPE_CHECKING, Sequence
 
 if TYPE_CHECKING:
+    from pivot.backends.executor_config import ExecutorSpec
     from pivot.backends.progress import Summary
     from pivot.backends.runner import RunOptions
     from pivot.ir import Pipeline
@@ -20,20 +21,37 @@ if TYPE_CHECKING:
 
 
 def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: Sequence[str],
-             options: "RunOptions") -> "Summary":
-    """Run the plan's work with a progress display on stdout and an audit record."""
+             options: "RunOptions", executor: "ExecutorSpec | None" = None) -> "Summary":
+    """Run the plan's work with a progress display on stdout and an audit
+    record, on the local executor or the Dask one ``executor`` names."""
     from pivot.backends.progress import Progress, use_status_line
     from pivot.backends.runner import Runner
     from pivot.state.audit import AuditWriter
+
+    if executor is not None and not executor.is_local:
+        from pivot.backends.dask_executor import require_distributed
+
+        require_distributed()  # before anything is recorded: the one-line pip hint
 
     stream = sys.stdout
     status_line = use_status_line(stream)
 
     def make_progress(total: int) -> Progress:
-        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs > 1)
+        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs != 1)
 
     with AuditWriter(proj, "run", argv) as audit:
-        runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit)
+        dask = None
+        resources: dict = {}
+        if executor is not None and not executor.is_local:
+            from pivot.backends.dask_executor import DaskExecutor
+            from pivot.backends.executor_config import stage_resources
+            from pivot.optimizer import WORK_ACTIONS
+
+            work = [d.address for d in plan.decisions if d.action in WORK_ACTIONS]
+            resources = stage_resources(proj.state_dir, work)
+            dask = DaskExecutor(executor, proj.root, audit.run_id, options.jobs, resources)
+        runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit, executor=dask,
+                        resources=resources)
         summary = runner.run(plan)
         if not (summary.failed or summary.interrupted):  # history for `pivot metrics history`
             from pivot.reports.history import record_values

@@ -159,10 +159,21 @@ def decision_json(decision: Decision) -> dict[str, Any]:
     return data
 
 
-def plan_json(plan: Plan) -> dict[str, Any]:
+# stage address -> the worker resources it asks for (``.pivot/config``; see docs/distributed.md)
+StageResources = Mapping[str, Mapping[str, float]]
+
+
+def plan_json(plan: Plan, resources: StageResources | None = None) -> dict[str, Any]:
     counts = plan.counts()
+    resources = resources or {}
+    stages = []
+    for decision in plan.decisions:
+        data = decision_json(decision)
+        if decision.address in resources:
+            data["resources"] = dict(resources[decision.address])
+        stages.append(data)
     return {
-        "stages": [decision_json(d) for d in plan.decisions],
+        "stages": stages,
         "summary": {
             "run": counts[Action.RUN],
             "checkout": counts[Action.CHECKOUT],
@@ -176,12 +187,18 @@ def plan_json(plan: Plan) -> dict[str, Any]:
     }
 
 
-def plan_text(plan: Plan) -> str:
+def plan_text(plan: Plan, resources: StageResources | None = None) -> str:
+    from pivot.backends.executor_config import format_resources
+
     lines: list[str] = []
+    resources = resources or {}
     for decision in plan.decisions:
         head = _plan_head(decision)
         if head is None:
             continue
+        wanted = resources.get(decision.address)
+        if wanted and decision.action in (Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN):
+            head += f"  [needs {format_resources(wanted)}]"
         lines.append(head)
         lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
     lines.append(summary_line(plan))

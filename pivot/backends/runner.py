@@ -14,20 +14,19 @@ completed stages keep their records, interrupted ones get none.
 
 from __future__ import annotations
 
-import heapq
 import os
-import queue
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence, assert_never
+from typing import Callable, Iterator, Mapping, Sequence, assert_never
 
-from pivot.backends import execute, outputs
-from pivot.backends.environment import stage_env
+from pivot.backends import execute
+from pivot.backends.executor import Done, Executor, Job, LocalExecutor
 from pivot.backends.progress import Failure, Progress, Summary
+from pivot.backends.schedule import Schedule
 from pivot.errors import PivotError
 from pivot.ir import Pipeline, Stage
 from pivot.state.audit import AuditWriter, Outcome, ReasonNote, StageEntry
@@ -45,21 +44,6 @@ class RunOptions:
     force: bool = False
     verbose: bool = False
     run_cache: bool = True  # restore stages from earlier runs with the same key
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    stage: Stage
-    log_path: Path
-
-
-@dataclass(frozen=True, slots=True)
-class _Done:
-    stage: Stage
-    result: execute.CommandsResult | None  # None: preparing outputs failed
-    started: float
-    ended: float
-    error: str | None = None
 
 
 def log_relpath(address: str) -> str:
@@ -158,7 +142,12 @@ class _Tally:
 
 
 class Runner:
-    """Executes one plan against one open State."""
+    """Executes one plan against one open State.
+
+    The runner is the coordinator: it alone touches the State.  Which stage
+    may start is the ``Schedule``'s business; where its commands run is the
+    ``Executor``'s (worker threads here, or a Dask cluster).
+    """
 
     def __init__(
         self,
@@ -168,6 +157,8 @@ class Runner:
         *,
         progress_factory: Callable[[int], Progress],
         audit: AuditWriter,
+        executor: Executor | None = None,
+        resources: Mapping[str, Mapping[str, float]] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.state = state
@@ -177,11 +168,8 @@ class Runner:
         self.audit = audit
         self.groups = execute.ProcessGroups()
         self.interrupt = Interrupt(self.groups)
-        self._shell = execute.shell_prefix()
-        self._base_env = dict(os.environ)
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[_Done] = queue.SimpleQueue()
-        self._workers: list[threading.Thread] = []
+        self.executor: Executor = executor or LocalExecutor(self.root, options.jobs, self.groups)
+        self._resources = resources or {}
         self._tally = _Tally()
         self._reasons: dict[str, tuple[ReasonNote, ...]] = {}
 
@@ -193,55 +181,50 @@ class Runner:
 
         started = time.monotonic()
         decisions = {d.stage.address: d for d in plan.decisions}
-        order = {address: i for i, address in enumerate(decisions)}
-        pending = {a for a, d in decisions.items() if d.action in WORK_ACTIONS}
-        progress = self._progress_factory(len(pending))
+        work = [a for a, d in decisions.items() if d.action in WORK_ACTIONS]
+        progress = self._progress_factory(len(work))
         self.progress = progress
 
         # stages with nothing to do: one audit line per message, not one per stage
         skipped: dict[str, list[str]] = {}
         for address, decision in decisions.items():
-            if address not in pending:
+            if decision.action not in WORK_ACTIONS:
                 skipped.setdefault(_skip_text(decision), []).append(address)
         for message, addresses in skipped.items():
             self._tally.up_to_date += len(addresses)
             self.audit.skipped(addresses, message)
 
-        waiting = {a: {u for u in self.pipeline.upstream[a] if u in pending} for a in pending}
-        ready: list[tuple[int, str]] = [(order[a], a) for a in pending if not waiting[a]]
-        heapq.heapify(ready)
-        running: dict[str, float] = {}
-        stop_reason: str | None = None
-
-        if pending:
+        schedule = Schedule(work, self.pipeline.upstream, self.pipeline.downstream)
+        if work:
             (self.root / ".pivot" / LOGS_DIR).mkdir(parents=True, exist_ok=True)
+            echo = progress.output if self.options.verbose else None
+            self.executor.open(schedule.width(), progress.note, echo)
 
         with self.interrupt.installed(), self._cleanup_on_error():
-            while ready or running:
-                if self.interrupt.requested and stop_reason is None:
-                    stop_reason = "run interrupted"
-                while ready and stop_reason is None and len(running) < self.options.jobs:
-                    _, address = heapq.heappop(ready)
-                    outcome = self._start(decisions[address], running)
+            while not schedule.finished:
+                if self.interrupt.requested:
+                    schedule.stop("run interrupted")
+                    self.executor.interrupt(self.interrupt.killed)
+                while schedule.can_start(self.executor.capacity):
+                    address = schedule.next_ready()
+                    outcome = self._start(decisions[address], schedule)
                     if outcome is not None:
-                        stop_reason = self._settled(address, outcome, pending, waiting, ready, order, stop_reason)
-                if not running:
+                        self._settled(address, outcome, schedule)
+                if not schedule.running:
                     break
-                done = self._next_done()
+                done = self.executor.next_done(timeout=0.25)  # wakes up regularly so signals are seen
                 if done is None:
+                    self.interrupt.escalate()
                     if self.interrupt.given_up:
-                        self._abandon(running, pending)
+                        self._abandon(schedule)
                     continue
-                del running[done.stage.address]
-                outcome = self._finish(done)
-                stop_reason = self._settled(done.stage.address, outcome, pending, waiting, ready, order, stop_reason)
-            self._stop_workers()
+                self._settled(done.stage.address, self._finish(done), schedule)
+            self.executor.close()
             self.interrupt.end_survivors()
 
         # Whatever never started: stopped by a failure or an interrupt.
-        if self.interrupt.requested:
-            stop_reason = "run interrupted"
-        for address in sorted(pending, key=order.__getitem__):
+        stop_reason = "run interrupted" if self.interrupt.requested else schedule.stop_reason
+        for address in schedule.unstarted():
             self._settle(StageEntry(address, Outcome.BLOCKED, message=f"not started: {stop_reason}"))
         summary = Summary(
             ran=self._tally.ran,
@@ -263,66 +246,39 @@ class Runner:
             yield
         except BaseException:
             self.interrupt.terminate()
-            self._stop_workers()
+            self.executor.interrupt(kill=False)
+            self.executor.close()
             self.interrupt.end_survivors()
             raise
 
-    def _abandon(self, running: dict[str, float], pending: set[str]) -> None:
+    def _abandon(self, schedule: Schedule) -> None:
         """Give up on stages that did not end after SIGKILL: they get no record."""
-        for address in list(running):
-            self._settle(StageEntry(address, Outcome.INTERRUPTED, self._reasons.get(address, ()), running[address],
+        for address, started in schedule.abandon().items():
+            self._settle(StageEntry(address, Outcome.INTERRUPTED, self._reasons.get(address, ()), started,
                                     time.time(), None, None, "did not end after SIGKILL; abandoned"))
-            pending.discard(address)
-        running.clear()
 
-    def _next_done(self) -> _Done | None:
-        """The next finished stage; wakes up regularly so signals are seen."""
-        try:
-            return self._done.get(timeout=0.25)
-        except queue.Empty:
-            self.interrupt.escalate()
-            return None
-
-    def _settled(self, address, outcome, pending, waiting, ready, order, stop_reason) -> str | None:
-        """Update the schedule after ``address`` settled; returns the stop reason."""
-        if outcome is Outcome.FAILED:
-            for blocked in self._block_downstream(address, pending):
-                waiting.pop(blocked, None)
-            if not self.options.keep_going and stop_reason is None:
-                return f"run stopped after {address} failed"
-        elif outcome is not Outcome.INTERRUPTED:
-            self._release(address, waiting, ready, order, pending)
-        else:
-            pending.discard(address)
-        return stop_reason
-
-    def _release(self, address: str, waiting, ready, order, pending) -> None:
-        """``address`` settled without failing: downstream stages may start."""
-        pending.discard(address)
-        for consumer in self.pipeline.downstream[address]:
-            if consumer in waiting and address in waiting[consumer]:
-                waiting[consumer].discard(address)
-                if not waiting[consumer]:
-                    heapq.heappush(ready, (order[consumer], consumer))
-
-    def _block_downstream(self, failed: str, pending) -> list[str]:
-        """Every pending stage downstream of ``failed`` is blocked, transitively."""
-        blocked: list[str] = []
-        stack = list(self.pipeline.downstream[failed])
-        while stack:
-            address = stack.pop()
-            if address not in pending:
-                continue
-            pending.discard(address)
-            blocked.append(address)
-            self._settle(StageEntry(address, Outcome.BLOCKED, message=f"upstream {failed} failed"))
-            stack.extend(self.pipeline.downstream[address])
-        pending.discard(failed)
-        return blocked
+    def _settled(self, address: str, outcome: Outcome, schedule: Schedule) -> None:
+        """Update the schedule after ``address`` reached ``outcome``."""
+        match outcome:
+            case Outcome.FAILED:
+                for blocked in schedule.failed(address):
+                    self._settle(StageEntry(blocked, Outcome.BLOCKED, message=f"upstream {address} failed"))
+                if not self.options.keep_going:
+                    schedule.stop(f"run stopped after {address} failed")
+                return
+            case Outcome.INTERRUPTED:
+                schedule.interrupted(address)
+                return
+            case Outcome.RAN | Outcome.RESTORED | Outcome.SKIPPED | Outcome.COMMITTED:
+                schedule.succeeded(address)
+                return
+            case Outcome.BLOCKED:
+                raise AssertionError(f"{address}: a started stage cannot be blocked")
+        assert_never(outcome)
 
     # -- starting and finishing one stage -------------------------------------
 
-    def _start(self, decision, running: dict[str, float]) -> Outcome | None:
+    def _start(self, decision, schedule: Schedule) -> Outcome | None:
         """Start ``decision``'s stage; returns its outcome if it settled at once
         (restored, cut off early, failed to restore), None if it is now running."""
         from pivot import optimizer
@@ -344,20 +300,20 @@ class Runner:
                 outcome = self._restore(stage, decision)
                 if outcome is not None:
                     return outcome
-                return self._launch(decision, running)  # the restore could not happen: run instead
+                return self._launch(decision, schedule)  # the restore could not happen: run instead
             case Action.RUN:
-                return self._launch(decision, running)
+                return self._launch(decision, schedule)
         assert_never(decision.action)
 
-    def _launch(self, decision, running: dict[str, float]) -> None:
-        """Hand the stage's commands to a worker."""
+    def _launch(self, decision, schedule: Schedule) -> None:
+        """Hand the stage's commands to the executor."""
         stage = decision.stage
         reasons = tuple(note(r) for r in decision.reasons)
         self._reasons[stage.address] = reasons
         self.progress.started(stage.address, reasons)
-        running[stage.address] = time.time()
-        self._ensure_worker(len(running))
-        self._jobs.put(_Job(stage, self.root / log_relpath(stage.address)))
+        schedule.started(stage.address, time.time())
+        self.executor.submit(Job(stage, self.root / log_relpath(stage.address),
+                                 self._resources.get(stage.address, {})))
 
     def _record_frozen(self, stage: Stage, decision) -> Outcome:
         """A frozen stage never runs (DVC): its outs must exist, and are
@@ -415,7 +371,7 @@ class Runner:
                                 ended=time.time(), message=message))
         return Outcome.RESTORED
 
-    def _finish(self, done: _Done) -> Outcome:
+    def _finish(self, done: Done) -> Outcome:
         """Record a stage whose commands ended: commit it, or report why not."""
         from pivot.state import record
 
@@ -423,12 +379,12 @@ class Runner:
         reasons = self._reasons.get(stage.address, ())
         log = log_relpath(stage.address)
         result = done.result
+        worker = done.worker
         if result is None:  # no command ran: the error says it all, the log is empty
-            return self._fail(stage, done.started, message=done.error, reasons=reasons)
+            return self._fail(stage, done.started, message=done.error, reasons=reasons, worker=worker)
         if result.interrupted:
-            self._settle(
-                StageEntry(stage.address, Outcome.INTERRUPTED, reasons, done.started, done.ended, result.exit_code, log)
-            )
+            self._settle(StageEntry(stage.address, Outcome.INTERRUPTED, reasons, done.started, done.ended,
+                                    result.exit_code, log, worker=worker))
             return Outcome.INTERRUPTED
         if not result.ok:
             return self._fail(
@@ -438,17 +394,20 @@ class Runner:
                 reasons=reasons,
                 log=log,
                 exit_code=result.exit_code,
+                worker=worker,
             )
         for out in stage.outs:
             self.state.hasher.invalidate(out.path)
         try:
             record.commit_stage(stage, self.state)
         except PivotError as exc:
-            return self._fail(stage, done.started, message=str(exc), reasons=reasons, log=log, exit_code=0)
-        self._settle(StageEntry(stage.address, Outcome.RAN, reasons, done.started, time.time(), 0, log))
+            return self._fail(stage, done.started, message=str(exc), reasons=reasons, log=log, exit_code=0,
+                              worker=worker)
+        self._settle(StageEntry(stage.address, Outcome.RAN, reasons, done.started, time.time(), 0, log,
+                                worker=worker))
         return Outcome.RAN
 
-    def _fail(self, stage, started, *, message, reasons=(), log=None, exit_code=None) -> Outcome:
+    def _fail(self, stage, started, *, message, reasons=(), log=None, exit_code=None, worker=None) -> Outcome:
         entry = StageEntry(
             stage.address,
             Outcome.FAILED,
@@ -458,6 +417,7 @@ class Runner:
             exit_code,
             log,
             message,
+            worker,
         )
         tail = execute.log_tail(self.root / log) if log else ""
         self._tally.failures.append(Failure(stage.address, exit_code, log, message, tail))
@@ -478,71 +438,6 @@ class Runner:
         self.audit.stage(entry)
         if entry.outcome is not Outcome.SKIPPED or entry.message == CUTOFF_TEXT:
             self.progress.settled(entry)
-
-    def _relative(self, path) -> str:
-        """``path`` relative to the project root when inside it (for messages)."""
-        try:
-            return Path(path).relative_to(self.root).as_posix()
-        except ValueError:
-            return str(path)
-
-    # -- workers ----------------------------------------------------------------
-
-    def _ensure_worker(self, busy: int) -> None:
-        if len(self._workers) < min(busy, self.options.jobs):
-            worker = threading.Thread(target=self._work, name=f"pivot-worker-{len(self._workers)}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
-
-    def _stop_workers(self) -> None:
-        for _ in self._workers:
-            self._jobs.put(None)
-        # after an interrupt, a worker stuck beyond SIGKILL is left behind (daemon thread)
-        timeout = KILL_GRACE_SECONDS if self.interrupt.requested else None
-        for worker in self._workers:
-            worker.join(timeout)
-        self._workers.clear()
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            started = time.time()
-            try:
-                done = self._execute(job)
-            except BaseException as exc:  # noqa: BLE001 -- the coordinator must always hear back
-                message = f"internal error while running the stage: {type(exc).__name__}: {exc}"
-                done = _Done(job.stage, None, started, time.time(), error=message)
-            self._done.put(done)
-
-    def _execute(self, job: _Job) -> _Done:
-        """Clear the outputs, then run the commands (worker thread; no State)."""
-        stage = job.stage
-        started = time.time()
-        # the log describes this run from the start: a failure before any
-        # command ran must not show the previous run's output
-        job.log_path.write_bytes(b"")
-        try:
-            outputs.prepare(self.root, stage)
-        except OSError as exc:
-            where = f": '{self._relative(exc.filename)}'" if exc.filename else ""
-            return _Done(stage, None, started, time.time(),
-                         error=f"cannot prepare outputs: {exc.strerror or exc}{where}")
-        except PivotError as exc:
-            return _Done(stage, None, started, time.time(), error=str(exc))
-        env = {**self._base_env, **stage_env(self.root, stage)}
-        echo = None
-        if self.options.verbose:
-            address = stage.address
-            echo = lambda data: self.progress.output(address, data)  # noqa: E731
-        result = execute.run_commands(
-            stage.cmds,
-            cwd=self.root / stage.wdir,
-            env=env,
-            log_path=job.log_path,
-            groups=self.groups,
-            shell=self._shell,
-            echo=echo,
-        )
-        return _Done(stage, result, started, time.time())
 
 
 def _skip_text(decision) -> str:

@@ -76,7 +76,8 @@ def _stage_lines(entries, *, show_skipped: bool) -> list[str]:
             detail = f"{code}{entry.message or 'failed'}" + (f", log {entry.log}" if entry.log else "")
         elif entry.outcome in (Outcome.RAN, Outcome.RESTORED) and entry.reasons:
             detail = "; ".join(r.text for r in entry.reasons)
-        lines.append(f"  {entry.outcome.value:<11} {entry.address}  {_seconds(entry.duration)}  {detail}".rstrip())
+        where = f"  on {entry.worker}" if entry.worker else ""
+        lines.append(f"  {entry.outcome.value:<11} {entry.address}  {_seconds(entry.duration)}{where}  {detail}".rstrip())
     if skipped:
         lines.append(f"  {skipped} up to date")
     return lines
@@ -103,6 +104,7 @@ def _run_json(record, entries) -> dict[str, Any]:
                 "exit_code": e.exit_code,
                 "log": e.log,
                 "message": e.message,
+                "worker": e.worker,
             }
             for e in entries
         ],

@@ -34,6 +34,7 @@ def command(
     from pivot import optimizer
     from pivot import targets as targets_mod
     from pivot.backends import report
+    from pivot.backends.executor_config import stage_resources
     from pivot.state import State
 
     proj = common.project()
@@ -43,9 +44,10 @@ def command(
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain,
                                    run_cache=not no_run_cache)
+    resources = stage_resources(proj.state_dir, [d.address for d in plan.decisions])
     if as_json:
-        common.echo_json(report.plan_json(plan))
+        common.echo_json(report.plan_json(plan, resources))
     else:
-        click.echo(report.plan_text(plan), nl=False)
+        click.echo(report.plan_text(plan, resources), nl=False)
     if check and plan.has_work:
         sys.exit(1)

@@ -21,6 +21,10 @@ from pivot.cli import common
 @click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
 @click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
 @common.remote_options
+@click.option("--executor", "executor", metavar="WHERE", default=None,
+              help="Where stages run: local, dask://HOST:PORT, dask-local:N or a cluster FILE.yaml"
+                   " [default: $PIVOT_EXECUTOR, else [executor] in .pivot/config, else local]."
+                   " See docs/distributed.md.")
 def command(
     targets: tuple[str, ...],
     jobs: int | None,
@@ -33,10 +37,11 @@ def command(
     no_run_cache: bool,
     remote_name: str | None,
     no_remote: bool,
+    executor: str | None,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
-    from pivot.backends import launch
+    from pivot.backends import executor_config, launch
     from pivot.state import State
     from pivot.state.record import persist_adoptions
     from pivot.state.runlock import RunLock
@@ -51,11 +56,14 @@ def command(
         with State.open(proj, inspect=True) as state, \
                 common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
             plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
-        click.echo(report.plan_text(plan), nl=False)
+        resources = executor_config.stage_resources(proj.state_dir, [d.address for d in plan.decisions])
+        click.echo(report.plan_text(plan, resources), nl=False)
         return
 
-    jobs = jobs or os.cpu_count() or 1
-    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache)
+    where = executor_config.resolve(executor, proj.root, proj.state_dir)
+    # on a cluster, without -j, the cluster's workers (and the plan's width) set the pace
+    jobs = jobs or ((os.cpu_count() or 1) if where.is_local else 0)
+    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache, executor)
     with RunLock(proj, "run"), State.open(proj) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
@@ -67,7 +75,7 @@ def command(
 
         options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose,
                              run_cache=not no_run_cache)
-        summary = launch.run_plan(proj, pipeline, state, plan, argv, options)
+        summary = launch.run_plan(proj, pipeline, state, plan, argv, options, where)
     sys.stdout.flush()
     if summary.interrupted:
         raise SystemExit(130)
@@ -75,7 +83,8 @@ def command(
         raise SystemExit(1)
 
 
-def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache) -> list[str]:
+def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache,
+          executor=None) -> list[str]:
     """The invocation, as recorded in the audit trail: what the user typed,
     or (when called in-process) the options spelled out."""
     from pivot.state.audit import invocation
@@ -85,4 +94,6 @@ def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no
         return typed
     flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose,
              "--no-run-cache": no_run_cache}
-    return ["pivot", "run", *targets, "-j", str(jobs), *[flag for flag, on in flags.items() if on]]
+    where = ["--executor", executor] if executor else []
+    jobs_given = ["-j", str(jobs)] if jobs else []
+    return ["pivot", "run", *targets, *jobs_given, *[flag for flag, on in flags.items() if on], *where]

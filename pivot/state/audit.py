@@ -69,6 +69,7 @@ class StageEntry:
     exit_code: int | None = None
     log: str | None = None  # root-relative, POSIX
     message: str | None = None  # why it failed / was blocked / was skipped
+    worker: str | None = None  # the Dask worker that ran it (None: this machine)
 
     @property
     def duration(self) -> float | None:
@@ -87,6 +88,7 @@ class StageEntry:
             "exit_code": self.exit_code,
             "log": self.log,
             "message": self.message,
+            **({"worker": self.worker} if self.worker is not None else {}),
         }
 
     @classmethod
@@ -102,6 +104,7 @@ class StageEntry:
             exit_code=_optional(data.get("exit_code"), int, "exit_code"),
             log=_optional(data.get("log"), str, "log"),
             message=_optional(data.get("message"), str, "message"),
+            worker=_optional(data.get("worker"), str, "worker"),
         )
 
 
