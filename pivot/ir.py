@@ -110,6 +110,11 @@ class Stage:
     cmd_literal: str | tuple[str, ...] | None = field(default=None, compare=False)
 
     @property
+    def is_tracked_data(self) -> bool:
+        """Data tracked by a ``.dvc`` file (``dvc add``/``import``): no command, never run."""
+        return self.file.endswith(".dvc")
+
+    @property
     def is_callback(self) -> bool:
         """DVC's callback stage: no deps and no outs, so it always runs."""
         return not self.deps and not self.params and not self.outs

@@ -240,17 +240,24 @@ def check_stage(
     except _Stop:
         pass
 
+    if adopted and explain and not reasons:
+        # DVC's status also calls an out whose object DVC's cache lacks "not in
+        # cache"; adoption takes the matching file into pivot's cache instead
+        return Decision(stage, Action.FROZEN if frozen else Action.UP_TO_DATE,
+                        tuple(Reason(ReasonKind.OUT_NOT_IN_CACHE, path=p) for p in state.outs_not_in_dvc_cache(stage)),
+                        adopted=adopted, record=record)
     if frozen:
         # DVC's repro ignores "always changed" for frozen stages (its status shows it)
         work = any(r.kind is not ReasonKind.ALWAYS_CHANGED for r in reasons)
+        if (stage.is_tracked_data and dvc_view and reasons
+                and all(r.kind is ReasonKind.OUT_MISSING for r in reasons)
+                and _restorable(stage, state, record, reasons, dvc_view)):
+            # tracked data deleted from the workspace: back from DVC's cache, as `dvc checkout` does
+            return Decision(stage, Action.CHECKOUT, tuple(reasons), record=record, source=RestoreSource.DVC_CACHE)
         action = Action.RECORD_FROZEN if work else Action.FROZEN
         return Decision(stage, action, tuple(reasons), adopted=adopted, record=record)
     if not reasons:
-        if adopted and explain:
-            # DVC's status also calls an out whose object DVC's cache lacks "not in
-            # cache"; adoption takes the matching file into pivot's cache instead
-            reasons = [Reason(ReasonKind.OUT_NOT_IN_CACHE, path=p) for p in state.outs_not_in_dvc_cache(stage)]
-        return Decision(stage, Action.UP_TO_DATE, tuple(reasons), adopted=adopted, record=record)
+        return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
     if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
         source = RestoreSource.DVC_CACHE if dvc_view else RestoreSource.CACHE
         return Decision(stage, Action.CHECKOUT, tuple(reasons), adopted=adopted, record=record, source=source)

@@ -60,6 +60,7 @@ def stage_json(stage: Stage) -> dict[str, Any]:
         ],
         "frozen": stage.frozen,
         "always_changed": stage.always_changed,
+        **({"kind": "data"} if stage.is_tracked_data else {}),  # a .dvc file: tracked data, no command
     }
 
 

@@ -33,13 +33,16 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
         # the workspace as it is, every reason: DVC lists all changed entries
         plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
                                    run_cache=not no_run_cache)
+    # DVC lists stages in the order it found them, not in run order
+    position = {stage.address: index for index, stage in enumerate(pipeline.stages)}
+    plan = optimizer.Plan(tuple(sorted(plan.decisions, key=lambda d: position[d.address])))
     out_filter = _out_filter(pipeline, proj, targets)
     root = proj.root.as_posix()
     stale = report.status_json(plan, out_filter, root)
     if quiet:
         sys.exit(1 if stale else 0)
     for decision in plan.decisions:
-        if decision.stage.frozen:  # DVC's warning, word for word
+        if decision.stage.frozen and not decision.stage.is_tracked_data:  # DVC's warning, word for word
             click.echo(f"WARNING: stage: '{decision.address}' is frozen. Its dependencies are not going"
                        " to be shown in the status output.", err=True)
     if as_json:

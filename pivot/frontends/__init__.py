@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from pivot import graph
+from pivot.frontends.dvcfiles import is_dvc_file, tracked_data_stage
 from pivot.frontends.contained import refuse_outside
 from pivot.ignore import IgnoreTree, is_ignored
 from pivot.ir import Pipeline, Stage
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
+TRACKED_FILE = "*.dvc"  # the kind of a .dvc file (data tracked by dvc add/import)
 SKIP_DIRS = frozenset({".git", ".dvc", ".pivot"})
 # a directory below the root holding one of these is a separate project
 NESTED_PROJECT_MARKERS = frozenset({".dvc", ".pivot"})
@@ -103,7 +105,10 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
             continue
         sources.append(found.relpath)
         document = load_document_file(root / found.relpath, found.relpath)
-        loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
+        if found.kind == TRACKED_FILE:
+            loaded = [tracked_data_stage(found.relpath, document.data)]
+        else:
+            loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
         stages.extend(loaded)
         out_dirs.update(out.path for stage in loaded for out in stage.outs)
     consulted = [*sources, *CONFIG_FILES, *files.consulted, *ignores.files]
@@ -127,7 +132,7 @@ def _same_discovery(project: Project, header: "CacheHeader") -> bool:
     for found in discover(project, out_dirs):
         if next(expected, None) != (found.kind, found.relpath):
             return False
-        if found.kind == DVC_FILE:  # only dvc.yaml stages prune discovery
+        if found.kind != PIVOT_FILE:  # only dvc.yaml and .dvc stages prune discovery
             out_dirs.update(outs_by_file.get(found.relpath, ()))
     return next(expected, None) is None
 
@@ -181,6 +186,9 @@ def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = 
         for name in (DVC_FILE, PIVOT_FILE):
             if name in names and not (chain and is_ignored(chain, prefix + name, False)):
                 yield PipelineFile(prefix + name, DVC_FILE if name == DVC_FILE else PIVOT_FILE)
+        for name in sorted(n for n in filenames if is_dvc_file(n)):
+            if not (chain and is_ignored(chain, prefix + name, False)):
+                yield PipelineFile(prefix + name, TRACKED_FILE)
         dirnames[:] = sorted(
             d
             for d in dirnames

@@ -137,8 +137,8 @@ def dvc_outputs(stages: Sequence["Stage"], state: "State") -> list[DvcOutput]:
 
     found: list[DvcOutput] = []
     for stage in stages:
-        if state.locks.read(stage.address) is not None:
-            continue
+        if stage.is_tracked_data or state.locks.read(stage.address) is not None:
+            continue  # .dvc files: see tracked_outputs
         view = state.adopt(stage)
         if not isinstance(view, DvcLockRecord):
             continue

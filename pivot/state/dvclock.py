@@ -171,12 +171,10 @@ class Adopter:
         """The stage's record: adopted (a snapshot, not written) when its ``dvc.lock`` entry
         matches the workspace, else a ``DvcLockRecord`` to compare with
         (DVC's exact reasons), or None when there is no usable entry."""
-        if posixpath.basename(stage.file) != "dvc.yaml":
+        found = self._entry(stage)
+        if found is None:
             return None
-        lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
-        entry = self._stages(lock_path).get(stage.name)
-        if not isinstance(entry, Mapping):
-            return None
+        entry, lock_path = found
         if self._matches(stage, entry):
             from pivot.state.record import snapshot
 
@@ -186,16 +184,36 @@ class Adopter:
                 pass
         return self._view(stage, entry, lock_path)
 
+    def _entry(self, stage: Stage) -> tuple[Mapping[str, Any], str] | None:
+        """What DVC recorded for ``stage`` and where: its ``dvc.lock`` entry,
+        or for tracked data the ``.dvc`` file itself."""
+        if stage.is_tracked_data:
+            entry = self._tracked(stage.file)
+            return (entry, stage.file) if entry is not None else None
+        if posixpath.basename(stage.file) != "dvc.yaml":
+            return None
+        lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
+        entry = self._stages(lock_path).get(stage.name)
+        return (entry, lock_path) if isinstance(entry, Mapping) else None
+
+    def _tracked(self, relpath: str) -> Mapping[str, Any] | None:
+        if relpath not in self._locks:
+            from pivot.state.params import load_yaml_text
+
+            try:
+                data = load_yaml_text((self.state.project.root / relpath).read_text(encoding="utf-8"), relpath)
+            except (PivotError, OSError, UnicodeDecodeError):
+                data = None
+            self._locks[relpath] = data if isinstance(data, Mapping) else {}
+        return self._locks[relpath] or None
+
     def outs_not_in_dvc_cache(self, stage: Stage) -> list[str]:
         """The cached outs of ``stage`` whose ``dvc.lock`` object DVC's cache
         lacks: what ``dvc status`` calls "not in cache" (a fresh clone)."""
         from pivot.state import dvccache
 
-        if posixpath.basename(stage.file) != "dvc.yaml":
-            return []
-        lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
-        entry = self._stages(lock_path).get(stage.name)
-        outs = _by_path(entry.get("outs")) if isinstance(entry, Mapping) else None
+        found = self._entry(stage)
+        outs = _by_path(found[0].get("outs")) if found is not None else None
         missing = []
         for out in stage.outs:
             recorded = (outs or {}).get(out.def_path)
@@ -232,7 +250,8 @@ class Adopter:
             values = params.get(pdep.def_path)
             if isinstance(values, Mapping):
                 recorded_params[pdep.path] = normalise(values)
-        cmd = stage.cmds if _same_cmd(stage, entry.get("cmd")) else _recorded_cmd(entry.get("cmd"), stage)
+        same = stage.is_tracked_data or _same_cmd(stage, entry.get("cmd"))
+        cmd = stage.cmds if same else _recorded_cmd(entry.get("cmd"), stage)
         return DvcLockRecord(
             address=stage.address,
             cmd=cmd,
@@ -286,7 +305,7 @@ class Adopter:
     # -- matching ------------------------------------------------------------
 
     def _matches(self, stage: Stage, entry: Mapping[str, Any]) -> bool:
-        if not _same_cmd(stage, entry.get("cmd")):
+        if not stage.is_tracked_data and not _same_cmd(stage, entry.get("cmd")):
             return False
         deps = _by_path(entry.get("deps"))
         outs = _by_path(entry.get("outs"))
