@@ -233,6 +233,10 @@ class Hasher:
             try:
                 with os.scandir(directory) as listing:
                     children = list(listing)
+            except FileNotFoundError:
+                if not inner:
+                    raise StateError(f"cannot list '{relpath}': it vanished while being read") from None
+                continue  # removed meanwhile (a run beside this command): not part of the directory now
             except OSError as exc:
                 raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
             skip = _STATE_DIRS if at_root and not inner else ()
@@ -246,8 +250,8 @@ class Hasher:
                 try:
                     child_st = child.stat()  # follows symlinks
                 except FileNotFoundError:
-                    if _links_into_a_cache(child.path):
-                        continue  # its cache object is gone: the file is missing
+                    if not child.is_symlink() or _links_into_a_cache(child.path):
+                        continue  # removed meanwhile, or its cache object is gone: the file is missing
                     raise StateError(
                         f"'{base}{child_inner}' is a dangling symlink (-> {os.readlink(child.path)})"
                     ) from None
