@@ -226,7 +226,8 @@ def http_server(tmp_path):
     """A static file server for ../store on the loopback interface."""
     store = tmp_path / "store"
     store.mkdir(exist_ok=True)
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(store)],
+    # -u: the "Serving HTTP on ..." line must not wait in a pipe's buffer
+    proc = subprocess.Popen([sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "-d", str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
     line = proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
     port = int(line.split(" port ")[1].split()[0])
