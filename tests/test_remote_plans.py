@@ -103,3 +103,21 @@ def test_s3_remote_plans_and_restores(ws, moto_s3, s3_bucket, tmp_path):
     assert {s.get("source") for s in other.pivot_json("plan")["stages"]} == {"remote"}
     other.pivot("run")
     assert runs(other) == [] and outputs(other) == outputs(ws)
+
+
+def test_gc_on_a_remote_lists_and_removes_only_when_asked(project, tmp_path):
+    project.write("params.yaml", "train:\n  lr: 0.2\n")
+    project.pivot("run")
+    project.pivot("push")  # the remote now holds both runs' objects
+    store = tmp_path / "store" / "files"
+    before = sorted(p for p in store.rglob("*") if p.is_file())
+    listed = project.pivot("gc", "--remote", "store").stdout
+    assert "3 objects no current lock record of this checkout needs" in listed  # lr=0.1: data/a.txt, manifest, model.bin
+    assert "Nothing was removed" in listed
+    assert sorted(p for p in store.rglob("*") if p.is_file()) == before
+    project.pivot("gc", "--remote", "store", "--delete-on-remote")
+    assert len([p for p in store.rglob("*") if p.is_file()]) == len(before) - 3
+    other = clone(project, tmp_path / "other")
+    other.pivot("run")
+    assert runs(other) == [] and outputs(other) == outputs(project)  # what is current stays restorable
+    assert "--delete-on-remote needs --remote" in project.pivot("gc", "--delete-on-remote", expect=1).stderr

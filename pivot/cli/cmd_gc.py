@@ -15,11 +15,21 @@ from pivot.state.gc import DEFAULT_KEEP_LAST, GRACE_SECONDS
 @click.option("--keep-last", type=click.IntRange(min=0), default=DEFAULT_KEEP_LAST, show_default=True,
               metavar="N", help="Run-cache entries kept per stage (the most recent ones).")
 @click.option("--dry", is_flag=True, help="Only print what would be removed.")
-def command(keep_last: int, dry: bool) -> None:
+@click.option("--remote", "remote_name", metavar="NAME",
+              help="Instead of the local cache: list the objects on remote NAME that no current lock record of "
+                   "this checkout needs (nothing is removed without --delete-on-remote).")
+@click.option("--delete-on-remote", is_flag=True,
+              help="With --remote: remove them. The remote is the team's: other branches may need them.")
+def command(keep_last: int, dry: bool, remote_name: str | None, delete_on_remote: bool) -> None:
     from pivot.state import State, gc
     from pivot.state.runlock import CacheLock, RunLock
 
     proj = common.project()
+    if delete_on_remote and remote_name is None:
+        common.fail("--delete-on-remote needs --remote NAME")
+    if remote_name is not None:
+        _remote_gc(proj, remote_name, delete=delete_on_remote and not dry)
+        return
     if not proj.state_dir.is_dir():
         click.echo("Nothing to collect: no .pivot/ directory.")
         return
@@ -46,6 +56,30 @@ def command(keep_last: int, dry: bool) -> None:
                 click.echo(f"  {proj.relpath(doomed.path)}")
     if pruned:
         click.echo(f"Dropped {pruned} stat-cache row{'s' if pruned != 1 else ''} of files and lock records that are gone.")
+
+
+def _remote_gc(proj, name: str, *, delete: bool) -> None:
+    from pivot.remote import config
+    from pivot.remote import gc as remote_gc
+    from pivot.remote.storage import RemoteStorage
+    from pivot.state import State
+
+    settings = config.load(proj.state_dir)
+    storage = RemoteStorage(settings.get(name), proj.root)
+    with State.open(proj, inspect=True) as state:
+        garbage = remote_gc.find_garbage(state, storage)
+    count = len(garbage.unneeded)
+    noun = f"object{'s' if count != 1 else ''}"
+    if not delete:
+        click.echo(f"Remote '{name}': {count} {noun} no current lock record of this checkout needs"
+                   f"{':' if count else '.'}")
+        for digest in garbage.unneeded:
+            click.echo(f"  {digest}")
+        click.echo(f"Kept {garbage.kept}. Nothing was removed: other branches and teammates may need them; "
+                   "--delete-on-remote removes them for everyone.")
+        return
+    remote_gc.delete(storage, garbage.unneeded)
+    click.echo(f"Removed {count} {noun} from remote '{name}'; kept {garbage.kept}.")
 
 
 def _declared_outs(proj) -> list[str]:

@@ -166,6 +166,22 @@ class RemoteStorage:
         """Copy the remote's object into ``local``; FileNotFoundError when absent."""
         self.retry(f"downloading {self.shown(kind, name)}", lambda: self.fs.get_file(self.path(kind, name), str(local)))
 
+    def list_all(self, kind: Kind) -> set[str]:
+        """Every finished name of ``kind`` on the remote (one recursive listing)."""
+        return self._list_tree(kind)
+
+    def remove(self, kind: Kind, name: str) -> None:
+        if self.read_only:
+            raise RemoteError(f"remote '{self.name}' ({self.url}) is read-only: nothing can be removed from it")
+
+        def remove_file() -> None:
+            try:
+                self.fs.rm_file(self.path(kind, name))
+            except FileNotFoundError:
+                pass  # removed meanwhile: as good
+
+        self.retry(f"removing {self.shown(kind, name)}", remove_file)
+
     def read(self, kind: Kind, name: str) -> bytes:
         return self.retry(f"reading {self.shown(kind, name)}", lambda: self.fs.cat_file(self.path(kind, name)))
 
