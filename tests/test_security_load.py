@@ -264,7 +264,10 @@ def test_a_cached_pipeline_with_an_out_outside_is_refused(ws, monkeypatch) -> No
     out = replace(stage.outs[0], path="../decoy", def_path="../decoy")
     crafted = replace(pipeline, stages=(replace(stage, outs=(out,)),))
     with open(cache, "wb") as handle:
+        from pivot.frontends.cache import _dispatch_table
+
         pickler = pickle.Pickler(handle)
+        pickler.dispatch_table = _dispatch_table()  # as pivot writes it, whatever this Python's enum pickling
         pickler.dump(header)
         pickler.dump(crafted)
     _plant_restorable_record(ws, "../decoy")

@@ -21,6 +21,7 @@ what it holds is checked for outs outside the project like a fresh load.
 
 from __future__ import annotations
 
+import enum
 import gc
 import time
 from typing import Callable, Iterable, NamedTuple
@@ -174,12 +175,19 @@ def _dispatch_table() -> dict:
     costs one ``__init__`` instead of the generic field-by-field setstate."""
     import copyreg
 
-    from pivot.ir import Dep, Location, Out, ParamsDep
+    from pivot.ir import Dep, Location, Out, OutKind, ParamsDep
 
     table = copyreg.dispatch_table.copy()
     for cls in (Dep, Out, ParamsDep, Location):
         table[cls] = _by_fields
+    # some Python releases (3.11.2) pickle enum members as getattr(cls, name),
+    # which the restricted unpickler rightly refuses: name the value instead
+    table[OutKind] = _by_value
     return table
+
+
+def _by_value(member: enum.Enum) -> tuple:
+    return type(member), (member.value,)
 
 
 def _by_fields(record: object) -> tuple:
