@@ -101,7 +101,12 @@ def resolve(
             if rule.wildcards:
                 depth = request.wanted_by.depth + 1 if request.wanted_by else 0
                 instantiate(rule, values, depth, request)
-        elif request.wanted_by is not None:
+        elif request.wanted_by is not None and request.wanted_by.rule.is_target_only:
+            # A file a target-only rule asks for is something to build: if
+            # nothing builds it, it must already exist (checked below).  A
+            # stage's input nobody produces is a source file instead, and a
+            # missing one is a missing dep, as in a dvc.yaml (a fresh clone
+            # before its data is pulled): the stage is made all the same.
             unproduced.append(request)
 
     # What does not depend on wildcard values is made once per rule; params
@@ -127,7 +132,7 @@ def _check_missing(
     project: Project, requests: list[_Request], stages: list[Stage], provided: set[str],
     looked_up: list[str] | None = None,
 ) -> None:
-    """Inputs nobody produces must exist on disk (or come from another pipeline)."""
+    """Targets nobody produces must exist on disk (or come from another pipeline)."""
     if not requests:
         return
     outputs: set[str] | None = None  # made at the first input that does not exist
@@ -151,7 +156,7 @@ def _check_missing(
         instance = request.wanted_by
         assert instance is not None
         raise _request_error(
-            "", request, f"missing input '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
+            "", request, f"missing target '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
         )
 
 
