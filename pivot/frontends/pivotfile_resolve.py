@@ -280,7 +280,7 @@ def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]
         ParamsDep(
             path=join_path(rule.wdir, def_path),
             def_path=def_path,
-            keys=None if keys is None else tuple(dict.fromkeys(keys)),
+            keys=None if keys is None else tuple(keys),  # a key listed twice stays twice, as in DVC
         )
         for def_path, keys in by_file.items()
     )
