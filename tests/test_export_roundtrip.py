@@ -14,11 +14,11 @@ import posixpath
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
-from bench.generate import Shape, generate
+from bench.generate import Shape, generate, touch_param
 from tests.conftest import Workspace
 from tests.export_projects import PROJECTS
 
@@ -73,25 +73,55 @@ def assert_round_trip(original: Workspace, copy: Workspace, fmt: str) -> None:
 
 
 def make_copy(ws: Workspace, tmp_path: Path) -> Workspace:
+    """The project with its state, to export in place of the original."""
     copy = tmp_path / "copy"
-    shutil.copytree(ws.root, copy, ignore=shutil.ignore_patterns(".pivot"))
+    shutil.copytree(ws.root, copy, symlinks=True)
     return Workspace(copy)
 
 
+STATES = ("fresh-clone", "data-pulled", "ran")
+
+
+def bring_to(ws: Workspace, state: str, edit: Callable[[], None]) -> None:
+    """``ran``: every stage recorded as run (``pivot commit``), then ``edit``
+    makes part of the pipeline stale, so the plan holds every kind of decision."""
+    if state == "ran":
+        write_outs(ws)
+        ws.pivot("commit", "-q")
+        edit()
+
+
+# hundreds of stages: over a second each
+LARGE = ("fanout", "snakemake_style")
+
+
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("with_data", [False, True], ids=["fresh-clone", "data-pulled"])
-@pytest.mark.parametrize("name", sorted(PROJECTS))
-def test_projects_round_trip(ws, tmp_path, name: str, with_data: bool, fmt: str) -> None:
-    PROJECTS[name]().write(ws.root, with_data=with_data)
+@pytest.mark.parametrize("state", STATES)
+@pytest.mark.parametrize(
+    "name", [pytest.param(name, marks=[pytest.mark.slow] if name in LARGE else []) for name in sorted(PROJECTS)]
+)
+def test_projects_round_trip(ws, tmp_path, name: str, state: str, fmt: str) -> None:
+    project = PROJECTS[name]()
+    project.write(ws.root, with_data=state != "fresh-clone")
+    bring_to(ws, state, lambda: ws.write(project.raw[0], "pulled again, changed\n"))
     assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
-@pytest.mark.parametrize("stages", [93, pytest.param(1000, marks=pytest.mark.slow)])
-def test_bench_workspaces_round_trip(tmp_path, stages: int, fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("stages", "state"),
+    [
+        (93, "data-pulled"),
+        pytest.param(93, "ran", marks=pytest.mark.slow),
+        pytest.param(1000, "data-pulled", marks=pytest.mark.slow),
+        pytest.param(1000, "ran", marks=pytest.mark.slow),
+    ],
+)
+def test_bench_workspaces_round_trip(tmp_path, stages: int, state: str, fmt: str) -> None:
     ws = Workspace(tmp_path / "bench")
     generate(ws.root, Shape.for_stages(stages, run_files=20))
     assert len(listing(ws)) == stages
+    bring_to(ws, state, lambda: touch_param(ws.root, 300))
     assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
 
 
@@ -145,18 +175,16 @@ def test_records_follow_the_stages_to_the_new_file(ws, fmt: str) -> None:
 
 def dvc_ran_project(ws: Workspace) -> None:
     """A project DVC ran (tests/fixtures/dvclock), its `train` command a
-    multi-line string as DVC records it in dvc.lock."""
+    multi-line string, which dvc.lock records as written."""
     shutil.copytree(Path(__file__).parent / "fixtures" / "dvclock" / "project", ws.root, dirs_exist_ok=True)
-    commands = "mkdir -p model\ncat prepared.txt data/dir/a.txt data/dir/b.txt > model/weights.txt\n"
-    for relpath, as_written in (("dvc.yaml", "cmd: |\n      "), ("dvc.lock", "cmd: |\n      ")):
-        text = ws.read(relpath)
-        listed = "cmd:\n      - mkdir -p model\n      - cat" if relpath == "dvc.yaml" else "cmd:\n    - mkdir -p model\n    - cat"
-        indent = "      " if relpath == "dvc.yaml" else "      "
-        block = ("cmd: |\n" + "".join(f"{indent}{line}\n" for line in commands.splitlines())).rstrip("\n")
-        assert listed in text, relpath
-        start = text.index(listed)
-        end = text.index("\n", text.index("model/weights.txt", start))
-        ws.write(relpath, text[:start] + block + text[end:])
+    cat = "cat prepared.txt data/dir/a.txt data/dir/b.txt > model/weights.txt"
+    as_string = f"    cmd: |\n      mkdir -p model\n      {cat}\n"
+    for relpath, as_list in (
+        ("dvc.yaml", f"    cmd:\n      - mkdir -p model\n      - {cat}\n"),
+        ("dvc.lock", f"    cmd:\n    - mkdir -p model\n    - {cat}\n"),
+    ):
+        assert as_list in ws.read(relpath)
+        ws.write(relpath, ws.read(relpath).replace(as_list, as_string))
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
