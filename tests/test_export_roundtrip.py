@@ -195,3 +195,34 @@ def test_a_project_dvc_ran_stays_up_to_date(ws, fmt: str) -> None:
     export_in_place(ws, fmt)
     after = plan(ws)
     assert [s["action"] for s in after["stages"]] == ["up to date"] * 5, after
+
+
+# ---------------------------------------------------------------- odd corners
+
+ODD_STAGES = {
+    "dep-listed-twice": "stages:\n  s:\n    cmd: cat a a\n    deps: [a, a, ./a]\n",
+    "dotted-wdir": "stages:\n  s:\n    wdir: ./sub/\n    cmd: echo\n    deps: [../a]\n    outs: [out/]\n",
+    "out-listed-twice": "stages:\n  s:\n    cmd: echo\n    outs: [o, {o: {cache: false}}]\n",
+    "persisted-metric": "stages:\n  s:\n    cmd: echo\n    metrics: [{m.json: {persist: true}}]\n    plots: [{p: {cache: false, persist: true}}]\n",
+    "empty-desc": "stages:\n  s:\n    cmd: echo\n    desc: ''\n",
+    "foreach-scalars": "stages:\n  s:\n    foreach: [1, 2.5, true, null]\n    do:\n      cmd: echo ${item}\n",
+    "colon-in-name": "stages:\n  'a:b':\n    cmd: echo\n",
+    "trailing-newline": 'stages:\n  s:\n    cmd: "echo a\\n"\n',
+    "newline-in-list": 'stages:\n  s:\n    cmd:\n    - "echo a\\necho b"\n    - echo c\n',
+    "params-empty-list": "stages:\n  s:\n    cmd: echo\n    params: [{p.yaml: []}, {q.yaml: [a]}, x]\n",
+    "frozen-foreach": "stages:\n  s:\n    foreach: {a: {x: 1}, b: {x: 2}}\n    do:\n      cmd: echo ${item.x}\n      frozen: true\n",
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", sorted(ODD_STAGES))
+def test_odd_stages_round_trip(ws, tmp_path, name: str, fmt: str) -> None:
+    ws.write("dvc.yaml", ODD_STAGES[name])
+    assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
+
+
+def test_a_stage_without_command_is_refused_for_a_pivotfile(ws) -> None:
+    # a rule without `shell` is a target-only rule: writing one would lose the stage
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: []\n    deps: [a]\n")
+    result = ws.pivot("export", "--to", "pivotfile", expect=1)
+    assert result.stderr == "ERROR: stage 's' has no command, which a Pivotfile rule cannot express\n"

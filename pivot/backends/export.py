@@ -54,6 +54,8 @@ def to_pivotfile(stages: Sequence[Stage], base: str = ".", *, header: str = "") 
 
 
 def _rule_lines(stage: Stage, base: str) -> list[str]:
+    if not stage.cmds:  # a rule without shell is a target-only rule, not a stage
+        raise PivotError(f"stage '{stage.address}' has no command, which a Pivotfile rule cannot express")
     name = stage.name
     is_bare = _IDENTIFIER.match(name) and name not in PIVOTFILE_KEYWORDS
     lines = [f"rule {name if is_bare else pivotfile_string(name)}:"]

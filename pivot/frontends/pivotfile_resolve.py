@@ -218,10 +218,8 @@ def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[
         path if item.pattern is item.rooted else item.pattern.format(values)
         for item, path in zip(rule.inputs, instance.inputs)
     ]
-    deps: dict[str, Dep] = {}
-    for path, def_path in zip(instance.inputs, input_paths):
-        if path not in deps:
-            deps[path] = Dep(path, def_path)
+    # every input is a dep, a path listed twice included, as in a dvc.yaml
+    deps = [Dep(path, def_path) for path, def_path in zip(instance.inputs, input_paths)]
     output_paths: list[str] = []
     outs: dict[str, Out] = {}
     for item in rule.outputs:
@@ -254,7 +252,7 @@ def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[
         file=relpath,
         wdir=rule.wdir,
         cmds=cmds,
-        deps=tuple(deps.values()),
+        deps=tuple(deps),
         params=_params_deps(rule, values) if params is None else params,
         outs=ordered,
         frozen=rule.frozen,
