@@ -51,7 +51,7 @@ def command(fmt: str, output: str | None, force: bool, single_item: bool, target
     userfile.write(Path(output), text, force=force)
     click.echo(f"Wrote {len(stages)} stage(s) to {output}.", err=True)
     written = proj.relpath(os.path.abspath(output))
-    if posixpath.basename(written) in FORMATS.values():
+    if posixpath.basename(written) in FORMATS.values() and not written.startswith("../"):
         carried = _carry_records(proj, stages, written)
         if carried:
             click.echo(f"Carried the records of {carried} stage(s) over to {output}.", err=True)
@@ -60,13 +60,14 @@ def command(fmt: str, output: str | None, force: bool, single_item: bool, target
 def _carry_records(proj: Project, stages: list[Stage], written: str) -> int:
     """Give the stages' lock records to the addresses they have in the
     pipeline file ``written`` (root-relative), so that putting it in place of
-    the original leaves them as up to date as they were.
+    the original leaves them as up to date as they were; returns how many.
 
     Records are keyed by address, and a stage's address names its file
     (``sub/dvc.yaml:train`` becomes ``sub/Pivotfile:train``).  A stage DVC
-    ran is adopted from its ``dvc.lock`` first (which only a dvc.yaml
-    beside it can use).  Records are copied, never moved: the original
-    file still works until it is removed.
+    ran and pivot never recorded is adopted from its ``dvc.lock`` first, as
+    ``pivot run`` would: only a dvc.yaml beside the lock can adopt it.
+    Records are copied, never moved: the original file still works until
+    it is removed.
     """
     from pivot.state import State
     from pivot.state.record import persist_adoption
@@ -77,19 +78,19 @@ def _carry_records(proj: Project, stages: list[Stage], written: str) -> int:
     if not moved or not (proj.state_dir.is_dir() or has_dvc_lock):
         return 0
     carried = 0
-    with CacheLock(proj), State.open(proj) as state:
+    with CacheLock(proj), State.open(proj) as state:  # adopting caches outs: gc waits
         for stage in moved:
             address = stage.name if written in FORMATS.values() else f"{written}:{stage.name}"
-            if address != stage.address and state.locks.read(address) is not None:
-                continue  # the new file's own record wins
+            if state.locks.read(address) is not None:
+                continue  # recorded there already (a record of its own wins)
             record = state.locks.read(stage.address)
             if record is None and has_dvc_lock:
                 adopted = state.adopt(stage)
                 if adopted is not None and persist_adoption(stage, state, adopted):
                     record = state.locks.read(stage.address)
-                    carried += address == stage.address
-            if record is not None and address != stage.address:
+            if record is None:
+                continue
+            if address != stage.address:
                 state.locks.write(dataclasses.replace(record, address=address))
-                carried += 1
+            carried += 1
     return carried
-
