@@ -226,3 +226,23 @@ def test_a_stage_without_command_is_refused_for_a_pivotfile(ws) -> None:
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: []\n    deps: [a]\n")
     result = ws.pivot("export", "--to", "pivotfile", expect=1)
     assert result.stderr == "ERROR: stage 's' has no command, which a Pivotfile rule cannot express\n"
+
+
+ODD_RULES = {
+    "slash-in-value": 'rule all:\n    input: "out/x/y.txt", "out/a b.txt"\n'
+                      'rule copy:\n    input: "src/{p}.txt"\n    output: "out/{p}.txt"\n    shell: "cp {input} {output}"\n',
+    "dollars": 'rule r:\n    output: "o"\n    shell: "echo ${{HOME}} \\\\${{X}} $$ > {output}"\n',
+    "script-per-value": 'rule all:\n    input: "o/a", "o/b"\n'
+                        'rule r:\n    output: "o/{x}"\n    shell:\n        """\n        echo {wildcards.x}\n        touch {output}\n        """\n',
+    "wildcard-params-in-wdir": 'rule all:\n    input: "sub/o/a"\n'
+                               'rule r:\n    output: "o/{x}"\n    wdir: "sub"\n    params: "p.{x}"\n    shell: "touch {output}"\n',
+    "yaml-lookalike-values": 'rule all:\n    input: "o/yes", "o/1e3", "o/null", "o/-x"\n'
+                             'rule r:\n    output: "o/{x}"\n    shell: "touch {output} # {wildcards.x}: yes"\n',
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("name", sorted(ODD_RULES))
+def test_odd_rules_round_trip(ws, tmp_path, name: str, fmt: str) -> None:
+    ws.write("Pivotfile", ODD_RULES[name])
+    assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
