@@ -26,8 +26,10 @@ FORMATS = {"pivotfile": "Pivotfile", "dvc": "dvc.yaml"}
 
 
 def pipeline_files(ws: Workspace) -> list[str]:
-    """The pipeline files the stages come from, in discovery order."""
-    return list(dict.fromkeys(stage["file"] for stage in ws.pivot_json("list")["stages"]))
+    """The pipeline files the stages come from, in discovery order (data
+    tracked by ``.dvc`` files stays as it is)."""
+    files = dict.fromkeys(stage["file"] for stage in ws.pivot_json("list")["stages"])
+    return [relpath for relpath in files if posixpath.basename(relpath) in FORMATS.values()]
 
 
 def export_in_place(ws: Workspace, fmt: str) -> dict[str, str]:

@@ -37,7 +37,9 @@ def command(fmt: str, output: str | None, force: bool, single_item: bool, target
     proj = common.project()
     pipeline = common.load(proj, targets)
     chosen = {stage.address for stage in target_selection.select(pipeline, proj, targets, single_item=single_item)}
-    stages = [stage for stage in pipeline.stages if stage.address in chosen]
+    # Data tracked by a `.dvc` file is no stage a pipeline file can hold:
+    # its `.dvc` file stays as it is, beside the export.
+    stages = [stage for stage in pipeline.stages if stage.address in chosen and not stage.file.endswith(".dvc")]
     base = proj.relpath(os.path.dirname(os.path.abspath(output)) if output else ".")
     files = ", ".join(dict.fromkeys(stage.file for stage in stages)) or "nothing"
     header = f"Exported by `pivot export --to {fmt}` from {files}."
