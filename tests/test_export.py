@@ -157,6 +157,12 @@ def test_export_targets_take_their_upstream(ws) -> None:
     assert "clean@en" not in text and "report" not in text
 
 
+def test_export_single_item_leaves_upstream_out(ws) -> None:
+    shutil.copytree(EXAMPLES / "pivotfile", ws.root, dirs_exist_ok=True)
+    text = ws.pivot("export", "--to", "pivotfile", "-s", "count@de").stdout
+    assert 'rule "count@de":' in text and "clean@de" not in text
+
+
 @pytest.mark.parametrize(
     "text",
     ["plain", 'with "quotes" and \\ backslash', "tab\there\nnewline", "ünïcode ✓", "\x01ctrl"],

@@ -122,7 +122,7 @@ def test_params_are_grouped_by_file_in_order(ws) -> None:
     (stage,) = _load(ws)
     assert [(p.path, p.def_path, p.keys) for p in stage.params] == [
         ("sub/params.yaml", "params.yaml", ("a.b", "c")),
-        ("sub/other.yaml", "other.yaml", ("seed", "lr")),
+        ("sub/other.yaml", "other.yaml", ("seed", "lr", "seed")),  # DVC keeps a key listed twice
         ("sub/whole.json", "whole.json", None),
     ]
 
@@ -235,7 +235,7 @@ def test_multiple_wildcards_name_in_output_order(ws) -> None:
         ''')
     ws.write("data/x.csv", "")
     error = _error(ws)
-    assert "missing input 'res/x/2.0/y.txt' of rule 'all'" in error, "a repeated wildcard must repeat its value"
+    assert "missing target 'res/x/2.0/y.txt' of rule 'all'" in error, "a repeated wildcard must repeat its value"
     ws.write("Pivotfile", ws.read("Pivotfile").replace("res/x/2.0/y.txt", "res/x/2.0/x.txt"))
     (stage,) = _load(ws)
     assert stage.name == "fit@x-2.0", "values in order of first appearance in the outputs"
@@ -292,9 +292,9 @@ def test_directory_output_produces_files_inside(ws) -> None:
 
 
 def test_provided_paths_are_not_missing(ws) -> None:
-    ws.write("Pivotfile", 'rule r:\n    input: "from_dvc/x.txt"\n    output: "y"\n    shell: "cp {input} {output}"\n')
-    assert "missing input 'from_dvc/x.txt'" in _error(ws)
-    assert [s.name for s in _load(ws, provided={"from_dvc"})] == ["r"], "inside another pipeline's output"
+    ws.write("Pivotfile", 'rule all:\n    input: "from_dvc/x.txt"\n')
+    assert "missing target 'from_dvc/x.txt'" in _error(ws)
+    assert _load(ws, provided={"from_dvc"}) == [], "inside another pipeline's output"
 
 
 def test_ambiguity_names_both_rules(ws) -> None:
@@ -314,18 +314,39 @@ def test_ambiguity_names_both_rules(ws) -> None:
     assert "constraint" in error, "suggests the fix"
 
 
-def test_missing_input_names_file_and_rule(ws) -> None:
+def test_missing_target_names_file_and_rule(ws) -> None:
     ws.write("Pivotfile", '''\
         rule all:
-            input: "out/a.txt"
+            input: "out/a.txt", "out/b.bin"
         rule make:
             input: "src/{x}.c"
             output: "out/{x}.txt"
             shell: "cc {input} > {output}"
         ''')
     error = _error(ws)
-    assert error.startswith("Pivotfile:4:12: missing input 'src/a.c' of rule 'make' as 'make@a' (Pivotfile:3)"), error
+    assert error.startswith("Pivotfile:2:25: missing target 'out/b.bin' of rule 'all' (Pivotfile:1)"), error
     assert "no rule produces it and it does not exist" in error
+
+
+def test_missing_source_files_are_missing_deps(ws) -> None:
+    # A fresh clone before its data is pulled: the stages are made all the
+    # same, as a dvc.yaml's are; `status` reports the deps deleted.
+    ws.write("Pivotfile", '''\
+        rule all:
+            input: "out/a.txt"
+        rule prepare:
+            input: "data/data.xml", "src/prepare.py"
+            output: "data/prepared.csv"
+            shell: "python src/prepare.py data/data.xml"
+        rule make:
+            input: "src/{x}.c"
+            output: "out/{x}.txt"
+            shell: "cc {input} > {output}"
+        ''')
+    stages = _by_name(_load(ws))
+    assert list(stages) == ["prepare", "make@a"]
+    assert [d.path for d in stages["prepare"].deps] == ["data/data.xml", "src/prepare.py"]
+    assert [d.path for d in stages["make@a"].deps] == ["src/a.c"]
 
 
 def test_cycles_are_reported_by_the_graph(ws) -> None:

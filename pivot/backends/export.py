@@ -54,6 +54,8 @@ def to_pivotfile(stages: Sequence[Stage], base: str = ".", *, header: str = "") 
 
 
 def _rule_lines(stage: Stage, base: str) -> list[str]:
+    if not stage.cmds:  # a rule without shell is a target-only rule, not a stage
+        raise PivotError(f"stage '{stage.address}' has no command, which a Pivotfile rule cannot express")
     name = stage.name
     is_bare = _IDENTIFIER.match(name) and name not in PIVOTFILE_KEYWORDS
     lines = [f"rule {name if is_bare else pivotfile_string(name)}:"]
@@ -174,9 +176,8 @@ def _stage_definition(stage: Stage, base: str, text: Callable[[str], Any]) -> di
     """The mapping DVC reads for one stage; ``text`` renders each string field
     (escaped literal, or an ``${item...}`` reference in a foreach)."""
     data: dict[str, Any] = {}
-    cmds = [text(cmd) for cmd in stage.cmds]
-    # DVC splits a multi-line cmd string into commands; a list keeps each whole.
-    data["cmd"] = cmds[0] if len(cmds) == 1 and "\n" not in stage.cmds[0] else cmds
+    cmd = _dvc_cmd(stage)
+    data["cmd"] = text(cmd) if isinstance(cmd, str) else [text(c) for c in cmd]
     wdir = _wdir(stage, base)
     if wdir != ".":
         data["wdir"] = text(wdir)
@@ -197,6 +198,22 @@ def _stage_definition(stage: Stage, base: str, text: Callable[[str], Any]) -> di
     if stage.meta is not None:
         data["meta"] = stage.meta
     return data
+
+
+def _dvc_cmd(stage: Stage) -> str | tuple[str, ...]:
+    """The stage's ``cmd`` for a dvc.yaml.  As it was written when it came
+    from one: ``dvc.lock`` records the string or list as written, and
+    adopting the lock compares it.  Otherwise one string, or a list when
+    there are several commands or one holds a newline (DVC would split a
+    multi-line string into several commands)."""
+    literal = stage.cmd_literal
+    if isinstance(literal, str) and tuple(literal.splitlines()) == stage.cmds:
+        return literal
+    if isinstance(literal, tuple) and literal == stage.cmds:
+        return literal
+    if len(stage.cmds) == 1 and "\n" not in stage.cmds[0]:
+        return stage.cmds[0]
+    return stage.cmds
 
 
 def _dvc_params(params: Sequence[ParamsDep], text: Callable[[str], Any]) -> list[Any]:
@@ -262,7 +279,7 @@ def _foreach_definition(group: str, members: list[Stage], base: str) -> dict[str
 def _shape(stage: Stage, base: str) -> tuple[Any, ...]:
     return (
         len(stage.cmds),
-        any("\n" in c for c in stage.cmds) or len(stage.cmds) != 1,
+        isinstance(_dvc_cmd(stage), str),
         _wdir(stage, base) == ".",
         len(stage.deps),
         tuple((p.def_path == DEFAULT_PARAMS_FILE, None if p.keys is None else len(p.keys)) for p in stage.params),

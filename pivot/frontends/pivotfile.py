@@ -42,7 +42,8 @@ def load_pivotfile(
     ``needed``: root-relative paths that something outside this file wants
     (other pipelines' deps, file targets); a wildcard rule whose output matches
     one is instantiated for it.  ``provided``: paths other pipelines produce,
-    so inputs naming them are not reported missing.  ``looked_up`` (when
+    so targets naming them are not reported missing (an input nobody
+    produces is a dep either way, present or not).  ``looked_up`` (when
     given) receives the paths whose existence on disk was checked: the
     result depends on them too (the pipeline cache records them).
     """

@@ -101,7 +101,12 @@ def resolve(
             if rule.wildcards:
                 depth = request.wanted_by.depth + 1 if request.wanted_by else 0
                 instantiate(rule, values, depth, request)
-        elif request.wanted_by is not None:
+        elif request.wanted_by is not None and request.wanted_by.rule.is_target_only:
+            # A file a target-only rule asks for is something to build: if
+            # nothing builds it, it must already exist (checked below).  A
+            # stage's input nobody produces is a source file instead, and a
+            # missing one is a missing dep, as in a dvc.yaml (a fresh clone
+            # before its data is pulled): the stage is made all the same.
             unproduced.append(request)
 
     # What does not depend on wildcard values is made once per rule; params
@@ -127,7 +132,7 @@ def _check_missing(
     project: Project, requests: list[_Request], stages: list[Stage], provided: set[str],
     looked_up: list[str] | None = None,
 ) -> None:
-    """Inputs nobody produces must exist on disk (or come from another pipeline)."""
+    """Targets nobody produces must exist on disk (or come from another pipeline)."""
     if not requests:
         return
     outputs: set[str] | None = None  # made at the first input that does not exist
@@ -151,7 +156,7 @@ def _check_missing(
         instance = request.wanted_by
         assert instance is not None
         raise _request_error(
-            "", request, f"missing input '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
+            "", request, f"missing target '{path}' of {_wanted(instance)}: no rule produces it and it does not exist"
         )
 
 
@@ -213,10 +218,8 @@ def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[
         path if item.pattern is item.rooted else item.pattern.format(values)
         for item, path in zip(rule.inputs, instance.inputs)
     ]
-    deps: dict[str, Dep] = {}
-    for path, def_path in zip(instance.inputs, input_paths):
-        if path not in deps:
-            deps[path] = Dep(path, def_path)
+    # every input is a dep, a path listed twice included, as in a dvc.yaml
+    deps = [Dep(path, def_path) for path, def_path in zip(instance.inputs, input_paths)]
     output_paths: list[str] = []
     outs: dict[str, Out] = {}
     for item in rule.outputs:
@@ -249,7 +252,7 @@ def _stage(relpath: str, instance: _Instance, location: Location, params: tuple[
         file=relpath,
         wdir=rule.wdir,
         cmds=cmds,
-        deps=tuple(deps.values()),
+        deps=tuple(deps),
         params=_params_deps(rule, values) if params is None else params,
         outs=ordered,
         frozen=rule.frozen,
@@ -275,7 +278,7 @@ def _params_deps(rule: Rule, values: Mapping[str, str]) -> tuple[ParamsDep, ...]
         ParamsDep(
             path=join_path(rule.wdir, def_path),
             def_path=def_path,
-            keys=None if keys is None else tuple(dict.fromkeys(keys)),
+            keys=None if keys is None else tuple(keys),  # a key listed twice stays twice, as in DVC
         )
         for def_path, keys in by_file.items()
     )
