@@ -220,3 +220,19 @@ def test_a_planted_params_memo_is_never_unpickled_into_code(ws):
     ws.write("params.yaml", "lr: 2\n")
     ws.pivot("status")
     assert not marker.exists()
+
+
+def test_a_stage_whose_dependency_is_missing_fails_before_its_command_runs(ws):
+    ws.write("dvc.yaml", """\
+        stages:
+          prep:
+            cmd: touch ran.txt && cat data/raw.csv > prep.txt
+            deps: [data/raw.csv]
+            outs: [prep.txt]
+          other:
+            cmd: echo ok > other.txt
+            outs: [other.txt]
+        """)
+    result = ws.pivot("run", "-k", expect=1)
+    assert "missing dependency 'data/raw.csv'" in result.stdout
+    assert not (ws.root / "ran.txt").exists() and ws.read("other.txt") == "ok\n"

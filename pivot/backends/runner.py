@@ -305,15 +305,24 @@ class Runner:
                 return self._launch(decision, schedule)
         assert_never(decision.action)
 
-    def _launch(self, decision, schedule: Schedule) -> None:
-        """Hand the stage's commands to the executor."""
+    def _launch(self, decision, schedule: Schedule) -> Outcome | None:
+        """Hand the stage's commands to the executor; a stage whose deps are
+        missing fails before anything runs (DVC refuses it too): a fresh
+        clone before its data is pulled gets one clear line per stage."""
         stage = decision.stage
+        missing = [dep.path for dep in stage.deps if not os.path.lexists(self.root / dep.path)]
+        if missing:
+            names = ", ".join(f"'{path}'" for path in missing)
+            return self._fail(stage, time.time(), reasons=decision.reasons,
+                              message=f"missing dependenc{'ies' if len(missing) > 1 else 'y'} {names}: no stage "
+                                      "produces it and it is not in the workspace (pull or create it)")
         reasons = tuple(note(r) for r in decision.reasons)
         self._reasons[stage.address] = reasons
         self.progress.started(stage.address, reasons)
         schedule.started(stage.address, time.time())
         self.executor.submit(Job(stage, self.root / log_relpath(stage.address),
                                  self._resources.get(stage.address, {})))
+        return None
 
     def _record_frozen(self, stage: Stage, decision) -> Outcome:
         """A frozen stage never runs (DVC): its outs must exist, and are
