@@ -145,3 +145,15 @@ def test_a_dep_outside_the_project_is_named_by_its_absolute_path_in_status(ws):
     assert ws.pivot_json("status") == {"s": [{"changed deps": {shared: "modified"}}]}
     assert f"modified:           {shared}" in ws.pivot("status").stdout
     assert "../shared.txt" in ws.pivot("plan").stdout  # elsewhere, root-relative
+
+
+def test_list_shows_the_valid_files_stages_and_names_each_invalid_file(ws):
+    ws.write("dvc.yaml", "stages:\n  ok:\n    cmd: echo ok\n")
+    ws.write("a/dvc.yaml", "stages:\n  bad:\n    cmdx: echo\n")
+    ws.write("b/dvc.yaml", "stages: [\n")
+    result = ws.pivot("list", expect=1)  # `dvc stage list` lists `ok` too, naming no error
+    assert result.stdout.split() == ["ok", "No", "outputs", "or", "dependencies"]
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2 and "a/dvc.yaml" in errors[0] and "b/dvc.yaml" in errors[1]
+    assert "Traceback" not in result.stderr
+    ws.pivot("status", expect=1)  # every other command still stops at the first invalid file

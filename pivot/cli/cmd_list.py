@@ -20,8 +20,18 @@ def command(as_json: bool, name_only: bool, targets: tuple[str, ...]) -> None:
     """List stages (all of them, or the TARGETS and what they depend on)."""
     from pivot import targets as target_selection
 
+    from pivot.errors import PivotError
+    from pivot.frontends import load_pipeline
+
     proj = common.project()
-    pipeline = common.load(proj, targets)
+    skipped: list[str] = []
+    try:
+        pipeline = common.load(proj, targets)
+    except PivotError:
+        # as `dvc stage list`: the valid files' stages, each invalid file named
+        pipeline = load_pipeline(proj, targets, skipped=skipped)
+    for message in skipped:
+        click.echo(f"ERROR: {message}", err=True)
     if targets:
         chosen = set()
         for target in targets:
@@ -31,14 +41,15 @@ def command(as_json: bool, name_only: bool, targets: tuple[str, ...]) -> None:
         stages = list(pipeline.stages)
     if as_json:
         common.echo_json({"stages": [stage_json(s) for s in stages]})
-        return
-    if name_only:
+    elif name_only:
         for stage in stages:
             click.echo(stage.address)
-        return
-    width = max((len(s.address) for s in stages), default=0)
-    for stage in stages:
-        click.echo(f"{stage.address:<{width}}  {describe(stage)}".rstrip())
+    else:
+        width = max((len(s.address) for s in stages), default=0)
+        for stage in stages:
+            click.echo(f"{stage.address:<{width}}  {describe(stage)}".rstrip())
+    if skipped:
+        raise SystemExit(1)
 
 
 def stage_json(stage: Stage) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from pivot import graph
 from pivot.frontends.dvcfiles import is_dvc_file, tracked_data_stage
 from pivot.frontends.contained import refuse_outside
 from pivot.ignore import IgnoreTree, is_ignored
+from pivot.errors import PivotError
 from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
@@ -39,12 +40,18 @@ class PipelineFile(NamedTuple):
     kind: str  # DVC_FILE or PIVOT_FILE
 
 
-def load_pipeline(project: Project, targets: Sequence[str] = ()) -> Pipeline:
+def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: list[str] | None = None) -> Pipeline:
     """Every stage of every pipeline file under the root, linked into one DAG.
 
     Taken from ``.pivot/pipeline.pickle`` when no file it was made from has
-    changed (see :mod:`pivot.frontends.cache`)."""
+    changed (see :mod:`pivot.frontends.cache`).  With ``skipped`` (``pivot
+    list``, as ``dvc stage list``), an invalid dvc.yaml or .dvc file is left
+    out and its error appended there instead of raised."""
     from pivot.frontends import cache
+
+    if skipped is not None:
+        loaded = _load(project, targets, skipped)
+        return graph.build_pipeline(loaded.stages, loaded.sources)
 
     key = cache.cache_key(project)
     file_targets = tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
@@ -83,7 +90,7 @@ class _Loaded(NamedTuple):
     has_pivotfiles: bool
 
 
-def _load(project: Project, targets: Sequence[str]) -> _Loaded:
+def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = None) -> _Loaded:
     from pivot.frontends.datafiles import DataFiles
     from pivot.frontends.dvcyaml import DvcYamlLoader, read_parsing_config
     from pivot.yaml12 import load_document_file
@@ -104,11 +111,17 @@ def _load(project: Project, targets: Sequence[str]) -> _Loaded:
             pivotfiles.append((len(stages), found.relpath))
             continue
         sources.append(found.relpath)
-        document = load_document_file(root / found.relpath, found.relpath)
-        if found.kind == TRACKED_FILE:
-            loaded = [tracked_data_stage(found.relpath, document.data)]
-        else:
-            loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
+        try:
+            document = load_document_file(root / found.relpath, found.relpath)
+            if found.kind == TRACKED_FILE:
+                loaded = [tracked_data_stage(found.relpath, document.data)]
+            else:
+                loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
+        except PivotError as exc:
+            if skipped is None:
+                raise
+            skipped.append(str(exc))
+            continue
         stages.extend(loaded)
         out_dirs.update(out.path for stage in loaded for out in stage.outs)
     consulted = [*sources, *CONFIG_FILES, *files.consulted, *ignores.files]
