@@ -575,6 +575,9 @@ def refuse_url_paths(stages: Sequence[Stage]) -> None:
     from pivot.ir import is_url
 
     for stage in stages:
+        # "://" is part of every URL: the plain substring test skips the regex for ordinary paths
+        if not any("://" in item.path for items in (stage.deps, stage.outs) for item in items):
+            continue
         for item, what in [*((d, "depends on") for d in stage.deps), *((o, "writes") for o in stage.outs)]:
             if is_url(item.path):
                 where = f" ({stage.location})" if stage.location else ""
@@ -599,8 +602,12 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     stage = decision.stage
     if not runcache.eligible(stage):
         return decision
-    key = _current_key(stage, state, restored or {})
-    entry = state.runcache.lookup(key) if key is not None else None
+    inputs = _current_inputs(stage, state, restored or {})
+    # the inputs are read even when the run cache is empty: reading them is
+    # what reports a dangling dep here; only the key and the lookup are saved
+    if inputs is None or not state.runcache.may_hold_entries():
+        return decision
+    entry = state.runcache.lookup(runcache.run_key(stage, stage.cmds, *inputs))
     if entry is None or [e.path for e in entry.outs] != [o.path for o in stage.outs]:
         return decision
     if not all(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
@@ -608,9 +615,12 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     return replace(decision, action=Action.RESTORE_RUN, run_entry=entry, source=RestoreSource.RUN_CACHE)
 
 
-def _current_key(stage: Stage, state: "State", restored: Mapping[str, str]) -> str | None:
-    """The stage's run key as the workspace will be when it starts; None when
-    a dep or param is missing or not known before an upstream restore."""
+def _current_inputs(
+    stage: Stage, state: "State", restored: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]] | None:
+    """What the stage's run key is made of as the workspace will be when it
+    starts: (dep path, hash) pairs and tracked params; None when a dep or
+    param is missing or not known before an upstream restore."""
     from pivot.state import runcache
 
     deps: list[tuple[str, str]] = []
@@ -625,4 +635,4 @@ def _current_key(stage: Stage, state: "State", restored: Mapping[str, str]) -> s
     params = runcache.current_params(stage, state)
     if params is None:
         return None
-    return runcache.run_key(stage, stage.cmds, deps, params)
+    return deps, params
