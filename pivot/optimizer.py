@@ -18,10 +18,12 @@ equality of content hashes, never "newer than".
 from __future__ import annotations
 
 import enum
+import gc
 import posixpath
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, assert_never
 
 from pivot.ir import Pipeline, Stage
 from pivot.state.restore import RestoreSource
@@ -540,6 +542,28 @@ def make_plan(
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
     refuse_url_paths(stages)
+    with _cyclic_gc_paused():
+        return _plan(pipeline, stages, state, force=force, explain=explain,
+                     assume_restored=assume_restored, run_cache=run_cache)
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Deciding allocates a few objects per stage and frees none of them
+    until the plan is done, and makes no reference cycles: the collector's
+    passes over a pipeline of 20,000 stages only cost time (about a fifth
+    of a no-op plan)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force: bool, explain: bool,
+          assume_restored: bool, run_cache: bool) -> Plan:
     decided: dict[str, Decision] = {}
     restored = Restored()
     for stage in stages:
