@@ -26,6 +26,11 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, assert_never
 
 from pivot.ir import Pipeline, Stage
+# Importing pivot.state.restore loads the pivot.state package (hashing,
+# runcache among it): naming them here costs nothing, while an import
+# statement inside a function runs once per stage (20,000 times a plan).
+from pivot.state import runcache
+from pivot.state.hashing import HashInfo
 from pivot.state.restore import RestoreSource
 
 if TYPE_CHECKING:
@@ -263,8 +268,6 @@ def _md5_view(record: Any, restored: Mapping[str, str] | None):
     """How a ``dvc.lock`` entry sees the workspace: md5s of the disk, or of
     what an upstream restore from DVC's cache will put there.  A path some
     other restore changes is unknown (pivot's hash of it says nothing)."""
-    from pivot.state.hashing import HashInfo
-
     if not restored:
         return record.current_hash
     md5s = getattr(restored, "md5s", {})
@@ -456,8 +459,6 @@ def _out_reasons(stage: Stage, state: "State", record: "LockRecord", add, hash_o
     """DVC's order: a cached out whose recorded object is in no cache is
     "not in cache", whatever the workspace holds; only then is the
     workspace compared ("deleted", "modified")."""
-    from pivot.state.hashing import HashInfo
-
     in_cache = getattr(record, "in_dvc_cache", None)
     if in_cache is None:
         in_cache = lambda entry: state.cache.contains(HashInfo(entry.hash, entry.size, entry.nfiles))  # noqa: E731
@@ -482,8 +483,6 @@ def _restorable(stage: Stage, state: "State", record: "LockRecord | None", reaso
     cache for a ``dvc.lock`` entry: files only)."""
     if record is None:
         return False
-    from pivot.state.hashing import HashInfo
-
     for reason in reasons:
         out = next((o for o in stage.outs if o.path == reason.path), None)
         entry = record.out(reason.path) if reason.path else None
@@ -617,9 +616,6 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     Stages forced, ``always_changed`` or waiting for an upstream run keep
     running; so do stages the run cache does not apply to (see
     ``runcache.eligible``)."""
-    from pivot.state import runcache
-    from pivot.state.hashing import HashInfo
-
     blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
     if decision.action is not Action.RUN or any(r.kind in blocking for r in decision.reasons):
         return decision
@@ -645,8 +641,6 @@ def _current_inputs(
     """What the stage's run key is made of as the workspace will be when it
     starts: (dep path, hash) pairs and tracked params; None when a dep or
     param is missing or not known before an upstream restore."""
-    from pivot.state import runcache
-
     deps: list[tuple[str, str]] = []
     for dep in stage.deps:
         digest = assumed_hash(dep.path, restored, state) if restored else _NOT_RESTORED
