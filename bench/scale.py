@@ -53,7 +53,8 @@ def ninja_file(samples: int) -> str:
     lines = [
         "rule count\n  command = wc -l < $in > $out\n",
         "rule norm\n  command = tr -d ' ' < $in > $out\n",
-        "rule summary\n  command = cat $in > $out\n  rspfile = $out.rsp\n  rspfile_content = $in\n",
+        # the inputs go through a response file: as one command line they pass the kernel's limit
+        "rule summary\n  command = xargs cat < $out.rsp > $out\n  rspfile = $out.rsp\n  rspfile_content = $in\n",
     ]
     for name in names:
         lines.append(f"build ninja-out/count/{name}: count data/{name}.csv\n")
@@ -118,16 +119,19 @@ def measure_status(workspace: Path, *, repeat: int, timeout: float) -> dict[str,
 def table(title: str, results: dict[str, Measurement], *, reference: str | None = None) -> str:
     """Markdown: median (min-max), peak RSS, and the ratio of ``reference``'s
     median to each row's (how many times faster than it)."""
-    rows = [f"### {title}", "", "| operation | median (min–max) | peak RSS | ratio |", "|---|---|---|---|"]
+    rows = [f"### {title}", "", "| operation | wall median (min–max) | CPU median | peak RSS | ratio |",
+            "|---|---|---|---|---|"]
     base = results.get(reference) if reference else None
     for name, m in results.items():
         if not m.ok:
-            rows.append(f"| {name} | {m.outcome.value}: {m.detail} | n/a | n/a |")
+            rows.append(f"| {name} | {m.outcome.value}: {m.detail} | n/a | n/a | n/a |")
             continue
         ratio = ""
-        if base is not None and base.ok and name != reference and m.median:
+        comparable = name.startswith("pivot plan") or name.startswith("pivot status")
+        if base is not None and base.ok and comparable and m.median:
             ratio = f"{reference.split(',')[0]} / this: {base.median / m.median:.1f}x"
-        rows.append(f"| {name} | {_s(m.median)} ({_s(m.minimum)}–{_s(m.maximum)}) | {m.peak_rss_mb:.0f} MB | {ratio} |")
+        rows.append(f"| {name} | {_s(m.median)} ({_s(m.minimum)}–{_s(m.maximum)}) | {_s(m.cpu_median)}"
+                    f" | {m.peak_rss_mb:.0f} MB | {ratio} |")
     return "\n".join(rows) + "\n"
 
 
