@@ -461,8 +461,9 @@ class _StatementCache:
 
         # The Origin is left out: it is pickled as a call of the placeholder
         # below, which the reader answers with the statement's new Origin.
-        # (A ``persistent_id`` hook would do the same, but pickle calls it
-        # for every object of the tree: a third of a first load's pickling.)
+        # (A ``persistent_id`` hook would do the same, but pickle calls that
+        # Python function for every object of every tree; a dispatch table
+        # is consulted only for the one class.)
         def reduce_origin(obj: Origin) -> tuple:
             if obj is not origin:  # a tree reaching into the next statement's text
                 raise pickle.PicklingError("a statement spans two chunks")
