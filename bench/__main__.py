@@ -57,6 +57,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     pf.add_argument("--timeout", type=float, default=120.0)
     pf.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
 
+    sc = commands.add_parser("scale", help="issue 16's scale cases: wildcard workflows, a built workspace's status")
+    sc.add_argument("--samples", default="10000", help="samples per wildcard workflow, comma separated (2N+1 jobs)")
+    sc.add_argument("--repeat", type=int, default=5)
+    sc.add_argument("--timeout", type=float, default=600.0)
+    sc.add_argument("--settle", type=float, default=3.0)
+    sc.add_argument("--snakemake", type=Path, default=None, help="a snakemake executable (never a pivot dependency)")
+    sc.add_argument("--full-run", action="store_true", help="also run the workflow and time the no-op plan/status")
+    sc.add_argument("--ninja", action="store_true", help="also time Ninja's no-op on a hand-written equivalent")
+    sc.add_argument("--status-of", type=Path, default=None, help="only time a warm status of this built workspace")
+    sc.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
+
     gen = commands.add_parser("generate", help="write one workspace")
     gen.add_argument("--stages", type=int, default=93)
     gen.add_argument("--run-files", type=int, default=2000)
@@ -102,6 +113,24 @@ def main(argv: list[str] | None = None) -> int:
 
         results = pivotfile_load.measure(args.workdir, args.rules, args.repeat, args.timeout)
         print(pivotfile_load.table(args.rules, results))
+        return 0
+
+    if args.command == "scale":
+        from bench import scale
+
+        if args.status_of is not None:
+            results = scale.measure_status(args.status_of.resolve(), repeat=args.repeat, timeout=args.timeout)
+            print(scale.table(f"Warm status of {args.status_of}", results))
+            return 0
+        args.workdir = args.workdir.resolve()
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        for samples in [int(n) for n in args.samples.split(",") if n.strip()]:
+            progress(f"wildcard workflow, {samples} samples")
+            results = scale.measure_wildcard(
+                args.workdir, samples, repeat=args.repeat, timeout=args.timeout, snakemake=args.snakemake,
+                full_run=args.full_run, ninja=args.ninja, settle=args.settle)
+            reference = "snakemake -n, never run" if args.snakemake else None
+            print(scale.table(scale.title_for(samples), results, reference=reference), flush=True)
         return 0
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]

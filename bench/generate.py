@@ -453,3 +453,49 @@ def touch_param(root: Path, value: int) -> None:
     params = yaml.safe_load(path.read_text())
     params["figures"]["fig_00"]["dpi"] = value
     dump_yaml(path, params)
+
+
+# -- a Snakemake-shaped wildcard workflow --------------------------------------
+
+WILDCARD_PIVOTFILE = '''\
+# {samples} samples: count/{{s}} <- data/{{s}}.csv, norm/{{s}} <- count/{{s}}, one
+# summary over all of them ({jobs} jobs).  Snakemake reads the same text.
+SAMPLES = [{names}]
+
+rule summary:
+    input: expand("norm/{{s}}", s=SAMPLES)
+    output: "summary.txt"
+    shell: "cat {{input}} > {{output}}"
+
+rule count:
+    input: "data/{{s}}.csv"
+    output: "count/{{s}}"
+    shell: "wc -l < {{input}} > {{output}}"
+
+rule norm:
+    input: "count/{{s}}"
+    output: "norm/{{s}}"
+    shell: "tr -d ' ' < {{input}} > {{output}}"
+'''
+
+
+def wildcard_jobs(samples: int) -> int:
+    """Jobs of :func:`generate_wildcard` for ``samples`` samples."""
+    return 2 * samples + 1
+
+
+def generate_wildcard(root: Path, samples: int, *, filename: str = "Pivotfile") -> None:
+    """The wildcard workflow of issue 16 with ``samples`` samples
+    (``2 * samples + 1`` jobs), written as ``filename`` (``Snakefile`` for
+    Snakemake: the text is the same) with one small CSV per sample."""
+    root.mkdir(parents=True, exist_ok=True)
+    names = [f"s{i:06d}" for i in range(samples)]
+    data = root / "data"
+    data.mkdir(exist_ok=True)
+    for name in names:
+        (data / f"{name}.csv").write_text(f"id,value\n{name},1\n")
+    text = WILDCARD_PIVOTFILE.format(
+        samples=f"{samples:,}", jobs=f"{wildcard_jobs(samples):,}",
+        names=", ".join(f'"{name}"' for name in names),
+    )
+    (root / filename).write_text(text)

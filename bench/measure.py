@@ -34,6 +34,7 @@ class Sample:
     peak_rss_mb: float
     outcome: Outcome
     detail: str = ""
+    cpu_seconds: float = 0.0  # user + system of the command and its waited-for children
 
 
 def run_command(
@@ -73,13 +74,14 @@ def run_command(
     reader.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     peak = usage.ru_maxrss / 1024  # KiB on Linux
+    cpu = usage.ru_utime + usage.ru_stime  # unlike wall time, barely moved by other load on the machine
     if timed_out.is_set():
-        return Sample(seconds, peak, Outcome.TIMEOUT, f"no result within {timeout:g} s")
+        return Sample(seconds, peak, Outcome.TIMEOUT, f"no result within {timeout:g} s", cpu)
     if proc.returncode != 0:
         lines = errors[0].decode(errors="replace").strip().splitlines() if errors else []
         detail = f"exit {proc.returncode}: {lines[-1] if lines else 'no message'}"
-        return Sample(seconds, peak, Outcome.FAILED, detail[:300])
-    return Sample(seconds, peak, Outcome.OK)
+        return Sample(seconds, peak, Outcome.FAILED, detail[:300], cpu)
+    return Sample(seconds, peak, Outcome.OK, cpu_seconds=cpu)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,11 @@ class Measurement:
         return max(self.times) if self.ok else None
 
     @property
+    def cpu_median(self) -> float | None:
+        """Median user + system seconds of the successful samples."""
+        return statistics.median(s.cpu_seconds for s in self.samples if s.outcome is Outcome.OK) if self.ok else None
+
+    @property
     def peak_rss_mb(self) -> float | None:
         return max(sample.peak_rss_mb for sample in self.samples) if self.samples else None
 
@@ -133,5 +140,6 @@ class Measurement:
             "min_s": self.minimum,
             "max_s": self.maximum,
             "peak_rss_mb": self.peak_rss_mb,
+            "cpu_median_s": self.cpu_median,
             "samples_s": [round(sample.seconds, 6) for sample in self.samples],
         }

@@ -9,6 +9,7 @@ passed on line by line as it arrives.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -33,12 +34,28 @@ def shell_prefix(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
     return (shell, *_NO_RC_FLAGS.get(os.path.basename(shell), ()), "-c")
 
 
-def shell_prefix_sh() -> str:
+def shell_prefix_sh(*, with_c: bool = True) -> str:
     """POSIX shell code setting ``"$@"`` to :func:`shell_prefix`, resolved
     when it runs: emitted files (``pivot emit sh|ninja``) run each command
-    as ``"$@" CMD``, with the same shell as ``pivot run``."""
+    as ``"$@" CMD``, with the same shell as ``pivot run``.  Without ``-c``
+    (``with_c=False``) the shell runs a script file instead."""
     cases = " ".join(f'{name}) set -- "$1" {" ".join(flags)} ;;' for name, flags in _NO_RC_FLAGS.items())
-    return f'set -- "${{PIVOT_SHELL:-${{SHELL:-/bin/sh}}}}"; case "${{1##*/}}" in {cases} esac; set -- "$@" -c'
+    code = f'set -- "${{PIVOT_SHELL:-${{SHELL:-/bin/sh}}}}"; case "${{1##*/}}" in {cases} esac'
+    return code + '; set -- "$@" -c' if with_c else code
+
+
+# Linux refuses a single argument longer than 128 KiB (MAX_ARG_STRLEN) with
+# E2BIG, so a longer command cannot be given as ``SHELL -c CMD``.  Commands
+# over this many characters (UTF-8 takes at most 4 bytes a character, so
+# 128,000 bytes at most) are written to a script file that the same shell
+# runs instead: ``SHELL [flags] FILE``.  Shorter ones keep ``-c`` exactly as
+# before.  The emitted sh script and Ninja file use the same bound.
+LONG_COMMAND = 32_000
+
+
+def is_long_command(cmd: str) -> bool:
+    """Whether ``cmd`` is run from a script file rather than as ``-c`` text."""
+    return len(cmd) > LONG_COMMAND
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,15 +186,33 @@ def run_commands(
             if echo is not None:
                 echo(f"> {cmd}\n".encode())
             stdout = subprocess.PIPE if echo is not None else log
-            proc = groups.spawn(
-                [*shell, cmd],
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=subprocess.STDOUT,
-            )
+            script = _write_script(cmd, log_path) if is_long_command(cmd) else None
+            argv = [*shell, cmd] if script is None else [*_without_c(shell), str(script)]
+            try:
+                proc = groups.spawn(
+                    argv,
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=subprocess.STDOUT,
+                )
+            except OSError as exc:
+                # the shell itself could not start (missing, not executable,
+                # the environment too large): a failure of this stage, said
+                # in its log, with the code a shell gives "cannot execute"
+                _remove(script)
+                message = f"pivot: cannot start the shell {argv[0]!r}: {exc.strerror or exc}\n"
+                if exc.errno == errno.E2BIG:
+                    message += "pivot: the command's environment is too large for the kernel\n"
+                else:
+                    message += "pivot: set PIVOT_SHELL (or SHELL) to a shell that exists and can run\n"
+                log.write(message.encode())
+                if echo is not None:
+                    echo(message.encode())
+                return CommandsResult(exit_code=_CANNOT_EXECUTE, failed_command=cmd)
             if proc is None:
+                _remove(script)
                 return CommandsResult(exit_code=-signal.SIGTERM, failed_command=cmd, interrupted=True)
             try:
                 if echo is not None:
@@ -189,9 +224,38 @@ def run_commands(
                 code = proc.wait()
             finally:
                 groups.finished(proc)
+                _remove(script)
             if code != 0:
                 return CommandsResult(exit_code=code, failed_command=cmd, interrupted=groups.stopping)
     return CommandsResult(exit_code=0)
+
+
+_CANNOT_EXECUTE = 126  # what sh returns for a command found but not executable
+
+
+def _write_script(cmd: str, log_path: Path) -> Path:
+    """Write a long command to a private file beside the stage's log (under
+    ``.pivot/``, never in the workspace the command sees)."""
+    import tempfile  # only long commands need it; keep it off the start-up path
+
+    fd, name = tempfile.mkstemp(prefix=log_path.stem[:64] + ".", suffix=".sh", dir=log_path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as handle:
+        handle.write(cmd)
+        handle.write("\n")
+    return Path(name)
+
+
+def _without_c(shell: Sequence[str]) -> Sequence[str]:
+    """The shell argv without its trailing ``-c``: the file comes instead."""
+    return shell[:-1] if shell and shell[-1] == "-c" else shell
+
+
+def _remove(path: Path | None) -> None:
+    if path is not None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
 
 
 def log_tail(log_path: Path, lines: int = 20) -> str:

@@ -34,7 +34,7 @@ from typing import Collection, Mapping, Sequence
 
 from pivot import __version__
 from pivot.backends.environment import stage_env
-from pivot.backends.execute import shell_prefix_sh
+from pivot.backends.execute import is_long_command, shell_prefix_sh
 from pivot.backends.escape import (
     check_path,
     comment_text,
@@ -175,6 +175,8 @@ class NinjaRule:
     description: str
     restat: bool = False
     generator: bool = False
+    rspfile: str | None = None  # Ninja writes ``rspfile_content`` there before the command
+    rspfile_content: tuple[str, ...] = ()
 
     def text(self) -> str:
         lines = [
@@ -182,6 +184,9 @@ class NinjaRule:
             _wrap_pieces("  command = ", self.command, indent="      "),
             f"  description = {self.description}",
         ]
+        if self.rspfile is not None:
+            lines.append(f"  rspfile = {self.rspfile}")
+            lines.append(_wrap_pieces("  rspfile_content = ", self.rspfile_content, indent="      "))
         if self.restat:
             lines.append("  restat = 1")
         if self.generator:
@@ -356,31 +361,37 @@ def build_ninja(
     produced = {path for build in builds for path in (*build.outputs, *build.implicit_outputs)}
     builds += [NinjaBuild(outputs=(path,), rule="phony") for path in sources if path not in produced]
 
+    rules = RULES
+    if any(build.rule == LONG_STAGE_RULE.name for build in builds):
+        rules += (LONG_STAGE_RULE,)  # only then: other files stay as they were
     return NinjaFile(
         version=__version__,
         sources=pipeline.sources,
         variables=(("pivot", pivot_command),),
-        rules=RULES,
+        rules=rules,
         builds=tuple(builds),
     )
 
+
+# What a stage edge runs (rules ``stage`` and ``stage_long``).
+_STAGE_COMMAND = (
+    # Found up to date at emit time, every output there and no
+    # input newer since: nothing to ask pivot (see mark_fresh).
+    'm=; for p in $made; do [ -e "$$p" ] || m=1; done;',
+    'if [ -z "$$m" ] && [ -f $fresh ] && [ -z "$$(find -L $watch -prune -newer $fresh 2>&1)" ];'
+    " then exit 0; fi;",
+    f"$pivot emit ninja-prepare $touch -- $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;",
+    f"{ninja_escape(shell_prefix_sh())};",  # "$@": the shell `pivot run` would use
+    "$script &&",
+    "$pivot emit ninja-finish -- $addr",  # records the stage, refreshes its stamps
+)
 
 # The four rules every emitted file holds.  Stage addresses reach pivot
 # after ``--``, so that no name (``-q``, ``-f``) can read as an option.
 RULES = (
     NinjaRule(
         name="stage",
-        command=(
-            # Found up to date at emit time, every output there and no
-            # input newer since: nothing to ask pivot (see mark_fresh).
-            'm=; for p in $made; do [ -e "$$p" ] || m=1; done;',
-            'if [ -z "$$m" ] && [ -f $fresh ] && [ -z "$$(find -L $watch -prune -newer $fresh 2>&1)" ];'
-            " then exit 0; fi;",
-            f"$pivot emit ninja-prepare $touch -- $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;",
-            f"{ninja_escape(shell_prefix_sh())};",  # "$@": the shell `pivot run` would use
-            "$script &&",
-            "$pivot emit ninja-finish -- $addr",  # records the stage, refreshes its stamps
-        ),
+        command=_STAGE_COMMAND,
         description="$desc",
         restat=True,
     ),
@@ -405,6 +416,27 @@ RULES = (
         generator=True,
     ),
 )
+
+
+# A stage edge whose command line would pass the kernel's limit on one
+# argument (Ninja runs ``/bin/sh -c LINE``; Linux refuses an argument over
+# 128 KiB): the same command goes through a response file that /bin/sh reads.
+LONG_STAGE_RULE = NinjaRule(
+    name="stage_long",
+    command=("/bin/sh $rsp",),
+    description="$desc",
+    restat=True,
+    rspfile="$rsp",
+    rspfile_content=_STAGE_COMMAND,
+)
+_LONG_EDGE = 100_000  # bytes of the edge's own variables; the rule's text adds < 1 KB
+
+
+def rsp_path(address: str) -> str:
+    """The response file of a ``stage_long`` edge, beside the key files (that
+    directory always exists).  ``%rsp`` cannot end a flat name: ``_flat``
+    writes ``%`` only before two hex digits."""
+    return f"{NINJA_DIR}/keys/{_flat(address)}%rsp"
 
 
 def _regenerate_sources(pipeline: Pipeline) -> list[str]:
@@ -464,21 +496,26 @@ def _stage_build(
     if writes_into_dep:
         stamps += (wrote_stamp(stage.address),)
         touch = (("touch", f"--touch {sh_path(wrote_stamp(stage.address))}"),)
+    variables = (
+        ("addr", sh_quote(stage.address)),
+        ("desc", stage.address),
+        *touch,
+        ("fresh", sh_path(fresh_marker(stage.address))),
+        ("watch", " ".join(sh_path(p) for p in (*inputs, *implicit))),
+        ("made", " ".join(sh_path(p) for p in (*outputs, *stamps))),
+        ("script", stage_script(stage)),
+    )
+    rule = "stage"
+    if sum(len(value.encode(errors="surrogateescape")) for _, value in variables) > _LONG_EDGE:
+        rule = LONG_STAGE_RULE.name
+        variables += (("rsp", rsp_path(stage.address)),)
     return NinjaBuild(
         outputs=outputs,
-        rule="stage",
+        rule=rule,
         inputs=tuple(inputs),
         implicit=tuple(implicit),
         implicit_outputs=stamps,
-        variables=(
-            ("addr", sh_quote(stage.address)),
-            ("desc", stage.address),
-            *touch,
-            ("fresh", sh_path(fresh_marker(stage.address))),
-            ("watch", " ".join(sh_path(p) for p in (*inputs, *implicit))),
-            ("made", " ".join(sh_path(p) for p in (*outputs, *stamps))),
-            ("script", stage_script(stage)),
-        ),
+        variables=variables,
         comment=f"{stage.address} ({stage.location or stage.file})",
         stage=stage.address,
     )
@@ -497,9 +534,21 @@ def stage_script(stage: Stage) -> str:
     cd = "" if stage.wdir == "." else f"cd -- {sh_quote(stage.wdir)} && "
     for cmd in stage.cmds:
         ninja_escape(cmd, what=f"a command of stage '{stage.address}'")  # refuse line breaks early
-    run = [f'"$@" {sh_quote(cmd)} < /dev/null' for cmd in stage.cmds]
-    commands = " && ".join(f"( {cd}{r} )" if cd else r for r in run) or "true"
+    commands = " && ".join(_run_command(cmd, cd) for cmd in stage.cmds) or "true"
     return f'PIVOT_ROOT="$(pwd -P)" && export PIVOT_ROOT {exports} && {commands}'
+
+
+def _run_command(cmd: str, cd: str) -> str:
+    """One command as ``"$@" CMD`` (in a subshell after ``cd``); a command too
+    long to be one argument is written to a temporary file (``printf`` is a
+    shell builtin: no argument limit) that the same shell then runs."""
+    if not is_long_command(cmd):
+        run = f'"$@" {sh_quote(cmd)} < /dev/null'
+        return f"( {cd}{run} )" if cd else run
+    return (
+        f'( {cd}f="$(mktemp)" && printf \'%s\\n\' {sh_quote(cmd)} > "$f" || exit 1; '
+        f'{shell_prefix_sh(with_c=False)}; "$@" "$f" < /dev/null; s=$?; rm -f -- "$f"; exit $s )'
+    )
 
 
 def render_ninja(model: NinjaFile) -> str:

@@ -53,6 +53,7 @@ class Script:
     root_from_script: str | None  # script dir -> root, or None: root is the cwd
     pivot_command: str  # shell words invoking pivot when $PIVOT is unset
     shell_prefix: str  # shell code setting "$@" to the shell `pivot run` would use
+    long_command: int  # commands longer than this run from a file (execute.LONG_COMMAND)
     root_vars: tuple[str, ...]  # variables holding the project root
     record: bool
     stages: tuple[ScriptStage, ...]
@@ -99,7 +100,7 @@ def build_script(
 ) -> Script:
     """The script model for ``decisions`` (in run order): stages with work
     become steps, the others are only named in a comment."""
-    from pivot.backends.execute import shell_prefix_sh
+    from pivot.backends.execute import LONG_COMMAND, shell_prefix_sh
 
     steps: list[ScriptStage] = []
     skipped: list[str] = []
@@ -117,6 +118,7 @@ def build_script(
         root_from_script=root_from_script,
         pivot_command=pivot_command,
         shell_prefix=shell_prefix_sh(),
+        long_command=LONG_COMMAND,
         root_vars=root_vars,
         record=record,
         stages=tuple(steps),

@@ -255,7 +255,7 @@ def _grammar_key() -> str:
 
 
 # Bump when the syntax tree classes change shape, to invalidate cached trees.
-AST_FORMAT = 2
+AST_FORMAT = 3
 
 
 @cache
@@ -429,8 +429,7 @@ class _StatementCache:
     def _tree(blob: bytes | None, origin: Origin) -> list[Statement] | None:
         if blob is None:
             return None
-        unpickler = RestrictedUnpickler(io.BytesIO(blob), _AST_CLASSES)
-        unpickler.persistent_load = lambda _: origin
+        unpickler = _TreeUnpickler(io.BytesIO(blob), origin)
         try:
             return unpickler.load()
         except Exception:
@@ -460,19 +459,43 @@ class _StatementCache:
         buffer = io.BytesIO()
         pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
 
-        def persistent_id(obj: object) -> str | None:
-            if not isinstance(obj, Origin):
-                return None
+        # The Origin is left out: it is pickled as a call of the placeholder
+        # below, which the reader answers with the statement's new Origin.
+        # (A ``persistent_id`` hook would do the same, but pickle calls that
+        # Python function for every object of every tree; a dispatch table
+        # is consulted only for the one class.)
+        def reduce_origin(obj: Origin) -> tuple:
             if obj is not origin:  # a tree reaching into the next statement's text
                 raise pickle.PicklingError("a statement spans two chunks")
-            return "origin"
+            return _statement_origin, ()
 
-        pickler.persistent_id = persistent_id
+        pickler.dispatch_table = {Origin: reduce_origin}
         try:
             pickler.dump(statements)
         except (pickle.PicklingError, RecursionError):
             return None
         return buffer.getvalue()
+
+
+def _statement_origin() -> Origin:
+    """Stands for a cached statement's Origin in its pickle; never called
+    (:class:`_TreeUnpickler` resolves the name to the new Origin)."""
+    raise AssertionError("resolved by _TreeUnpickler")
+
+
+class _TreeUnpickler(RestrictedUnpickler):
+    """Reads one cached statement: the syntax tree classes only, and the
+    Origin placeholder bound to ``origin``."""
+
+    def __init__(self, file: io.BytesIO, origin: Origin) -> None:
+        super().__init__(file, _AST_CLASSES)
+        self.origin = origin
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) == (__name__, "_statement_origin"):
+            origin = self.origin
+            return lambda: origin
+        return super().find_class(module, name)
 
 
 # Terminal names as a user would call them in "expected ..." lists.

@@ -16,6 +16,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -33,6 +34,7 @@ LOCK_VERSION = 1
 MEMO_FORMAT = 1  # bump when the tuples below change
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_NAME = 200  # bytes; file names are limited to 255
+_SCAN_LIMIT = 8  # entries a record's lookups scan; longer lists are indexed by path
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +76,25 @@ class LockRecord:
     adopted_from: str | None = None  # the dvc.lock this record was adopted from
 
     def dep(self, path: str) -> LockEntry | None:
-        return _find(self.deps, path)
+        if len(self.deps) <= _SCAN_LIMIT:
+            return _find(self.deps, path)
+        return self._deps_by_path.get(path)
 
     def out(self, path: str) -> LockEntry | None:
-        return _find(self.outs, path)
+        if len(self.outs) <= _SCAN_LIMIT:
+            return _find(self.outs, path)
+        return self._outs_by_path.get(path)
+
+    # A summary stage over 10,000 inputs looks each of them up: a scan per
+    # lookup made that quadratic (seconds).  The indexes are built on first
+    # use; the first entry for a path wins, as in a scan.
+    @cached_property
+    def _deps_by_path(self) -> dict[str, LockEntry]:
+        return {entry.path: entry for entry in reversed(self.deps)}
+
+    @cached_property
+    def _outs_by_path(self) -> dict[str, LockEntry]:
+        return {entry.path: entry for entry in reversed(self.outs)}
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -168,13 +185,34 @@ class LockStore:
         self._root = project_root
         self._memo = memo
         self._memo_key: tuple | None = None
+        # The file names in the directory, listed once: a stage without a
+        # record then costs a set lookup instead of a failed stat and open
+        # (a never-run pipeline of 20,000 stages).  Kept up to date by this
+        # store's own writes; None when the directory cannot be listed.
+        self._names: set[str] | None = None
+        self._listed = False
 
     def path_for(self, address: str) -> Path:
         return self.dir / lock_filename(address)
 
+    def _listing(self) -> set[str] | None:
+        if not self._listed:
+            self._listed = True
+            try:
+                self._names = set(os.listdir(self._dir_str))
+            except FileNotFoundError:
+                self._names = set()
+            except OSError:  # unreadable: every record is looked for on its own
+                self._names = None
+        return self._names
+
     def read(self, address: str) -> LockRecord | None:
         """The stage's record; None if absent or unreadable (with a warning)."""
-        path = f"{self._dir_str}/{lock_filename(address)}"
+        name = lock_filename(address)
+        names = self._listing()
+        if names is not None and name not in names:
+            return None
+        path = f"{self._dir_str}/{name}"
         if self._memo is None:
             return self._read_file(address, path)
         started = time.time_ns()
@@ -245,6 +283,8 @@ class LockStore:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic.write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+            if self._names is not None:
+                self._names.add(path.name)
         except OSError as exc:
             hint = "; remove it" if exc.errno == errno.EISDIR else ""
             raise StateError(
@@ -253,7 +293,10 @@ class LockStore:
         return path
 
     def remove(self, address: str) -> None:
-        _unlink_quietly(self.path_for(address))
+        path = self.path_for(address)
+        _unlink_quietly(path)
+        if self._names is not None:
+            self._names.discard(path.name)
 
     def _show(self, path: str | Path) -> str:
         if self._root is not None:

@@ -120,15 +120,31 @@ class RunCache:
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
+        self._dir_str = str(directory)  # lookups build plain strings: a Path per key costs more than the open
+        self._holds_entries = False
 
     def path_for(self, key: str) -> Path:
         return self.dir / key[:2] / f"{key[2:]}.json"
+
+    def may_hold_entries(self) -> bool:
+        """False when the run cache certainly holds no entry (no directory, or
+        no subdirectory in it), so no key needs computing.  A True answer is
+        kept (entries are only removed by ``pivot gc``); a False one is asked
+        again each time: an entry may be written meanwhile."""
+        if not self._holds_entries:
+            try:
+                with os.scandir(self._dir_str) as listing:
+                    self._holds_entries = any(entry.is_dir() for entry in listing)
+            except OSError:
+                return False
+        return self._holds_entries
 
     def lookup(self, key: str) -> RunEntry | None:
         """The entry for ``key``; None if absent or unreadable (a damaged entry
         only costs a rerun)."""
         try:
-            raw = self.path_for(key).read_bytes()
+            with open(f"{self._dir_str}/{key[:2]}/{key[2:]}.json", "rb") as handle:
+                raw = handle.read()
         except OSError:
             return None
         try:

@@ -1,0 +1,108 @@
+"""The fast paths (stat cache, lock-record memo, pipeline and params caches,
+the lock listing, the run cache's "empty" shortcut, indexed lock records)
+decide exactly what the plain path decides: after each of a random sequence
+of edits, ``plan`` and ``status`` with every cache warm equal the same
+commands with every cache deleted."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from tests._statehelp import age
+
+SAMPLES = 60
+GROUPS = 6
+
+DVC_YAML = f"""\
+stages:
+  count:
+    foreach: {list(range(SAMPLES))}
+    do:
+      cmd: cat data/in${{item}}.txt > count/c${{item}}.txt
+      deps:
+        - data/in${{item}}.txt
+      params:
+        - p.k${{item}}
+      outs:
+        - count/c${{item}}.txt
+  norm:
+    foreach: {list(range(SAMPLES))}
+    do:
+      cmd: tr a-z A-Z < count/c${{item}}.txt > norm/n${{item}}.txt
+      deps:
+        - count/c${{item}}.txt
+      outs:
+        - norm/n${{item}}.txt
+  group:
+    foreach: {list(range(GROUPS))}
+    do:
+      cmd: ls data/extra | wc -l > group/g${{item}}.txt && cat norm/n${{item}}.txt >> group/g${{item}}.txt
+      deps:
+        - data/extra
+        - norm/n${{item}}.txt
+      outs:
+        - group/g${{item}}.txt
+  summary:
+    cmd: cat {" ".join(f"norm/n{i}.txt" for i in range(SAMPLES))} > summary.txt
+    deps: [{", ".join(f"norm/n{i}.txt" for i in range(SAMPLES))}]
+    outs: [summary.txt]
+"""
+
+
+def _write_workspace(ws) -> None:
+    ws.write("dvc.yaml", DVC_YAML)
+    ws.write("params.yaml", "p:\n" + "".join(f"  k{i}: {i}\n" for i in range(SAMPLES)))
+    for i in range(SAMPLES):
+        ws.write(f"data/in{i}.txt", f"sample {i}\n")
+    ws.write("data/extra/a.txt", "a\n")
+    for d in ("count", "norm", "group"):
+        (ws.root / d).mkdir()
+
+
+def _edit(ws, rng: random.Random) -> str:
+    i = rng.randrange(SAMPLES)
+    kind = rng.choice(["dep", "param", "delete-out", "touch", "add-file", "same-param"])
+    root: Path = ws.root
+    if kind == "dep":
+        (root / f"data/in{i}.txt").write_text(f"sample {i} edited {rng.random()}\n")
+    elif kind == "param":
+        text = (root / "params.yaml").read_text().replace(f"  k{i}: ", f"  k{i}: 1", 1)
+        (root / "params.yaml").write_text(text)
+    elif kind == "same-param":
+        (root / "params.yaml").write_text((root / "params.yaml").read_text())  # rewritten unchanged
+    elif kind == "delete-out":
+        victim = rng.choice([f"count/c{i}.txt", f"norm/n{i}.txt", "summary.txt"])
+        (root / victim).unlink(missing_ok=True)
+    elif kind == "touch":
+        path = root / f"data/in{i}.txt"
+        path.write_bytes(path.read_bytes())
+    else:
+        (root / f"data/extra/f{rng.random()}.txt").write_text("x\n")
+    return kind
+
+
+def _decisions(ws, command: str) -> object:
+    return json.loads(ws.pivot(command, "--json").stdout)
+
+
+def _drop_caches(root: Path) -> None:
+    for name in ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle"):
+        (root / ".pivot" / name).unlink(missing_ok=True)
+
+
+def test_warm_and_cold_decisions_agree_over_random_edits(ws) -> None:
+    rng = random.Random(16)
+    _write_workspace(ws)
+    ws.pivot("run")
+    for step in range(14):
+        kind = _edit(ws, rng)
+        age(ws.root, 10 + step)  # out of the racy window: the caches are trusted
+        ws.pivot("status")  # fills the caches from settled files
+        warm = (_decisions(ws, "plan"), _decisions(ws, "status"))
+        _drop_caches(ws.root)
+        cold = (_decisions(ws, "plan"), _decisions(ws, "status"))
+        assert warm == cold, f"step {step} ({kind})"
+        if rng.random() < 0.5:
+            ws.pivot("run")
