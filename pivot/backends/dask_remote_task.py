@@ -65,15 +65,14 @@ def _run_in(scratch: Path, task: RemoteStageTask, worker: str, started: float) -
 
     root = scratch / "project"
     root.mkdir()
-    remote = f"remote '{task.remote.name}' ({task.remote.url})"
     try:
         storage = RemoteStorage(task.remote, root)
         hasher = Hasher(root)
         cache = Cache(root, scratch / "cache", hasher)
         _materialise(task.inputs, storage, cache)
-    except (PivotError, OSError) as exc:
+    except (PivotError, OSError) as exc:  # the remote's errors name it (RemoteError, MissingExtra)
         return StageOutcome(worker, started, time.time(),
-                            error=f"worker {worker} cannot fetch the stage's inputs from {remote}: {_one_line(exc)}")
+                            error=f"worker {worker} cannot fetch the stage's inputs: {_one_line(exc)}")
     (root / task.stage.wdir).mkdir(parents=True, exist_ok=True)
     log_path = scratch / "stage.log"
     result, error = prepare_and_run(task.stage, root, log_path, groups=run_groups(task.run_id),
@@ -88,8 +87,7 @@ def _run_in(scratch: Path, task: RemoteStageTask, worker: str, started: float) -
             outputs = _save_outputs(task.stage, storage, hasher, cache)
         except (PivotError, OSError) as exc:
             return StageOutcome(worker, started, ended, log=log,
-                                error=f"worker {worker} cannot upload the stage's outputs to {remote}:"
-                                      f" {_one_line(exc)}")
+                                error=f"worker {worker} cannot upload the stage's outputs: {_one_line(exc)}")
     return StageOutcome(worker, started, ended, result.exit_code, result.failed_command, result.interrupted,
                         log=log, outputs=outputs)
 
