@@ -258,3 +258,20 @@ def test_the_workers_really_cannot_see_the_project(blind_cluster, hidden_ws, mot
     _use_s3(ws, moto_s3, s3_bucket)
     ws.pivot("run", "--executor", blind_cluster.executor, "--executor-data", "remote")
     assert ws.read("seen.txt") == "hidden\n"
+
+
+def test_an_output_the_worker_did_not_make_is_not_left_from_the_last_run(blind_cluster, hidden_ws, moto_s3,
+                                                                          s3_bucket) -> None:
+    ws = hidden_ws
+    pipeline = "stages:\n  make:\n    cmd: {cmd}\n    outs: [a.txt, b.txt]\n"
+    ws.write("dvc.yaml", pipeline.format(cmd="echo a > a.txt && echo b > b.txt"))
+    _use_s3(ws, moto_s3, s3_bucket)
+    run = ["run", "--executor", blind_cluster.executor, "--executor-data", "remote"]
+    ws.pivot(*run)
+    assert ws.read("b.txt") == "b\n"
+    record = ws.read(".pivot/locks/make.json")
+    ws.write("dvc.yaml", pipeline.format(cmd="echo a2 > a.txt"))
+    result = ws.pivot(*run, expect=1)
+    assert "FAILED make: stage 'make' did not produce output 'b.txt'" in result.stdout
+    assert not (ws.root / "b.txt").exists()
+    assert ws.read(".pivot/locks/make.json") == record

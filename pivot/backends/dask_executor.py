@@ -47,6 +47,7 @@ from pivot.backends.executor_config import (
 
 if TYPE_CHECKING:
     from pivot.backends.remote_data import RemoteData
+    from pivot.state import State
 
 INSTALL_HINT = "pip install 'pivot[dask]'"
 # No -j: no cap on stages in flight; the cluster's workers set the pace.
@@ -99,7 +100,7 @@ class DaskExecutor:
     """Sends each stage to a Dask worker; see the module docstring."""
 
     def __init__(self, spec: ExecutorSpec, root: Path, run_id: str, jobs: int,
-                 resources: Mapping[str, Mapping[str, float]], state: Any = None) -> None:
+                 resources: Mapping[str, Mapping[str, float]], state: "State | None" = None) -> None:
         self.spec = spec
         self.root = root
         self.run_id = run_id
@@ -113,6 +114,7 @@ class DaskExecutor:
         # remote data: the coordinator's half (inputs up, outputs down); needs the run's State
         self._remote: RemoteData | None = None
         if spec.data is ExecutorData.REMOTE:
+            assert state is not None, "remote data needs the run's State"
             from pivot.backends.remote_data import RemoteData, open_default_remote
 
             self._remote = RemoteData(state, open_default_remote(root, state.project.state_dir))
@@ -259,9 +261,9 @@ class DaskExecutor:
             inputs = self._remote.stage_inputs(job.stage)
         except (PivotError, OSError) as exc:
             now = time.time()
-            storage = self._remote.storage
-            message = f"cannot send the stage's inputs to remote '{storage.name}' ({storage.url}): {exc}"
-            self._refused.append(Done(job.stage, None, now, now, error=" ".join(message.split())))
+            # the remote's own errors name it (RemoteError)
+            self._refused.append(Done(job.stage, None, now, now,
+                                      error=" ".join(f"cannot send the stage's inputs: {exc}".split())))
             return None
         return RemoteStageTask(run_id=self.run_id, stage=job.stage, remote=self._remote.worker_remote,
                                inputs=inputs, shell=self._shell)

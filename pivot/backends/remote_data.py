@@ -113,11 +113,20 @@ class RemoteData:
 
     def place_outputs(self, stage: Stage, outs: Sequence[LockEntry]) -> None:
         """Download ``outs`` (verified) and check them out into the workspace;
-        ``PivotError`` naming what could not be placed."""
+        an output the worker did not return (its commands did not make it) is
+        removed, as a local run would have before the commands ran, so the
+        commit names it.  ``PivotError`` naming what could not be placed."""
+        from pivot.backends import outputs
+        from pivot.containment import writable_path
         from pivot.remote.index import RemoteIndex
         from pivot.state.store import Cache, LinkMode
 
         state = self.state
+        returned = {entry.path for entry in outs}
+        for out in stage.outs:
+            if out.path not in returned:
+                outputs.remove(writable_path(state.project.root, out.path))
+                state.hasher.invalidate(out.path)
         report = RemoteIndex(self.storage, state).fetch_outputs(outs)
         if not report.ok:
             raise PivotError(f"cannot download the outputs the worker uploaded: {(report.failed or report.missing)[0]}")
