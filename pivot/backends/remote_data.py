@@ -119,9 +119,13 @@ class RemoteData:
         from pivot.backends import outputs
         from pivot.containment import writable_path
         from pivot.remote.index import RemoteIndex
-        from pivot.state.store import Cache, LinkMode
+        from pivot.state.store import Cache, LinkMode, valid_digest
 
         state = self.state
+        declared = {out.path for out in stage.outs}
+        for entry in outs:  # a worker's answer is data: only the stage's own outputs, by a real hash
+            if entry.path not in declared or not valid_digest(entry.hash):
+                raise PivotError(f"the worker returned '{entry.path}' ({entry.hash!r}), not an output of the stage")
         returned = {entry.path for entry in outs}
         for out in stage.outs:
             if out.path not in returned:
