@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,7 +84,8 @@ class BlindCluster(DaskCluster):
         self.hidden = _can_hide()
 
     def _spawn(self, *args: str, name: str) -> None:
-        env = dict(os.environ, SHELL="/bin/sh", PIVOT_TEST_PROJECT=str(self.project))
+        env = dict(os.environ, SHELL="/bin/sh", PIVOT_TEST_PROJECT=str(self.project),
+                   PIVOT_TEST_MARKS=str(self.directory))  # where stages may leave notes for the test
         env.pop("PIVOT_SHELL", None)
         if not self.credentials:  # workers that cannot reach the remote
             for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
@@ -275,3 +278,37 @@ def test_an_output_the_worker_did_not_make_is_not_left_from_the_last_run(blind_c
     assert "FAILED make: stage 'make' did not produce output 'b.txt'" in result.stdout
     assert not (ws.root / "b.txt").exists()
     assert ws.read(".pivot/locks/make.json") == record
+
+
+def test_interrupt_stops_the_remote_command_and_records_nothing(blind_cluster, hidden_ws, moto_s3,
+                                                               s3_bucket) -> None:
+    ws = hidden_ws
+    marks = blind_cluster.directory / "interrupt"
+    marks.mkdir(exist_ok=True)
+    ws.write("dvc.yaml", """\
+        stages:
+          slow:
+            cmd: sleep 60 & echo "$! $PWD" > "$PIVOT_TEST_MARKS/interrupt/started"; wait; echo x > x.txt
+            outs: [x.txt]
+        """)
+    _use_s3(ws, moto_s3, s3_bucket)
+    proc = subprocess.Popen([sys.executable, "-m", "pivot", "run", "--executor", blind_cluster.executor,
+                             "--executor-data", "remote"], cwd=ws.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        started = marks / "started"
+        deadline = time.monotonic() + 60
+        while not (started.exists() and started.read_text().strip()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        sleeper, scratch = started.read_text().split()
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stdout + stderr
+    assert not (ws.root / "x.txt").exists() and not (ws.root / ".pivot/locks/slow.json").exists()
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{sleeper}").exists() or Path(scratch).exists():  # command ended, scratch removed
+        assert time.monotonic() < deadline, "the remote command or its scratch directory outlived the run"
+        time.sleep(0.05)
