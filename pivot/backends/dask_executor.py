@@ -3,9 +3,14 @@
 The coordinator (``pivot run``) keeps every decision; this executor only
 moves the execution of a stage's commands: one Dask task per stage, not
 pure, keyed by run id and stage address, sent only to workers advertising
-the resources the stage asks for.  The task (``dask_task.run_stage``) runs
-on the shared file system; before the first one, every connected worker
-must read a probe file the coordinator wrote.
+the resources the stage asks for.  With shared data the task
+(``dask_task.run_stage``) runs on the shared file system; before the first
+one, every connected worker must read a probe file the coordinator wrote.
+With remote data (``--executor-data remote``) the task
+(``dask_remote_task.run_remote_stage``) works in a scratch directory of its
+own: ``remote_data.RemoteData`` pushes the stage's inputs before it is
+sent and checks its outputs out into the workspace when it returns, on the
+coordinator's thread, so the runner commits the stage as after a local run.
 
 Workers lost mid-stage: Dask re-runs the task elsewhere; the task sees the
 earlier attempts in ``.pivot/tmp/dask-<run id>/`` and gives up after the
@@ -26,18 +31,23 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from pivot.backends import dask_task, execute
 from pivot.backends.executor import Done, Echo, Job, Notify
 from pivot.backends.executor_config import (
     ClusterFile,
+    ExecutorData,
     ExecutorError,
     ExecutorKind,
     ExecutorSpec,
     format_resources,
     read_cluster_file,
 )
+
+if TYPE_CHECKING:
+    from pivot.backends.remote_data import RemoteData
+    from pivot.state import State
 
 INSTALL_HINT = "pip install 'pivot[dask]'"
 # No -j: no cap on stages in flight; the cluster's workers set the pace.
@@ -90,7 +100,7 @@ class DaskExecutor:
     """Sends each stage to a Dask worker; see the module docstring."""
 
     def __init__(self, spec: ExecutorSpec, root: Path, run_id: str, jobs: int,
-                 resources: Mapping[str, Mapping[str, float]]) -> None:
+                 resources: Mapping[str, Mapping[str, float]], state: "State | None" = None) -> None:
         self.spec = spec
         self.root = root
         self.run_id = run_id
@@ -100,6 +110,14 @@ class DaskExecutor:
         self._client: Any = None
         self._cluster: Any = None
         self._futures: dict[str, tuple[Job, Any]] = {}  # key -> (job, future)
+        self._refused: list[Done] = []  # stages that ended before reaching a worker
+        # remote data: the coordinator's half (inputs up, outputs down); needs the run's State
+        self._remote: RemoteData | None = None
+        if spec.data is ExecutorData.REMOTE:
+            assert state is not None, "remote data needs the run's State"
+            from pivot.backends.remote_data import RemoteData, open_default_remote
+
+            self._remote = RemoteData(state, open_default_remote(root, state.project.state_dir))
         self._done: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._notify: Notify = lambda line: None
         self._echo: Echo | None = None
@@ -128,8 +146,9 @@ class DaskExecutor:
         self._workers_wanted = max(1, min(width, self.jobs) if self.jobs else width)
         try:
             self._connect(distributed)
-            (self.root / self._scratch).mkdir(parents=True, exist_ok=True)
-            (self.root / self._probe).write_text(self._token, encoding="utf-8")
+            if self._remote is None:  # workers on the shared file system read the probe
+                (self.root / self._scratch).mkdir(parents=True, exist_ok=True)
+                (self.root / self._probe).write_text(self._token, encoding="utf-8")
             if self.spec.kind is not ExecutorKind.CLUSTER_FILE:  # adaptive clusters start with no worker
                 self._check_workers()
         except BaseException:
@@ -181,11 +200,13 @@ class DaskExecutor:
         except (TimeoutError, OSError):
             raise ExecutorError(f"no Dask worker joined {spec.describe()} within {spec.connect_timeout:g}s"
                                 f" ({spec.origin})") from None
-        seen = self._client.run(dask_task.sees_probe, str(self.root / self._probe), self._token, on_error="return")
-        blind = sorted(worker for worker, ok in seen.items() if ok is not True)
-        if blind:
-            more = f" (and {len(blind) - 1} more)" if len(blind) > 1 else ""
-            raise ExecutorError(dask_task.probe_message(blind[0], self.root) + more)
+        if self._remote is None:
+            seen = self._client.run(dask_task.sees_probe, str(self.root / self._probe), self._token,
+                                    on_error="return")
+            blind = sorted(worker for worker, ok in seen.items() if ok is not True)
+            if blind:
+                more = f" (and {len(blind) - 1} more)" if len(blind) > 1 else ""
+                raise ExecutorError(dask_task.probe_message(blind[0], self.root) + more)
         workers = self._client.scheduler_info()["workers"].values()
         offered = [dict(w.get("resources") or {}) for w in workers]
         for address, wanted in self.resources.items():
@@ -197,11 +218,26 @@ class DaskExecutor:
     # -- running ----------------------------------------------------------------
 
     def submit(self, job: Job) -> None:
+        address = job.stage.address
+        if self._remote is None:
+            task, function = self._shared_task(job), dask_task.run_stage
+        else:
+            from pivot.backends.dask_remote_task import run_remote_stage
+
+            task, function = self._remote_task(job), run_remote_stage
+        if task is None:
+            return  # refused: next_done reports it
+        future = self._client.submit(function, task, key=f"pivot-{self.run_id}-{address}", pure=False,
+                                     resources=dict(job.resources) or None)
+        self._futures[future.key] = (job, future)
+        future.add_done_callback(self._done.put)  # called on Dask's callback thread
+
+    def _shared_task(self, job: Job) -> dask_task.StageTask:
         from pivot.backends.runner import log_relpath
         from pivot.state.locks import address_filename
 
         address = job.stage.address
-        task = dask_task.StageTask(
+        return dask_task.StageTask(
             run_id=self.run_id,
             root=str(self.root),
             stage=job.stage,
@@ -213,12 +249,28 @@ class DaskExecutor:
             shell=self._shell,
             return_log=True,
         )
-        future = self._client.submit(dask_task.run_stage, task, key=f"pivot-{self.run_id}-{address}", pure=False,
-                                     resources=dict(job.resources) or None)
-        self._futures[future.key] = (job, future)
-        future.add_done_callback(self._done.put)  # called on Dask's callback thread
+
+    def _remote_task(self, job: Job) -> Any:
+        """The remote-data task, once the stage's inputs are on the remote;
+        None (the stage failed, see ``_refused``) when they cannot be sent."""
+        from pivot.backends.dask_remote_task import RemoteStageTask
+        from pivot.errors import PivotError
+
+        assert self._remote is not None
+        try:
+            inputs = self._remote.stage_inputs(job.stage)
+        except (PivotError, OSError) as exc:
+            now = time.time()
+            # the remote's own errors name it (RemoteError)
+            self._refused.append(Done(job.stage, None, now, now,
+                                      error=" ".join(f"cannot send the stage's inputs: {exc}".split())))
+            return None
+        return RemoteStageTask(run_id=self.run_id, stage=job.stage, remote=self._remote.worker_remote,
+                               inputs=inputs, shell=self._shell)
 
     def next_done(self, timeout: float) -> Done | None:
+        if self._refused:
+            return self._refused.pop(0)
         try:
             future = self._done.get(timeout=timeout)
         except queue.Empty:
@@ -238,6 +290,10 @@ class DaskExecutor:
         if future.status != "finished":
             return Done(stage, None, now, now, error=self._task_error(future.exception()))
         outcome: dask_task.StageOutcome = future.result()
+        if self._remote is not None:
+            placed = self._bring_back(job, outcome)
+            if placed is not None:
+                return placed
         for lost in outcome.lost:
             self._notify(f"WARNING: worker {lost} was lost while running {stage.address}; outputs cleared,"
                          f" retried on {outcome.worker}")
@@ -245,6 +301,22 @@ class DaskExecutor:
             for line in outcome.log.splitlines(keepends=True):
                 self._echo(stage.address, line)
         return Done(stage, outcome.result(), outcome.started, outcome.ended, outcome.error, outcome.worker)
+
+    def _bring_back(self, job: Job, outcome: dask_task.StageOutcome) -> Done | None:
+        """Remote data: the worker's log into ``.pivot/logs/``, its outputs
+        into the workspace; a failed Done when they cannot be placed."""
+        from pivot.errors import PivotError
+
+        assert self._remote is not None
+        job.log_path.write_bytes(outcome.log)
+        if outcome.outputs is None:
+            return None
+        try:
+            self._remote.place_outputs(job.stage, outcome.outputs)
+        except (PivotError, OSError) as exc:
+            return Done(job.stage, None, outcome.started, outcome.ended,
+                        error=" ".join(str(exc).split()), worker=outcome.worker)
+        return None
 
     @staticmethod
     def _task_error(exc: BaseException | None) -> str:
@@ -308,3 +380,4 @@ class DaskExecutor:
         for handler, level in self._quieted:
             handler.setLevel(level)
         self._quieted = []
+

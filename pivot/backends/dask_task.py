@@ -28,6 +28,7 @@ from typing import Sequence
 from pivot.backends import execute
 from pivot.backends.executor import prepare_and_run
 from pivot.ir import Stage
+from pivot.state.locks import LockEntry
 
 # How much of the log a task sends back (its end); the whole log is on disk.
 LOG_RETURN_LIMIT = 1024 * 1024
@@ -62,6 +63,8 @@ class StageOutcome:
     error: str | None = None
     lost: tuple[str, ...] = ()  # workers that died running earlier attempts
     log: bytes = b""
+    # --executor-data remote: the outputs' hashes, uploaded to the remote (None: nothing uploaded)
+    outputs: tuple[LockEntry, ...] | None = None
 
     def result(self) -> execute.CommandsResult | None:
         if self.exit_code is None:
@@ -82,12 +85,12 @@ def run_stage(task: StageTask) -> StageOutcome:
         return StageOutcome(worker, started, time.time(), lost=lost,
                             error=f"worker {lost[-1]} was lost while running the stage"
                                   f" ({len(lost)} attempts, each on a worker that died); not retried again")
-    groups = _run_groups(task.run_id)
+    groups = run_groups(task.run_id)
     log_path = root / task.log_relpath
     result, error = prepare_and_run(task.stage, root, log_path, groups=groups,
                                     shell=task.shell or execute.shell_prefix(), base_env=os.environ)
     ended = time.time()
-    log = _read_tail(log_path) if task.return_log else b""
+    log = read_tail(log_path) if task.return_log else b""
     if result is None:
         return StageOutcome(worker, started, ended, error=error, lost=lost, log=log)
     return StageOutcome(worker, started, ended, result.exit_code, result.failed_command, result.interrupted,
@@ -149,7 +152,7 @@ def _clear_outputs(root: Path, stage: Stage) -> None:
         pass  # the stage fails anyway; the next run prepares them again
 
 
-def _read_tail(path: Path) -> bytes:
+def read_tail(path: Path) -> bytes:
     try:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
@@ -165,7 +168,7 @@ _lock = threading.Lock()
 _runs: dict[str, "_ReapedGroups"] = {}
 
 
-def _run_groups(run_id: str) -> "_ReapedGroups":
+def run_groups(run_id: str) -> "_ReapedGroups":
     with _lock:
         return _runs.setdefault(run_id, _ReapedGroups())
 
@@ -173,7 +176,7 @@ def _run_groups(run_id: str) -> "_ReapedGroups":
 def stop_run(run_id: str, sig: int = signal.SIGTERM) -> int:
     """Stop one run's commands on this worker and refuse its later ones
     (``Client.run`` on every worker); returns how many groups were running."""
-    groups = _run_groups(run_id)
+    groups = run_groups(run_id)
     running = groups.running
     groups.stop(sig)
     return running

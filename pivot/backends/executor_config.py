@@ -9,6 +9,8 @@
     # attempts after a worker is lost; seconds to reach a scheduler
     retries = 2
     connect-timeout = 10
+    # shared (workers see the project) or remote (deps and outs move through the default remote)
+    data = shared
 
     [stage "train@*"]
     resources = gpu=1, mem=8e9
@@ -22,7 +24,7 @@ import enum
 import fnmatch
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, assert_never
 
@@ -43,6 +45,16 @@ class ExecutorError(PivotError):
     """An executor that cannot be used as configured."""
 
 
+class ExecutorData(enum.Enum):
+    """How a Dask worker reaches a stage's files."""
+
+    SHARED = "shared"  # the project on a shared file system, at the same path
+    REMOTE = "remote"  # by content hash through the project's default remote
+
+
+DATA_CHOICES = tuple(mode.value for mode in ExecutorData)
+
+
 class ExecutorKind(enum.Enum):
     LOCAL = "local"  # worker threads in the pivot process
     SCHEDULER = "scheduler"  # an existing Dask scheduler: dask://HOST:PORT
@@ -61,6 +73,7 @@ class ExecutorSpec:
     cluster_file: Path | None = None  # CLUSTER_FILE
     retries: int = DEFAULT_RETRIES
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    data: ExecutorData = ExecutorData.SHARED
 
     @property
     def is_local(self) -> bool:
@@ -97,9 +110,10 @@ def _read_config(state_dir: Path) -> "configparser.ConfigParser | None":
     return parser
 
 
-def resolve(option: str | None, root: Path, state_dir: Path) -> ExecutorSpec:
+def resolve(option: str | None, root: Path, state_dir: Path, data: str | None = None) -> ExecutorSpec:
     """The executor: ``--executor``, else ``PIVOT_EXECUTOR``, else
-    ``[executor] address`` of ``.pivot/config``, else local."""
+    ``[executor] address`` of ``.pivot/config``, else local; its data mode:
+    ``data`` (``--executor-data``), else ``[executor] data``, else shared."""
     config = _read_config(state_dir)
     section: Mapping[str, str] = config["executor"] if config is not None and config.has_section("executor") else {}
     if option:
@@ -112,7 +126,19 @@ def resolve(option: str | None, root: Path, state_dir: Path) -> ExecutorSpec:
         value, origin = "local", "default"
     retries = _number(section, "retries", DEFAULT_RETRIES, int)
     timeout = _number(section, "connect-timeout", DEFAULT_CONNECT_TIMEOUT, float)
-    return parse(value.strip(), origin, root, retries=retries, connect_timeout=timeout)
+    spec = parse(value.strip(), origin, root, retries=retries, connect_timeout=timeout)
+    mode = _data_mode(data, "--executor-data") if data else _data_mode(section.get("data"),
+                                                                       "'.pivot/config' [executor] data")
+    return replace(spec, data=mode)
+
+
+def _data_mode(raw: str | None, origin: str) -> ExecutorData:
+    if raw is None or not raw.strip():
+        return ExecutorData.SHARED
+    try:
+        return ExecutorData(raw.strip().lower())
+    except ValueError:
+        raise ExecutorError(f"{origin}: unknown data mode '{raw}' (choose {' or '.join(DATA_CHOICES)})") from None
 
 
 def _number(section: Mapping[str, str], key: str, default, kind):

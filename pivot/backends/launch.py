@@ -49,7 +49,7 @@ def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: S
 
             work = [d.address for d in plan.decisions if d.action in WORK_ACTIONS]
             resources = stage_resources(proj.state_dir, work)
-            dask = DaskExecutor(executor, proj.root, audit.run_id, options.jobs, resources)
+            dask = DaskExecutor(executor, proj.root, audit.run_id, options.jobs, resources, state=state)
         runner = Runner(pipeline, state, options, progress_factory=make_progress, audit=audit, executor=dask,
                         resources=resources)
         summary = runner.run(plan)

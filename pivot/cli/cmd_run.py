@@ -25,6 +25,10 @@ from pivot.cli import common
               help="Where stages run: local, dask://HOST:PORT, dask-local:N or a cluster FILE.yaml"
                    " [default: $PIVOT_EXECUTOR, else [executor] in .pivot/config, else local]."
                    " See docs/distributed.md.")
+@click.option("--executor-data", "executor_data", type=click.Choice(["shared", "remote"]), default=None,
+              help="How Dask workers reach the data: shared (the project at the same path) or remote"
+                   " (deps and outputs move through the default remote) [default: [executor] data in"
+                   " .pivot/config, else shared].")
 def command(
     targets: tuple[str, ...],
     jobs: int | None,
@@ -38,6 +42,7 @@ def command(
     remote_name: str | None,
     no_remote: bool,
     executor: str | None,
+    executor_data: str | None,
 ) -> None:
     from pivot import optimizer
     from pivot import targets as targets_mod
@@ -60,10 +65,19 @@ def command(
         click.echo(report.plan_text(plan, resources), nl=False)
         return
 
-    where = executor_config.resolve(executor, proj.root, proj.state_dir)
+    where = executor_config.resolve(executor, proj.root, proj.state_dir, executor_data)
+    if where.data is executor_config.ExecutorData.REMOTE:
+        if where.is_local:
+            if executor_data:  # a config default is harmless for a local run; the flag is a mistake
+                common.fail("--executor-data remote needs a Dask executor (--executor dask://HOST:PORT, ...)")
+        else:
+            from pivot.backends.remote_data import open_default_remote
+
+            open_default_remote(proj.root, proj.state_dir)  # no default remote: one line, before anything runs
     # on a cluster, without -j, the cluster's workers (and the plan's width) set the pace
     jobs = jobs or ((os.cpu_count() or 1) if where.is_local else 0)
-    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache, executor)
+    argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache, executor,
+                 executor_data)
     with RunLock(proj, "run"), State.open(proj) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
@@ -84,7 +98,7 @@ def command(
 
 
 def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache,
-          executor=None) -> list[str]:
+          executor=None, executor_data=None) -> list[str]:
     """The invocation, as recorded in the audit trail: what the user typed,
     or (when called in-process) the options spelled out."""
     from pivot.state.audit import invocation
@@ -95,5 +109,7 @@ def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no
     flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose,
              "--no-run-cache": no_run_cache}
     where = ["--executor", executor] if executor else []
+    if executor_data:
+        where += ["--executor-data", executor_data]
     jobs_given = ["-j", str(jobs)] if jobs else []
     return ["pivot", "run", *targets, *jobs_given, *[flag for flag, on in flags.items() if on], *where]
