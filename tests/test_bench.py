@@ -73,6 +73,7 @@ def test_run_command_reports_failure_and_timeout(tmp_path):
     assert fine.outcome is Outcome.OK and fine.peak_rss_mb > 0
 
 
+@pytest.mark.slow
 def test_harness_smoke_without_dvc(tmp_path, capsys):
     out = tmp_path / "out"
     code = bench_cli.main([
@@ -112,6 +113,7 @@ def test_targets_are_met_missed_or_not_measured():
     assert verdicts["pivot --help < 0.15 s"] is Verdict.MET
 
 
+@pytest.mark.slow
 def test_pivotfile_load_scenario_smoke(tmp_path):
     from bench import pivotfile_load
 

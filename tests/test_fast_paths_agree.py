@@ -6,6 +6,8 @@ commands with every cache deleted."""
 
 from __future__ import annotations
 
+import pytest
+
 import json
 import random
 from pathlib import Path
@@ -92,6 +94,7 @@ def _drop_caches(root: Path) -> None:
         (root / ".pivot" / name).unlink(missing_ok=True)
 
 
+@pytest.mark.slow
 def test_warm_and_cold_decisions_agree_over_random_edits(ws) -> None:
     rng = random.Random(16)
     _write_workspace(ws)

@@ -155,6 +155,7 @@ def test_a_damaged_lock_record_stops_gc(history):
     assert _objects(ws.root) == before
 
 
+@pytest.mark.slow
 def test_gc_during_concurrent_status(history):
     """A real status/plan loop in another process while runs and gc churn
     the cache: every status succeeds and says something coherent."""
