@@ -18,7 +18,7 @@ it missing, and the stage then runs).
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from pivot.errors import PivotError
 from pivot.remote.storage import ENTRIES, OBJECTS, RemoteStorage
@@ -97,6 +97,11 @@ class RemoteIndex:
         """Whether the remote (together with the local cache) holds everything
         needed to restore ``outs``: a directory's manifest and all its files.
         A manifest the local cache lacks is fetched (verified) to answer."""
+        return self._holds(outs, self._placed_manifest)
+
+    def _holds(self, outs: Sequence["LockEntry"], manifest_of: Callable[[str], tuple | None]) -> bool:
+        """``outs`` restorable from the local cache plus the remote;
+        ``manifest_of`` gives a directory's listing the local cache lacks."""
         cache = self.state.cache
         wanted = [o.hash for o in outs if not in_cache(cache, o.hash)]
         if set(wanted) - self.contains(wanted):
@@ -105,16 +110,19 @@ class RemoteIndex:
         for out in outs:
             if not out.hash.endswith(DIR_SUFFIX):
                 continue
-            listing = cache.load_manifest(out.hash)
+            listing = cache.load_manifest(out.hash) if in_cache(cache, out.hash) else manifest_of(out.hash)
             if listing is None:
-                # manifests are small: fetch it now (verified), the files decide
-                try:
-                    download_object(self.storage, cache, out.hash)
-                except (FileNotFoundError, CorruptDownload):
-                    return False
-                listing = cache.load_manifest(out.hash) or ()
+                return False
             files.extend(e.hash for e in listing if not in_cache(cache, e.hash))
         return not set(files) - self.contains(files)
+
+    def _placed_manifest(self, digest: str) -> tuple | None:
+        """Manifests are small: fetch one now (verified, into the cache)."""
+        try:
+            download_object(self.storage, self.state.cache, digest)
+        except (FileNotFoundError, CorruptDownload):
+            return None
+        return self.state.cache.load_manifest(digest)
 
     # -- read-only questions, for plans (inspection writes nothing) -------------
 
@@ -128,25 +136,10 @@ class RemoteIndex:
         if self.problem is not None:
             return False
         try:
-            return self._can_restore(outs)
+            return self._holds(outs, self._remote_manifest)
         except (PivotError, OSError) as exc:
             self.problem = str(exc)
             return False
-
-    def _can_restore(self, outs: Sequence["LockEntry"]) -> bool:
-        cache = self.state.cache
-        wanted = [o.hash for o in outs if not in_cache(cache, o.hash)]
-        if set(wanted) - self.contains(wanted):
-            return False
-        files: list[str] = []
-        for out in outs:
-            if not out.hash.endswith(DIR_SUFFIX):
-                continue
-            listing = cache.load_manifest(out.hash) if in_cache(cache, out.hash) else self._remote_manifest(out.hash)
-            if listing is None:
-                return False
-            files.extend(e.hash for e in listing if not in_cache(cache, e.hash))
-        return not set(files) - self.contains(files)
 
     def _remote_manifest(self, digest: str) -> tuple | None:
         if digest not in self._manifests:
