@@ -14,6 +14,7 @@ import time
 
 import pytest
 
+from pivot import atomic
 from pivot.remote.transfer import parse_manifest
 from pivot.state.hashing import file_digest
 from tests.remote_helpers import clone, make_project, outputs, remote_objects, runs
@@ -291,7 +292,7 @@ def test_an_interrupted_fetch_places_nothing_partial_and_a_rerun_finishes(ws, tm
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    placed = [p for p in objects.glob("*/*") if not p.name.startswith(".tmp-")]
+    placed = [p for p in objects.glob("*/*") if not atomic.is_temp_name(p.name)]
     assert 0 < len(placed) < 201, "the fetch was not interrupted in the middle"
     for obj in placed:
         digest = obj.parent.name + obj.name

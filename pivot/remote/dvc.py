@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 from pivot.errors import PivotError
 from pivot.remote.config import ConfigError, Remote, RemoteSettings
 from pivot.remote.storage import DVC_LEGACY_OBJECTS, DVC_OBJECTS, Kind, RemoteError, RemoteStorage
-from pivot.remote.transfer import CorruptDownload, Progress, TransferReport
+from pivot.remote.transfer import Progress, TransferReport
 from pivot.state.store import valid_relpath
 
 if TYPE_CHECKING:
@@ -263,27 +263,11 @@ def fetch(outs: Sequence[DvcOutput], root: Path, storage: RemoteStorage, report:
 
 def download(storage: RemoteStorage, root: Path, md5: str, legacy: bool) -> int:
     """One DVC object into ``.dvc/cache/``, verified; its size."""
-    import tempfile
+    from pivot.remote.transfer import place_download
 
     kind = DVC_LEGACY_OBJECTS if legacy else DVC_OBJECTS
-    target = cache_path(root, md5, legacy)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    os.close(fd)
-    try:
-        storage.download(kind, md5, Path(tmp))
-        problem = _verify(Path(tmp), md5, legacy)
-        if problem is not None:
-            raise CorruptDownload(f"DVC remote '{storage.name}': {storage.shown(kind, md5)} is corrupt ({problem}); not placed")
-        size = os.path.getsize(tmp)
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, target)
-        return size
-    finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    return place_download(storage, kind, md5, cache_path(root, md5, legacy), lambda path: _verify(path, md5, legacy),
+                          what=f"DVC remote '{storage.name}'", mode=0o444)
 
 
 def _verify(path: Path, md5: str, legacy: bool) -> str | None:

@@ -371,21 +371,28 @@ def download_object(storage: RemoteStorage, cache: "Cache", digest: str) -> int:
     its content does not match ``digest`` (nothing is placed then)."""
     if not valid_digest(digest):
         raise PivotError(f"refusing to fetch {digest!r}: not a cache hash")
-    target = cache.object_path(digest)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    import tempfile
+    problem_of = lambda path: _verify(path, digest)  # noqa: E731
+    return place_download(storage, OBJECTS, digest, cache.object_path(digest), problem_of,
+                          what=f"remote '{storage.name}'", mode=OBJECT_MODE)
 
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-    os.close(fd)
+
+def place_download(storage: RemoteStorage, kind, name: str, target: Path, problem_of, *, what: str,
+                   mode: int) -> int:
+    """Download ``name`` to a temporary name beside ``target`` (the atomic
+    writer's, which gc sweeps), check it with ``problem_of`` (why it is not
+    what was asked for, or None), then rename it into place; its size.
+    ``CorruptDownload`` when the check fails: nothing is placed then."""
+    from pivot import atomic
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic.temp_path(target)
     try:
-        storage.download(OBJECTS, digest, Path(tmp))
-        problem = _verify(Path(tmp), digest)
+        storage.download(kind, name, tmp)
+        problem = problem_of(tmp)
         if problem is not None:
-            raise CorruptDownload(
-                f"remote '{storage.name}': {storage.shown(OBJECTS, digest)} is corrupt ({problem}); not placed"
-            )
+            raise CorruptDownload(f"{what}: {storage.shown(kind, name)} is corrupt ({problem}); not placed")
         size = os.path.getsize(tmp)
-        os.chmod(tmp, OBJECT_MODE)
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
         return size
     finally:

@@ -170,9 +170,7 @@ class RunCache:
         """Every entry file with its entry (None when unreadable)."""
         if not self.dir.is_dir():
             return
-        for path in sorted(self.dir.glob("*/*.json")):
-            if path.name.startswith(".tmp-"):
-                continue
+        for path in sorted(self.dir.glob("*/*.json")):  # the atomic writer's temp names end in .tmp
             key = path.parent.name + path.name[: -len(".json")]
             yield path, self.lookup(key)
 
