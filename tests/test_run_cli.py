@@ -206,3 +206,40 @@ def test_commit_is_recorded_in_the_log(ws) -> None:
     assert run["command"] == "commit"
     assert [(s["address"], s["outcome"]) for s in run["stages"]] == [("by_hand", "committed")]
     assert "0 ran, 0 restored, 1 up to date" in ws.pivot("run").stdout
+
+
+def _fan_out(ws, stages: int) -> None:
+    ws.write("dvc.yaml", f"""\
+        stages:
+          step:
+            foreach: {list(range(stages))}
+            do:
+              cmd: test ${{item}} -ne 3 && echo ${{item}} > out/${{item}}.txt
+              outs:
+                - out/${{item}}.txt
+        """)
+
+
+def test_plain_output_is_one_line_per_stage_and_quiet_only_failures(ws) -> None:
+    _fan_out(ws, 40)
+    first = ws.pivot("run", "-j", "2", "-k", expect=1)
+    lines = first.stdout.splitlines()
+    # 39 ran, 1 failed (with its log tail), then the summary and the failure's line
+    assert len([line for line in lines if line.startswith("[")]) == 40, first.stdout
+    assert not any(line.startswith("running ") for line in lines)
+    assert "39 ran, 0 restored, 0 up to date, 1 failed in " in first.stdout
+
+    quiet = ws.pivot("run", "-j", "2", "-k", "-q", expect=1)
+    assert [line for line in quiet.stdout.splitlines() if line.startswith("[")] == \
+        ["[1/1] FAILED step@3 (exit 1): command failed: test 3 -ne 3 && echo 3 > out/3.txt;"
+         " log: .pivot/logs/step%403.log"]
+    assert "0 ran, 0 restored, 39 up to date, 1 failed in " in quiet.stdout
+
+    verbose = ws.pivot("run", "-v", "step@3", expect=1)
+    assert "running step@3: never run" in verbose.stdout
+
+
+def test_verbose_and_quiet_together_is_an_error(ws) -> None:
+    _fan_out(ws, 1)
+    result = ws.pivot("run", "-v", "-q", expect=None)
+    assert result.exit_code != 0 and "-v and -q cannot be used together" in result.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 
-from pivot.backends.progress import Failure, Progress, Summary, render_summary
+import pytest
+
+from pivot.backends.progress import Failure, Progress, Summary, Verbosity, render_summary
 from pivot.state.audit import Outcome, ReasonNote, StageEntry
 
 
@@ -22,14 +24,45 @@ def test_status_line_is_rewritten_in_place_and_failures_stay() -> None:
     assert "ran other" not in text  # successes only move the counter
 
 
-def test_plain_lines_one_per_event() -> None:
+def test_plain_lines_one_per_settled_stage() -> None:
     out = io.StringIO()
     progress = Progress(out, 2, status_line=False, prefix_output=False)
-    progress.started("a", (ReasonNote("dep_modified", "dep 'x' modified"),))
-    progress.settled(StageEntry("a", Outcome.RAN, started=1.0, ended=1.25))
+    why = (ReasonNote("dep_modified", "dep 'x' modified"),)
+    progress.started("a", why)
+    progress.settled(StageEntry("a", Outcome.RAN, reasons=why, started=1.0, ended=1.25))
     progress.settled(StageEntry("b", Outcome.RESTORED))
-    assert out.getvalue() == "running a: dep 'x' modified\nran a in 250ms\nrestored b from cache\n"
+    assert out.getvalue() == "[1/2] ran a in 250ms (dep 'x' modified)\n[2/2] restored b from cache\n"
     assert "\r" not in out.getvalue()
+
+
+def test_verbose_plain_lines_also_say_when_a_stage_starts() -> None:
+    out = io.StringIO()
+    progress = Progress(out, 1, status_line=False, prefix_output=False, verbosity=Verbosity.VERBOSE)
+    why = (ReasonNote("dep_modified", "dep 'x' modified"),)
+    progress.started("a", why)
+    progress.output("a", b"hello\n")
+    progress.settled(StageEntry("a", Outcome.RAN, reasons=why, started=1.0, ended=1.25))
+    assert out.getvalue() == "running a: dep 'x' modified\nhello\n[1/1] ran a in 250ms (dep 'x' modified)\n"
+
+
+@pytest.mark.parametrize("status_line", [False, True])
+def test_quiet_prints_only_failures_warnings_and_the_summary(status_line) -> None:
+    out = io.StringIO()
+    progress = Progress(out, 3, status_line=status_line, prefix_output=False, verbosity=Verbosity.QUIET)
+    progress.started("a", ())
+    progress.settled(StageEntry("a", Outcome.RAN, started=1.0, ended=1.25))
+    progress.started("b", ())
+    progress.note("WARNING: object gone; running b")
+    progress.settled(StageEntry("b", Outcome.FAILED, exit_code=2, log=".pivot/logs/b.log"), "boom")
+    progress.settled(StageEntry("c", Outcome.BLOCKED, message="upstream b failed"))
+    progress.finish(Summary(ran=1, restored=0, up_to_date=0, blocked=1, interrupted=False, wall=0.5,
+                            failed=(Failure("b", 2, ".pivot/logs/b.log", None, "boom"),)))
+    assert out.getvalue() == (
+        "WARNING: object gone; running b\n"
+        "[2/3] FAILED b (exit 2); log: .pivot/logs/b.log\n    boom\n"
+        "1 ran, 0 restored, 0 up to date, 1 failed, 1 blocked in 500ms\n"
+        "  failed: b (exit 2, log .pivot/logs/b.log)\n"
+    )
 
 
 def test_summary_names_each_failure() -> None:

@@ -86,7 +86,7 @@ def test_kill_9_loses_only_the_running_stage(ws) -> None:
     (ws.root / "sleep.pid").unlink()
     ws.write("delay.txt", "0\n")  # not a dep: the stage reruns only for lack of a record
     result = ws.pivot("run")
-    assert "running slow" in result.stdout and "running quick" not in result.stdout
+    assert "ran slow" in result.stdout and "ran quick" not in result.stdout
     assert "1 ran, 0 restored, 1 up to date" in result.stdout
     record = json.loads(ws.pivot("log", "--json", "-n", "2").stdout)[1]
     assert record["status"] == "incomplete"

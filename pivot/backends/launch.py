@@ -24,7 +24,7 @@ def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: S
              options: "RunOptions", executor: "ExecutorSpec | None" = None) -> "Summary":
     """Run the plan's work with a progress display on stdout and an audit
     record, on the local executor or the Dask one ``executor`` names."""
-    from pivot.backends.progress import Progress, use_status_line
+    from pivot.backends.progress import Progress, Verbosity, use_status_line
     from pivot.backends.runner import Runner
     from pivot.state.audit import AuditWriter
 
@@ -35,9 +35,11 @@ def run_plan(proj: "Project", pipeline: "Pipeline", state, plan: "Plan", argv: S
 
     stream = sys.stdout
     status_line = use_status_line(stream)
+    verbosity = Verbosity.QUIET if options.quiet else Verbosity.VERBOSE if options.verbose else Verbosity.NORMAL
 
     def make_progress(total: int) -> Progress:
-        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs != 1)
+        return Progress(stream, total, status_line=status_line, prefix_output=options.jobs != 1,
+                        verbosity=verbosity)
 
     with AuditWriter(proj, "run", argv) as audit:
         dask = None

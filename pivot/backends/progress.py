@@ -2,8 +2,12 @@
 
 On a terminal: one status line rewritten in place, as Ninja does
 (``[12/93] running base/dvc.yaml:merge_data@v2``), with failures printed
-above it.  Elsewhere (pipes, CI logs): one plain line per stage event.
-Both end with the same summary.  Methods may be called from any thread.
+above it.  Elsewhere (pipes, CI logs): one plain line per stage as it
+settles (``[12/93] ran train in 2.10s (dep 'x' modified)``), so a
+20,000-stage run prints 20,000 lines, not twice that; ``-v`` adds a line
+when each stage starts and its command output.  ``-q`` prints only
+failures, warnings and the summary.  All end with the same summary.
+Methods may be called from any thread.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import os
 import shutil
 import threading
 from dataclasses import dataclass
+from enum import Enum
 from typing import IO, Sequence
 
 from pivot.state.audit import Outcome, ReasonNote, StageEntry
@@ -39,6 +44,12 @@ class Summary:
     wall: float
 
 
+class Verbosity(Enum):
+    QUIET = "quiet"  # failures, warnings and the summary
+    NORMAL = "normal"  # one line per settled stage (a status line on a terminal)
+    VERBOSE = "verbose"  # also a line per started stage, and command output
+
+
 def use_status_line(stream: IO[str]) -> bool:
     """A live status line only on a real terminal that can redraw."""
     try:
@@ -50,10 +61,12 @@ def use_status_line(stream: IO[str]) -> bool:
 class Progress:
     """Reports stage events to ``stream`` as plain lines or a status line."""
 
-    def __init__(self, stream: IO[str], total: int, *, status_line: bool, prefix_output: bool) -> None:
+    def __init__(self, stream: IO[str], total: int, *, status_line: bool, prefix_output: bool,
+                 verbosity: Verbosity = Verbosity.NORMAL) -> None:
         self._stream = stream
         self._total = total
-        self._status_line = status_line
+        self._status_line = status_line and verbosity is not Verbosity.QUIET
+        self._verbosity = verbosity
         self._prefix_output = prefix_output
         self._lock = threading.Lock()
         self._done = 0
@@ -65,7 +78,7 @@ class Progress:
     def started(self, address: str, reasons: Sequence[ReasonNote]) -> None:
         with self._lock:
             self._running.append(address)
-            if not self._status_line:
+            if not self._status_line and self._verbosity is Verbosity.VERBOSE:
                 why = f": {reasons[0].text}" if reasons else ""
                 self._emit(f"running {address}{why}")
             self._redraw()
@@ -78,11 +91,11 @@ class Progress:
             self._done += 1
             line = _describe(entry)
             if entry.outcome is Outcome.FAILED:
-                self._emit(line)
+                self._emit(line if self._status_line else f"{self._counter()} {line}")
                 if tail:
                     self._emit(_indent(tail))
-            elif not self._status_line and line:
-                self._emit(line)
+            elif line and not self._status_line and self._verbosity is not Verbosity.QUIET:
+                self._emit(f"{self._counter()} {line}")
             self._redraw()
 
     def output(self, address: str, data: bytes) -> None:
@@ -106,6 +119,9 @@ class Progress:
 
     # -- drawing ------------------------------------------------------------
 
+    def _counter(self) -> str:
+        return f"[{self._done}/{self._total}]"
+
     def _emit(self, line: str) -> None:
         self._clear()
         self._stream.write(line + "\n")
@@ -122,7 +138,7 @@ class Progress:
         width = shutil.get_terminal_size().columns
         others = len(self._running) - 1
         more = f" (+{others} more)" if others else ""
-        line = f"[{self._done}/{self._total}] running {self._running[0]}{more}"
+        line = f"{self._counter()} running {self._running[0]}{more}"
         if len(line) >= width:
             line = line[: max(width - 4, 10)] + "..."
         self._stream.write("\r\x1b[K" + line)
@@ -134,7 +150,8 @@ def _describe(entry: StageEntry) -> str:
     address = entry.address
     match entry.outcome:
         case Outcome.RAN:
-            return f"ran {address} in {_seconds(entry.duration)}"
+            why = f" ({entry.reasons[0].text})" if entry.reasons else ""
+            return f"ran {address} in {_seconds(entry.duration)}{why}"
         case Outcome.RESTORED:
             if entry.message:  # the run cache says which run
                 return f"restored {address} {entry.message}"

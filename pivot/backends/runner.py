@@ -43,6 +43,7 @@ class RunOptions:
     keep_going: bool = False
     force: bool = False
     verbose: bool = False
+    quiet: bool = False  # only failures, warnings and the summary
     run_cache: bool = True  # restore stages from earlier runs with the same key
 
 

@@ -18,7 +18,8 @@ from pivot.cli import common
 @click.option("--downstream", is_flag=True, help="Targets plus what depends on them (not their upstream).")
 @click.option("-s", "--single-item", is_flag=True, help="Only the targets, without upstream stages.")
 @click.option("--dry", is_flag=True, help="Print the plan (as `pivot plan` does) and run nothing.")
-@click.option("-v", "--verbose", is_flag=True, help="Stream command output live.")
+@click.option("-v", "--verbose", is_flag=True, help="Also a line as each stage starts, and command output live.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only failures, warnings and the summary.")
 @click.option("--no-run-cache", is_flag=True, help="Never restore stages from earlier runs (see docs/runcache.md).")
 @common.remote_options
 @click.option("--executor", "executor", metavar="WHERE", default=None,
@@ -38,6 +39,7 @@ def command(
     single_item: bool,
     dry: bool,
     verbose: bool,
+    quiet: bool,
     no_run_cache: bool,
     remote_name: str | None,
     no_remote: bool,
@@ -51,6 +53,8 @@ def command(
     from pivot.state.record import persist_adoptions
     from pivot.state.runlock import RunLock
 
+    if verbose and quiet:
+        common.fail("-v and -q cannot be used together")
     proj = common.project()
     pipeline = common.load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
@@ -77,17 +81,17 @@ def command(
     # on a cluster, without -j, the cluster's workers (and the plan's width) set the pace
     jobs = jobs or ((os.cpu_count() or 1) if where.is_local else 0)
     argv = _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache, executor,
-                 executor_data)
+                 executor_data, quiet)
     with RunLock(proj, "run"), State.open(proj) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
         persist_adoptions(plan.adopted, state)
         if not plan.has_work:
-            click.echo(launch.record_no_op(proj, argv, plan))
+            click.echo(launch.record_no_op(proj, argv, plan))  # the summary: printed even with -q
             return
         from pivot.backends.runner import RunOptions
 
-        options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose,
+        options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose, quiet=quiet,
                              run_cache=not no_run_cache)
         summary = launch.run_plan(proj, pipeline, state, plan, argv, options, where)
     sys.stdout.flush()
@@ -98,7 +102,7 @@ def command(
 
 
 def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no_run_cache,
-          executor=None, executor_data=None) -> list[str]:
+          executor=None, executor_data=None, quiet=False) -> list[str]:
     """The invocation, as recorded in the audit trail: what the user typed,
     or (when called in-process) the options spelled out."""
     from pivot.state.audit import invocation
@@ -107,7 +111,7 @@ def _argv(targets, jobs, keep_going, force, downstream, single_item, verbose, no
     if typed is not None:
         return typed
     flags = {"-k": keep_going, "-f": force, "--downstream": downstream, "-s": single_item, "-v": verbose,
-             "--no-run-cache": no_run_cache}
+             "-q": quiet, "--no-run-cache": no_run_cache}
     where = ["--executor", executor] if executor else []
     if executor_data:
         where += ["--executor-data", executor_data]
