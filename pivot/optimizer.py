@@ -128,7 +128,9 @@ class Decision:
     action: Action
     reasons: tuple[Reason, ...] = ()
     adopted: bool = False  # up to date by adopting its dvc.lock entry
-    record: "LockRecord | None" = None  # the lock record it was compared with
+    # the lock record it was compared with; None for a verdict recalled from
+    # the memo (pivot.state.verdicts: up to date or frozen, nothing to restore)
+    record: "LockRecord | None" = None
     run_entry: "RunEntry | None" = None  # RESTORE_RUN: the earlier run whose outputs come back
     source: RestoreSource | None = None  # CHECKOUT and RESTORE_RUN: where the outputs come from
 
@@ -206,6 +208,10 @@ def check_stage(
     workspace's, so the reasons are DVC's).  A frozen stage, as in DVC, is
     checked for its command and outs only, and is never run: changed outs
     are re-recorded (``RECORD_FROZEN``), and a missing one fails the run."""
+    if not restored or not any(_touched_by(dep.path, restored) for dep in stage.deps):
+        remembered = state.verdicts.recall(stage)
+        if remembered is not None:  # nothing it read has changed since: the same verdict
+            return Decision(stage, Action(remembered))
     reasons: list[Reason] = []
     frozen = stage.frozen
 
@@ -262,8 +268,12 @@ def check_stage(
             # tracked data deleted from the workspace: back from DVC's cache, as `dvc checkout` does
             return Decision(stage, Action.CHECKOUT, tuple(reasons), record=record, source=RestoreSource.DVC_CACHE)
         action = Action.RECORD_FROZEN if work else Action.FROZEN
+        if not reasons and not adopted and not dvc_view and record is not None:
+            state.verdicts.remember(stage, action.value, record)
         return Decision(stage, action, tuple(reasons), adopted=adopted, record=record)
     if not reasons:
+        if not adopted and not dvc_view and record is not None:
+            state.verdicts.remember(stage, Action.UP_TO_DATE.value, record)
         return Decision(stage, Action.UP_TO_DATE, adopted=adopted, record=record)
     if all(r.kind.is_out_damage for r in reasons) and _restorable(stage, state, record, reasons, dvc_view):
         source = RestoreSource.DVC_CACHE if dvc_view else RestoreSource.CACHE
@@ -566,7 +576,7 @@ def make_plan(
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
     refuse_url_paths(stages)
-    with _cyclic_gc_paused():
+    with _cyclic_gc_paused(), state.verdicts.planning():
         return _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
 

@@ -149,3 +149,31 @@ def test_corrupt_lock_record_warns_and_counts_as_none(ws, capsys, garbage):
 def test_lock_record_keeps_adopted_from():
     record = LockRecord(address="a", cmd=("x",), adopted_from="dvc.lock")
     assert LockRecord.from_json(json.loads(json.dumps(record.to_json()))) == record
+
+
+def test_objects_are_found_by_listing_their_directory_once_it_is_asked_twice(ws):
+    """At 20,000 objects a directory of objects is listed once instead of
+    each object stat'ed: what the listing says must equal what stat says,
+    including for objects removed before or after it."""
+    from pivot.state.hashing import HashInfo
+
+    for i in range(600):  # about two objects per directory
+        ws.write(f"f/{i}.txt", f"{i}\n")
+    with open_state(ws) as state:
+        infos = [state.hasher.hash(f"f/{i}.txt") for i in range(600)]
+        for i, info in enumerate(infos):
+            state.cache.save(f"f/{i}.txt", info)
+    gone_before = infos[0]
+    os.unlink(ws.root / ".pivot/cache/files" / gone_before.hash[:2] / gone_before.hash[2:])
+    with open_state(ws) as state:
+        assert not state.cache.contains(gone_before)
+        assert all(state.cache.contains(info) for info in infos[1:])
+        assert state.cache._listed, "some directory was listed"
+        absent = HashInfo(infos[1].hash[:2] + "0" * (len(infos[1].hash) - 2), 1)
+        assert not state.cache.contains(absent)  # a listed directory without it: looked for, not there
+        # an object another command adds after the listing is still found
+        ws.write("late.txt", "late\n")
+        late = state.hasher.hash("late.txt")
+        with open_state(ws) as other:
+            other.cache.save("late.txt", late)
+        assert state.cache.contains(late)

@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS lock_memo (
 ) WITHOUT ROWID
 """
 
+# Verdicts ("up to date") by the signatures they read (pivot.state.verdicts builds and reads the entries).
+_VERDICT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS verdict (
+    address TEXT PRIMARY KEY,
+    entry BLOB NOT NULL
+) WITHOUT ROWID
+"""
+
 # path -> (inode, mtime_ns, size, hash, hashed_ns)
 Row = tuple[int, int, int, str, int]
 
@@ -99,6 +107,8 @@ class StatDB:
         self._pending: dict[str, Row] = {}
         self._lock_memo: dict[str, bytes] | None = None
         self._pending_memo: dict[str, bytes] = {}
+        self._verdicts: dict[str, bytes] | None = None
+        self._pending_verdicts: dict[str, bytes] = {}
         self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
         self._disabled = False  # unusable and not removable: this command runs without it
         self._unwritable: str | None = None  # why it cannot be written: read, never written
@@ -131,6 +141,15 @@ class StatDB:
     def remember_lock(self, address: str, entry: bytes) -> None:
         self._pending_memo[address] = entry
 
+    def verdict(self, address: str) -> bytes | None:
+        """The remembered verdict entry for a stage (loaded with one query)."""
+        if self._verdicts is None:
+            self._verdicts = dict(self._query("SELECT address, entry FROM verdict"))
+        return self._pending_verdicts.get(address) or self._verdicts.get(address)
+
+    def remember_verdict(self, address: str, entry: bytes) -> None:
+        self._pending_verdicts[address] = entry
+
     # -- storage -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
@@ -143,6 +162,7 @@ class StatDB:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute(_SCHEMA)
                 conn.execute(_LOCK_MEMO_SCHEMA)
+                conn.execute(_VERDICT_SCHEMA)
             except BaseException:
                 conn.close()
                 raise
@@ -259,7 +279,10 @@ class StatDB:
         stale = [path for path in (self._rows if self._rows is not None else self._load()) if path_gone(path)]
         memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
         forgotten = [address for address in memo if record_gone(address)]
-        if self._disabled or not (stale or forgotten):
+        verdicts = self._verdicts if self._verdicts is not None else dict(
+            self._query("SELECT address, entry FROM verdict"))
+        forgotten_verdicts = [address for address in verdicts if record_gone(address)]
+        if self._disabled or not (stale or forgotten or forgotten_verdicts):
             return 0
         if self._unwritable is not None:
             warn(f"'{self._shown}' could not be pruned ({self._unwritable})")
@@ -269,6 +292,7 @@ class StatDB:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("DELETE FROM stat WHERE path = ?", ((path,) for path in stale))
             conn.executemany("DELETE FROM lock_memo WHERE address = ?", ((address,) for address in forgotten))
+            conn.executemany("DELETE FROM verdict WHERE address = ?", ((address,) for address in forgotten_verdicts))
             conn.execute("COMMIT")
         except (sqlite3.Error, OSError) as exc:
             self._rollback()
@@ -276,14 +300,15 @@ class StatDB:
             return 0
         self._rows = None
         self._lock_memo = None
-        return len(stale) + len(forgotten)
+        self._verdicts = None
+        return len(stale) + len(forgotten) + len(forgotten_verdicts)
 
     def close(self) -> None:
         """Write the new rows in one transaction and close.  Writing is best
         effort: a database that cannot take them (read-only, disk full,
         busy) is left as it was, with a warning."""
         try:
-            if (self._pending or self._pending_memo) and not self.readonly:
+            if (self._pending or self._pending_memo or self._pending_verdicts) and not self.readonly:
                 self._flush()
         finally:
             self._close_connection()
@@ -301,6 +326,7 @@ class StatDB:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.executemany("INSERT OR REPLACE INTO lock_memo VALUES (?, ?)", self._pending_memo.items())
+                conn.executemany("INSERT OR REPLACE INTO verdict VALUES (?, ?)", self._pending_verdicts.items())
                 conn.execute("COMMIT")
                 break
             except sqlite3.Error as exc:
@@ -318,6 +344,7 @@ class StatDB:
                 return
         self._pending.clear()
         self._pending_memo.clear()
+        self._pending_verdicts.clear()
 
     def _rollback(self) -> None:
         if self._conn is not None and self._conn.in_transaction:

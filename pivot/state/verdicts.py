@@ -1,0 +1,195 @@
+"""The verdict memo: "this stage was up to date" remembered by the
+signatures of everything that verdict read.
+
+Deciding that a stage is up to date means reading its lock record, hashing
+each dep and out, reading its params files and finding its objects in the
+cache.  At 20,000 stages that is most of a no-op ``pivot plan``.  When a
+stage was found up to date (or frozen with nothing to do), the memo keeps,
+per stage:
+
+- a fingerprint of the stage's definition (commands, wdir, dep, params and
+  out declarations, flags): an edited stage never matches;
+- the signature (mode, inode, size, mtime, ctime) of its lock file, of each
+  file it depends on or writes, and of each params file read;
+- for a directory, its hash instead (a file's edit below it does not move
+  the directory's signature: it is hashed again, through the stat cache);
+- each cached out's object, which must still be in the cache.
+
+The next command checks those with one ``stat`` each and a comparison; any
+difference, or anything it cannot tell, means deciding as before.  Entries
+are made only when every signature was settled before the command began
+(:mod:`pivot.signature`'s racy rule): a change since then shows in the
+signature.  Entries live in ``.pivot/state.db`` (table ``verdict``), loaded
+with one query and written in the stat cache's transaction; like the stat
+cache they are a cache of the disk: deleting them is always safe.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import stat as stat_mod
+import time
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+import xxhash
+
+from pivot.errors import StateError
+from pivot.signature import RACY_WINDOW_NS
+from pivot.state.hashing import HashInfo
+from pivot.state.locks import lock_filename
+
+if TYPE_CHECKING:
+    from pivot.ir import Stage
+    from pivot.state import State
+    from pivot.state.locks import LockRecord
+
+FORMAT = 1
+
+# what a path was when the verdict was made
+_FILE = 0  # a regular file (symlinks followed): remembered by its signature
+_DIR = 1  # a directory: by its content hash
+
+
+def fingerprint(stage: "Stage") -> int:
+    """What of the stage's definition a verdict depends on, as one number."""
+    return xxhash.xxh3_64_intdigest(marshal.dumps((
+        stage.address, stage.cmds, stage.wdir,
+        tuple(dep.path for dep in stage.deps),
+        tuple((p.path, p.keys) for p in stage.params),
+        tuple((out.path, out.cache) for out in stage.outs),
+        stage.frozen, stage.always_changed,
+    )))
+
+
+class VerdictMemo:
+    """Recalls and remembers verdicts for one command (see the module doc)."""
+
+    def __init__(self, state: "State") -> None:
+        self._state = state
+        self._statdb = state.statdb
+        self._prefix = str(state.project.root).rstrip("/") + "/"
+        self._locks_prefix = str(state.locks.dir) + "/"
+        self._started_ns = time.time_ns()
+        self._key: tuple | None = None
+        # while a plan is made nothing on disk changes: each path is stat'ed once
+        # (an out of one stage is a dep of the next); outside, always afresh
+        self._signature = _signature
+
+    @contextmanager
+    def planning(self) -> Iterator[None]:
+        """Within the block, a path's signature is read once and reused."""
+        seen: dict[str, tuple | None] = {}
+
+        def once(path: str) -> tuple | None:
+            try:
+                return seen[path]
+            except KeyError:
+                found = seen[path] = _signature(path)
+                return found
+
+        self._signature = once
+        try:
+            yield
+        finally:
+            self._signature = _signature
+
+    def _code_key(self) -> tuple:
+        if self._key is None:
+            from pivot.signature import code_signature
+
+            self._key = (FORMAT, code_signature("optimizer.py", "state/verdicts.py", "state/hashing.py",
+                                                "state/params.py", "state/locks.py", "state/store.py"))
+        return self._key
+
+    # -- recalling -----------------------------------------------------------
+
+    def recall(self, stage: "Stage") -> str | None:
+        """The remembered action's value ("up to date", "frozen") when every
+        signature the verdict read is unchanged; None otherwise."""
+        raw = self._statdb.verdict(stage.address)
+        if raw is None:
+            return None
+        try:
+            key, stage_fp, action, lock_name, lock_sig, paths, objects = marshal.loads(raw)
+        except (ValueError, EOFError, TypeError):
+            return None  # damaged: decide as before
+        if key != self._code_key() or stage_fp != fingerprint(stage):
+            return None
+        if _signature(self._locks_prefix + lock_name) != lock_sig:
+            return None
+        prefix = self._prefix
+        hasher = self._state.hasher
+        signature = self._signature
+        for relpath, kind, seen in paths:
+            if kind == _FILE:
+                if signature(prefix + relpath) != seen:
+                    return None
+            else:  # a directory: its content, through the stat cache
+                try:
+                    info = hasher.hash(relpath)
+                except StateError:  # a dangling link, an unreadable file: decide as before (and say so)
+                    return None
+                if info is None or info.hash != seen:
+                    return None
+        cache = self._state.cache
+        for digest, size, nfiles in objects:
+            if not cache.contains(HashInfo(digest, size, nfiles)):
+                return None
+        return action
+
+    # -- remembering ---------------------------------------------------------
+
+    def remember(self, stage: "Stage", action: str, record: "LockRecord") -> None:
+        """Keep the verdict just reached for ``stage`` (up to date, or frozen
+        with nothing to do, compared with ``record``), if everything it read
+        is settled."""
+        if self._statdb.readonly:
+            return
+        lock_name = lock_filename(stage.address)
+        lock_sig = _signature(self._locks_prefix + lock_name)
+        if lock_sig is None or not _settled(lock_sig, self._started_ns):
+            return
+        consulted: Iterable[str] = [out.path for out in stage.outs]
+        if not stage.frozen:  # a frozen stage's verdict reads its outs only
+            consulted = [*(dep.path for dep in stage.deps), *dict.fromkeys(p.path for p in stage.params),
+                         *consulted]
+        paths: list[tuple[str, int, Any]] = []
+        for relpath in dict.fromkeys(consulted):
+            full = self._prefix + relpath
+            try:
+                st = os.stat(full)
+            except OSError:
+                return  # absent or unreachable: nothing to remember it by
+            if stat_mod.S_ISDIR(st.st_mode):
+                entry = record.out(relpath) or record.dep(relpath)
+                if entry is None:
+                    return
+                paths.append((relpath, _DIR, entry.hash))
+                continue
+            signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if not _settled(signature, self._started_ns):
+                return
+            paths.append((relpath, _FILE, signature))
+        cached = {out.path for out in stage.outs if out.cache}
+        objects = tuple((e.hash, e.size, e.nfiles) for e in record.outs if e.path in cached and e.hash)
+        try:
+            entry_bytes = marshal.dumps((self._code_key(), fingerprint(stage), action, lock_name, lock_sig,
+                                         tuple(paths), objects))
+        except ValueError:
+            return
+        self._statdb.remember_verdict(stage.address, entry_bytes)
+
+
+def _signature(path: str) -> tuple[int, int, int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _settled(signature: tuple, started_ns: int) -> bool:
+    before = started_ns - RACY_WINDOW_NS
+    return signature[3] < before and signature[4] < before
