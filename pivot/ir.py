@@ -134,6 +134,11 @@ class Pipeline:
     stages: tuple[Stage, ...]
     upstream: Mapping[str, tuple[str, ...]]
     sources: tuple[str, ...] = ()
+    # The hash of the cached form this pipeline was read from or saved as
+    # (.pivot/pipeline.pickle); None when there is none.  Decides nothing:
+    # equal identities mean equal stages, so the verdict memo can skip
+    # comparing each stage's definition.
+    identity: str | None = field(default=None, compare=False)
 
     @cached_property
     def by_address(self) -> dict[str, Stage]:

@@ -116,6 +116,8 @@ class Action(enum.Enum):
     FROZEN = "frozen"
 
 
+_ACTION_BY_VALUE = {action.value: action for action in Action}
+
 # Actions that change the workspace (or its records).
 WORK_ACTIONS = frozenset({Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN, Action.RECORD_FROZEN})
 
@@ -211,7 +213,7 @@ def check_stage(
     if not restored or not any(_touched_by(dep.path, restored) for dep in stage.deps):
         remembered = state.verdicts.recall(stage)
         if remembered is not None:  # nothing it read has changed since: the same verdict
-            return Decision(stage, Action(remembered))
+            return Decision(stage, _ACTION_BY_VALUE[remembered])
     reasons: list[Reason] = []
     frozen = stage.frozen
 
@@ -576,7 +578,7 @@ def make_plan(
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
     refuse_url_paths(stages)
-    with _cyclic_gc_paused(), state.verdicts.planning():
+    with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
         return _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
 
@@ -599,6 +601,7 @@ def _cyclic_gc_paused() -> Iterator[None]:
 def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force: bool, explain: bool,
           assume_restored: bool, run_cache: bool) -> Plan:
     decided: dict[str, Decision] = {}
+    running: set[str] = set()  # addresses decided RUN
     restored = Restored()
     for stage in stages:
         decision = check_stage(stage, state, explain=explain, restored=restored)
@@ -610,8 +613,7 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
             if force:
                 decision = replace(decision, action=Action.RUN, source=None,
                                    reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
-            rerun = [u for u in pipeline.upstream.get(stage.address, ())
-                     if u in decided and decided[u].action is Action.RUN]
+            rerun = [u for u in pipeline.upstream.get(stage.address, ()) if u in running] if running else ()
             if rerun and (decision.action is not Action.RUN or explain):
                 upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
                 decision = replace(decision, action=Action.RUN, source=None,
@@ -622,6 +624,8 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
             for path, digest, size, md5 in _restored_outs(decision, state):
                 restored.add(path, digest, size, md5)
         decided[stage.address] = decision
+        if decision.action is Action.RUN:
+            running.add(stage.address)
     return Plan(tuple(decided[stage.address] for stage in stages))
 
 
@@ -633,8 +637,16 @@ def refuse_url_paths(stages: Sequence[Stage]) -> None:
     from pivot.ir import is_url
 
     for stage in stages:
-        # "://" is part of every URL: the plain substring test skips the regex for ordinary paths
-        if not any("://" in item.path for items in (stage.deps, stage.outs) for item in items):
+        # "://" is part of every URL: the plain substring test skips the regex for ordinary
+        # paths (plain loops: this runs for every path of every stage of every plan)
+        for items in (stage.deps, stage.outs):
+            for item in items:
+                if "://" in item.path:
+                    break
+            else:
+                continue
+            break
+        else:
             continue
         for item, what in [*((d, "depends on") for d in stage.deps), *((o, "writes") for o in stage.outs)]:
             if is_url(item.path):

@@ -258,18 +258,18 @@ def test_a_cached_pipeline_with_an_out_outside_is_refused(ws, monkeypatch) -> No
     ws.pivot("status")  # .pivot/ exists now: the loaded pipeline is cached
     cache = ws.root / ".pivot" / "pipeline.pickle"
     with open(cache, "rb") as handle:
-        unpickler = pickle.Unpickler(handle)  # one memo for both records, as pivot writes them
-        header, pipeline = unpickler.load(), unpickler.load()
+        # two pickles, each with its own memo, as pivot writes them
+        header, pipeline = pickle.Unpickler(handle).load(), pickle.Unpickler(handle).load()
     (stage,) = pipeline.stages
     out = replace(stage.outs[0], path="../decoy", def_path="../decoy")
     crafted = replace(pipeline, stages=(replace(stage, outs=(out,)),))
     with open(cache, "wb") as handle:
         from pivot.frontends.cache import _dispatch_table
 
-        pickler = pickle.Pickler(handle)
-        pickler.dispatch_table = _dispatch_table()  # as pivot writes it, whatever this Python's enum pickling
-        pickler.dump(header)
-        pickler.dump(crafted)
+        for record in (header, crafted):
+            pickler = pickle.Pickler(handle)
+            pickler.dispatch_table = _dispatch_table()  # as pivot writes it, whatever this Python's enum pickling
+            pickler.dump(record)
     _plant_restorable_record(ws, "../decoy")
     before = _tree(decoy)
     _refused(ws.pivot("checkout", expect=None), "stage 's'", "output '../decoy'", "outside the project")

@@ -21,9 +21,15 @@ def project() -> Project:
 
 def load(proj: Project, targets: Sequence[str] = ()) -> Pipeline:
     """Every pipeline under the project root, as one IR."""
+    import gc
+
     from pivot.frontends import load_pipeline
 
-    return load_pipeline(proj, targets)
+    pipeline = load_pipeline(proj, targets)
+    # The pipeline lives as long as the command: keep the cyclic collector
+    # from walking its (at 20,000 stages, a million) objects again and again.
+    gc.freeze()
+    return pipeline
 
 
 def echo_json(data: Any) -> None:

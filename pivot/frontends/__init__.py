@@ -72,7 +72,7 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
     if inputs is not None:
         cached_targets = file_targets if loaded.has_pivotfiles else None
         header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets, cache.CacheHeader.outs_of(pipeline))
-        cache.save(project, header, pipeline)
+        pipeline = cache.save(project, header, pipeline)
     return pipeline
 
 

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import enum
 import gc
+import io
 import time
+from dataclasses import replace
 from typing import Callable, Iterable, NamedTuple
 
 from pivot.containment import is_inside
@@ -32,7 +34,7 @@ from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 4
+FORMAT = 5
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -95,8 +97,6 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
             raw = handle.read()
     except OSError:
         return None
-    import io
-
     from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
@@ -104,17 +104,29 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     gc.disable()
     try:
         # .pivot/ may come with a checkout: only pivot's own records are resolved
-        unpickler = RestrictedUnpickler(io.BytesIO(raw), _allowed_classes())
+        stream = io.BytesIO(raw)
+        unpickler = RestrictedUnpickler(stream, _allowed_classes())
         header = unpickler.load()
         if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
             return None
-        pipeline = unpickler.load()
+        body = stream.tell()
+        # a pickle of its own (its memo numbered from zero): a fresh unpickler
+        pipeline = RestrictedUnpickler(stream, _allowed_classes()).load()
     except Exception:  # a damaged or foreign file is only a cache miss
         return None
     finally:
         if enabled:
             gc.enable()
-    return pipeline if isinstance(pipeline, Pipeline) else None
+    if not isinstance(pipeline, Pipeline):
+        return None
+    return replace(pipeline, identity=identity_of(raw[body:]))
+
+
+def identity_of(body: bytes) -> str:
+    """The identity of a pickled pipeline: equal bytes, equal stages."""
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(body)
 
 
 def _allowed_classes() -> frozenset[tuple[str, str]]:
@@ -148,26 +160,34 @@ def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tu
     return tuple(found)
 
 
-def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
-    """Write the cache atomically; silently skipped without ``.pivot/`` or on
-    any error (it is only a cache)."""
+def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> Pipeline:
+    """Write the cache atomically and return ``pipeline`` with the identity
+    it was saved as; silently skipped without ``.pivot/`` or on any error
+    (it is only a cache)."""
     state_dir = project.state_dir
     if not state_dir.is_dir():
-        return  # a read-only command must not create .pivot/
+        return pipeline  # a read-only command must not create .pivot/
     if not is_inside(project.root, f"{state_dir.name}/{CACHE_NAME}"):
-        return  # a .pivot/ linked out of the project (a hostile checkout) is not written to
+        return pipeline  # a .pivot/ linked out of the project (a hostile checkout) is not written to
     import pickle
 
     from pivot import atomic
 
+    def dumps(value: object) -> bytes:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _dispatch_table()
+        pickler.dump(value)
+        return buffer.getvalue()
+
     try:
+        body = dumps(pipeline)
         with atomic.writing(state_dir / CACHE_NAME) as handle:
-            pickler = pickle.Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL)
-            pickler.dispatch_table = _dispatch_table()
-            pickler.dump(header)
-            pickler.dump(pipeline)
+            handle.write(dumps(header))
+            handle.write(body)
     except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        pass
+        return pipeline
+    return replace(pipeline, identity=identity_of(body))
 
 
 def _dispatch_table() -> dict:

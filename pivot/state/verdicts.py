@@ -41,15 +41,16 @@ from pivot.state.hashing import HashInfo
 from pivot.state.locks import lock_filename
 
 if TYPE_CHECKING:
-    from pivot.ir import Stage
+    from pivot.ir import Pipeline, Stage
     from pivot.state import State
     from pivot.state.locks import LockRecord
 
-FORMAT = 1
+FORMAT = 2
 
 # what a path was when the verdict was made
 _FILE = 0  # a regular file (symlinks followed): remembered by its signature
 _DIR = 1  # a directory: by its content hash
+_UNKNOWN = object()
 
 
 def fingerprint(stage: "Stage") -> int:
@@ -75,25 +76,25 @@ class VerdictMemo:
         self._key: tuple | None = None
         # while a plan is made nothing on disk changes: each path is stat'ed once
         # (an out of one stage is a dep of the next); outside, always afresh
-        self._signature = _signature
+        self._seen: dict[str, tuple | None] | None = None
+        # the pipeline being planned: its identity and its very stage objects
+        self._identity: str | None = None
+        self._stages: "dict[str, Stage]" = {}
 
     @contextmanager
-    def planning(self) -> Iterator[None]:
-        """Within the block, a path's signature is read once and reused."""
-        seen: dict[str, tuple | None] = {}
-
-        def once(path: str) -> tuple | None:
-            try:
-                return seen[path]
-            except KeyError:
-                found = seen[path] = _signature(path)
-                return found
-
-        self._signature = once
+    def planning(self, pipeline: "Pipeline | None" = None) -> Iterator[None]:
+        """Within the block, a path's signature is read once and reused, and
+        the stages of ``pipeline`` are known by its identity (``Pipeline.identity``)."""
+        self._seen = {}
+        if pipeline is not None and pipeline.identity is not None:
+            self._identity = pipeline.identity
+            self._stages = pipeline.by_address
         try:
             yield
         finally:
-            self._signature = _signature
+            self._seen = None
+            self._identity = None
+            self._stages = {}
 
     def _code_key(self) -> tuple:
         if self._key is None:
@@ -112,19 +113,28 @@ class VerdictMemo:
         if raw is None:
             return None
         try:
-            key, stage_fp, action, lock_name, lock_sig, paths, objects = marshal.loads(raw)
+            key, identity, stage_fp, action, lock_name, lock_sig, paths, objects = marshal.loads(raw)
         except (ValueError, EOFError, TypeError):
             return None  # damaged: decide as before
-        if key != self._code_key() or stage_fp != fingerprint(stage):
+        if key != self._code_key():
+            return None
+        # the same pipeline as then: the same definition, no need to compare it
+        same_pipeline = identity is not None and identity == self._identity \
+            and self._stages.get(stage.address) is stage
+        if not same_pipeline and stage_fp != fingerprint(stage):
             return None
         if _signature(self._locks_prefix + lock_name) != lock_sig:
             return None
         prefix = self._prefix
         hasher = self._state.hasher
-        signature = self._signature
+        known = self._seen if self._seen is not None else {}
         for relpath, kind, seen in paths:
             if kind == _FILE:
-                if signature(prefix + relpath) != seen:
+                path = prefix + relpath
+                current = known.get(path, _UNKNOWN)
+                if current is _UNKNOWN:
+                    current = known[path] = _signature(path)
+                if current != seen:
                     return None
             else:  # a directory: its content, through the stat cache
                 try:
@@ -175,7 +185,7 @@ class VerdictMemo:
         cached = {out.path for out in stage.outs if out.cache}
         objects = tuple((e.hash, e.size, e.nfiles) for e in record.outs if e.path in cached and e.hash)
         try:
-            entry_bytes = marshal.dumps((self._code_key(), fingerprint(stage), action, lock_name, lock_sig,
+            entry_bytes = marshal.dumps((self._code_key(), self._identity, fingerprint(stage), action, lock_name, lock_sig,
                                          tuple(paths), objects))
         except ValueError:
             return
