@@ -603,6 +603,8 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
     decided: dict[str, Decision] = {}
     running: set[str] = set()  # addresses decided RUN
     restored = Restored()
+    # planning writes nothing: whether the run cache holds entries is asked once
+    local_run_cache = run_cache and state.runcache.may_hold_entries()
     for stage in stages:
         decision = check_stage(stage, state, explain=explain, restored=restored)
         if stage.frozen:
@@ -619,7 +621,7 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
                 decision = replace(decision, action=Action.RUN, source=None,
                                    reasons=(*decision.reasons, *upstream))
         if run_cache and decision.action is Action.RUN:
-            decision = consult_run_cache(decision, state, restored)
+            decision = consult_run_cache(decision, state, restored, local=local_run_cache)
         if assume_restored:
             for path, digest, size, md5 in _restored_outs(decision, state):
                 restored.add(path, digest, size, md5)
@@ -657,12 +659,14 @@ def refuse_url_paths(stages: Sequence[Stage]) -> None:
                 )
 
 
-def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str, str] | None = None) -> Decision:
+def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str, str] | None = None,
+                      *, local: bool | None = None) -> Decision:
     """``decision`` (a RUN) turned into RESTORE_RUN when the stage's current
     key is in the run cache and every output it names is in the cache.
     Stages forced, ``always_changed`` or waiting for an upstream run keep
     running; so do stages the run cache does not apply to (see
-    ``runcache.eligible``)."""
+    ``runcache.eligible``).  ``local``: whether the local run cache may hold
+    entries, when the caller knows (a plan asks once, not once a stage)."""
     blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
     if decision.action is not Action.RUN or any(r.kind in blocking for r in decision.reasons):
         return decision
@@ -672,7 +676,8 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     inputs = _current_inputs(stage, state, restored or {})
     # the inputs are read even when no run cache holds anything: reading them
     # is what reports a dangling dep here; only the key and the lookups are saved
-    local = state.runcache.may_hold_entries()
+    if local is None:
+        local = state.runcache.may_hold_entries()
     if inputs is None or not (local or state.remote is not None):
         return decision
     key = runcache.run_key(stage, stage.cmds, *inputs)

@@ -199,7 +199,8 @@ def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = 
         for name in (DVC_FILE, PIVOT_FILE):
             if name in names and not (chain and is_ignored(chain, prefix + name, False)):
                 yield PipelineFile(prefix + name, DVC_FILE if name == DVC_FILE else PIVOT_FILE)
-        for name in sorted(n for n in filenames if is_dvc_file(n)):
+        # endswith first: a data directory holds thousands of names, few of them .dvc files
+        for name in sorted(n for n in filenames if n.endswith(".dvc") and is_dvc_file(n)):
             if not (chain and is_ignored(chain, prefix + name, False)):
                 yield PipelineFile(prefix + name, TRACKED_FILE)
         dirnames[:] = sorted(

@@ -118,7 +118,7 @@ class Cache:
         self._write_object(info.hash, lambda tmp: Path(tmp).write_bytes(manifest))
 
     def _save_file(self, source: Path, digest: str, size: int) -> None:
-        if self._has_object(digest):
+        if self.has_object(digest):
             if _size(self.object_path(digest)) == size:
                 return
             self._drop(digest)  # damaged (appended to, truncated): replace it
@@ -187,7 +187,9 @@ class Cache:
 
     # -- queries -------------------------------------------------------------
 
-    def _has_object(self, digest: str) -> bool:
+    def has_object(self, digest: str) -> bool:
+        """Whether the object file ``digest`` is in the cache (a manifest's
+        files are not looked at: see ``contains``)."""
         if digest in self._present:
             return True
         prefix = digest[:2]
@@ -216,12 +218,12 @@ class Cache:
 
     def contains(self, info: HashInfo) -> bool:
         """Whether everything needed to restore ``info`` is in the cache."""
-        if not self._has_object(info.hash):
+        if not self.has_object(info.hash):
             return False
         if not info.is_dir:
             return True
         entries = self.load_manifest(info.hash)
-        return entries is not None and all(self._has_object(e.hash) for e in entries)
+        return entries is not None and all(self.has_object(e.hash) for e in entries)
 
     def load_manifest(self, digest: str) -> tuple[ManifestEntry, ...] | None:
         """The manifest object ``digest``; None when absent or damaged (a

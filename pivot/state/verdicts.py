@@ -45,12 +45,9 @@ if TYPE_CHECKING:
     from pivot.state import State
     from pivot.state.locks import LockRecord
 
-FORMAT = 2
+FORMAT = 3
 
-# what a path was when the verdict was made
-_FILE = 0  # a regular file (symlinks followed): remembered by its signature
-_DIR = 1  # a directory: by its content hash
-_UNKNOWN = object()
+_UNKNOWN = object()  # a path not stat'ed yet in this plan
 
 
 def fingerprint(stage: "Stage") -> int:
@@ -73,7 +70,7 @@ class VerdictMemo:
         self._prefix = str(state.project.root).rstrip("/") + "/"
         self._locks_prefix = str(state.locks.dir) + "/"
         self._started_ns = time.time_ns()
-        self._key: tuple | None = None
+        self._key: int | None = None
         # while a plan is made nothing on disk changes: each path is stat'ed once
         # (an out of one stage is a dep of the next); outside, always afresh
         self._seen: dict[str, tuple | None] | None = None
@@ -96,12 +93,14 @@ class VerdictMemo:
             self._identity = None
             self._stages = {}
 
-    def _code_key(self) -> tuple:
+    def _code_key(self) -> int:
+        """The code that decides, as one number (compared once per stage)."""
         if self._key is None:
             from pivot.signature import code_signature
 
-            self._key = (FORMAT, code_signature("optimizer.py", "state/verdicts.py", "state/hashing.py",
-                                                "state/params.py", "state/locks.py", "state/store.py"))
+            key = (FORMAT, code_signature("optimizer.py", "state/verdicts.py", "state/hashing.py",
+                                          "state/params.py", "state/locks.py", "state/store.py"))
+            self._key = xxhash.xxh3_64_intdigest(marshal.dumps(key))
         return self._key
 
     # -- recalling -----------------------------------------------------------
@@ -113,7 +112,8 @@ class VerdictMemo:
         if raw is None:
             return None
         try:
-            key, identity, stage_fp, action, lock_name, lock_sig, paths, objects = marshal.loads(raw)
+            (key, identity, stage_fp, action, lock_name, lock_sig,
+             files, file_sigs, dirs, file_objects, dir_objects) = marshal.loads(raw)
         except (ValueError, EOFError, TypeError):
             return None  # damaged: decide as before
         if key != self._code_key():
@@ -125,26 +125,27 @@ class VerdictMemo:
             return None
         if _signature(self._locks_prefix + lock_name) != lock_sig:
             return None
+        # the loops below run for every path of every stage of a no-op plan: kept plain
         prefix = self._prefix
-        hasher = self._state.hasher
         known = self._seen if self._seen is not None else {}
-        for relpath, kind, seen in paths:
-            if kind == _FILE:
-                path = prefix + relpath
-                current = known.get(path, _UNKNOWN)
-                if current is _UNKNOWN:
-                    current = known[path] = _signature(path)
-                if current != seen:
-                    return None
-            else:  # a directory: its content, through the stat cache
-                try:
-                    info = hasher.hash(relpath)
-                except StateError:  # a dangling link, an unreadable file: decide as before (and say so)
-                    return None
-                if info is None or info.hash != seen:
-                    return None
+        for relpath, seen in zip(files, file_sigs):
+            current = known.get(relpath, _UNKNOWN)
+            if current is _UNKNOWN:
+                current = known[relpath] = _signature(prefix + relpath)
+            if current != seen:
+                return None
+        for relpath, digest in dirs:  # a directory: its content, through the stat cache
+            try:
+                info = self._state.hasher.hash(relpath)
+            except StateError:  # a dangling link, an unreadable file: decide as before (and say so)
+                return None
+            if info is None or info.hash != digest:
+                return None
         cache = self._state.cache
-        for digest, size, nfiles in objects:
+        for digest in file_objects:
+            if not cache.has_object(digest):
+                return None
+        for digest, size, nfiles in dir_objects:
             if not cache.contains(HashInfo(digest, size, nfiles)):
                 return None
         return action
@@ -163,30 +164,34 @@ class VerdictMemo:
             return
         consulted: Iterable[str] = [out.path for out in stage.outs]
         if not stage.frozen:  # a frozen stage's verdict reads its outs only
-            consulted = [*(dep.path for dep in stage.deps), *dict.fromkeys(p.path for p in stage.params),
-                         *consulted]
-        paths: list[tuple[str, int, Any]] = []
+            consulted = [*(dep.path for dep in stage.deps), *(p.path for p in stage.params), *consulted]
+        files: list[str] = []
+        file_sigs: list[tuple] = []
+        dirs: list[tuple[str, str]] = []
         for relpath in dict.fromkeys(consulted):
-            full = self._prefix + relpath
             try:
-                st = os.stat(full)
+                st = os.stat(self._prefix + relpath)
             except OSError:
                 return  # absent or unreachable: nothing to remember it by
             if stat_mod.S_ISDIR(st.st_mode):
                 entry = record.out(relpath) or record.dep(relpath)
                 if entry is None:
                     return
-                paths.append((relpath, _DIR, entry.hash))
+                dirs.append((relpath, entry.hash))
                 continue
             signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             if not _settled(signature, self._started_ns):
                 return
-            paths.append((relpath, _FILE, signature))
+            files.append(relpath)
+            file_sigs.append(signature)
         cached = {out.path for out in stage.outs if out.cache}
-        objects = tuple((e.hash, e.size, e.nfiles) for e in record.outs if e.path in cached and e.hash)
+        objects = [HashInfo(e.hash, e.size, e.nfiles) for e in record.outs if e.path in cached and e.hash]
+        file_objects = tuple(info.hash for info in objects if not info.is_dir)
+        dir_objects = tuple((info.hash, info.size, info.nfiles) for info in objects if info.is_dir)
         try:
-            entry_bytes = marshal.dumps((self._code_key(), self._identity, fingerprint(stage), action, lock_name, lock_sig,
-                                         tuple(paths), objects))
+            entry_bytes = marshal.dumps((self._code_key(), self._identity, fingerprint(stage), action, lock_name,
+                                         lock_sig, tuple(files), tuple(file_sigs), tuple(dirs), file_objects,
+                                         dir_objects))
         except ValueError:
             return
         self._statdb.remember_verdict(stage.address, entry_bytes)
