@@ -200,13 +200,22 @@ def run_order(pipeline: Pipeline, addresses: Iterable[str]) -> list[str]:
     definition order, as DVC plans (dependencies first, independent stages in
     the order they were defined)."""
     wanted = set(addresses)
+    upstream = pipeline.upstream
     order: list[str] = []
     done: set[str] = set()
     for stage in pipeline.stages:
-        if stage.address not in wanted or stage.address in done:
+        address = stage.address
+        if address not in wanted or address in done:
             continue
-        stack = [(stage.address, iter(pipeline.upstream[stage.address]))]
-        done.add(stage.address)
+        done.add(address)
+        # most stages come after everything they need (definition order): no walk
+        for needed in upstream[address]:
+            if needed in wanted and needed not in done:
+                break
+        else:
+            order.append(address)
+            continue
+        stack = [(address, iter(upstream[address]))]
         while stack:
             address, children = stack[-1]
             child = next(children, None)
@@ -215,7 +224,7 @@ def run_order(pipeline: Pipeline, addresses: Iterable[str]) -> list[str]:
                 order.append(address)
             elif child in wanted and child not in done:
                 done.add(child)
-                stack.append((child, iter(pipeline.upstream[child])))
+                stack.append((child, iter(upstream[child])))
     return order
 
 

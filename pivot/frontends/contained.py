@@ -42,8 +42,9 @@ def refuse_outside(root: Path, stages: Iterable[Stage], *, out_links: bool = Tru
     parents = _LazyParents(root)
     cache = _LazyRealPath(root / ".pivot" / "cache")  # outs linked into the cache (symlink mode) are fine
     inside: set[str] = set()  # parent directories already known to stay inside
+    wdirs_inside: set[str] = {"."}  # (thousands of stages share a few wdirs)
     for stage in stages:
-        if stage.wdir != ".":
+        if stage.wdir not in wdirs_inside:
             reason = _wdir_reason(stage.wdir)
             if reason is None:
                 real = parents.get().dir_escape(stage.wdir)
@@ -51,6 +52,7 @@ def refuse_outside(root: Path, stages: Iterable[Stage], *, out_links: bool = Tru
                     reason = f"it leads through a symlink to '{real}', outside the project"
             if reason is not None:
                 raise _refused(stage, "wdir", f"'{stage.wdir}'", reason)
+            wdirs_inside.add(stage.wdir)
         for out in stage.outs:
             path = out.path
             # Inline fast path (pipelines have thousands of outs): relative,
