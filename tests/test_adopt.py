@@ -97,3 +97,35 @@ def test_corrupt_dvc_lock_warns_and_is_ignored(project):
     result = project.pivot("plan", "--json")
     assert "dvc.lock" in result.stderr
     assert json.loads(result.stdout)["summary"]["adopted"] == 1  # only sub/dvc.lock
+
+
+def test_md5s_are_computed_once_then_stat_cached(project):
+    """A DVC project pivot never ran: every status compares md5s with
+    dvc.lock.  They are remembered by stat like pivot's own hashes, so only
+    the first command reads the files (and one edited since)."""
+    from pivot.optimizer import make_plan
+    from pivot.project import Project
+    from pivot.state import State
+    from pivot import targets
+    from pivot.frontends import load_pipeline
+
+    from tests._statehelp import age
+
+    (project.root / ".pivot").mkdir()  # caches are kept only in an existing .pivot/
+    age(project.root)  # out of the racy window
+
+    def plan_reading():
+        proj = Project(root=project.root, cwd=project.root)
+        pipeline = load_pipeline(proj)
+        with State.open(proj, inspect=True) as state:
+            plan = make_plan(pipeline, targets.select(pipeline, proj), state)
+            return plan, state._adopter.files_read
+
+    first, read_first = plan_reading()
+    assert read_first > 0 and len(first.adopted) == 5
+    again, read_again = plan_reading()
+    assert read_again == 0 and [d.address for d in again.adopted] == [d.address for d in first.adopted]
+    (project.root / "data/raw.txt").write_text("different\n")
+    changed, read_changed = plan_reading()
+    assert read_changed == 1 and "prepare" not in {d.address for d in changed.adopted}
+    assert not list((project.root / ".pivot").glob("locks/*")), "an inspection records nothing"

@@ -33,7 +33,7 @@ import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Mapping
 
 from pivot.errors import PivotError
 from pivot.ir import Stage
@@ -87,12 +87,15 @@ def md5_dir(
     dos2unix: bool = False,
     ignores: "IgnoreTree | None" = None,
     relpath: str = "",
+    file_md5: "Callable[[str, str], str] | None" = None,
 ) -> tuple[str, int, int]:
     """DVC's ``.dir`` hash of a directory, its total size and file count.
 
     Walked as DVC walks: symlinks to directories are not descended, and
     paths that ``ignores`` ignores (``relpath`` is the directory's
-    root-relative path) are left out; ``isexec`` is no part of the hash."""
+    root-relative path) are left out; ``isexec`` is no part of the hash.
+    ``file_md5(path, root-relative path)``, when given, hashes each file
+    (the stat-cached way)."""
     from pivot.ignore import is_ignored
 
     entries: list[dict[str, str]] = []
@@ -110,7 +113,8 @@ def md5_dir(
             files = [f for f in files if not is_ignored(chain, base + inner + f, False)]
         for name in files:
             full = os.path.join(dirpath, name)
-            entries.append({"md5": md5_file(full, dos2unix=dos2unix), "relpath": inner + name})
+            digest = file_md5(full, base + inner + name) if file_md5 else md5_file(full, dos2unix=dos2unix)
+            entries.append({"md5": digest, "relpath": inner + name})
             size += os.path.getsize(full)
     entries.sort(key=lambda e: e["relpath"])
     manifest = json.dumps(entries, sort_keys=True).encode("utf-8")
@@ -159,6 +163,7 @@ class Adopter:
         self.state = state
         self._locks: dict[str, Mapping[str, Any]] = {}
         self._md5s: dict[tuple[str, bool], "HashInfo | None"] = {}
+        self.files_read = 0  # how many files had their md5 computed (tests, benchmarks)
 
     @cached_property
     def dvc_cache(self) -> Path:
@@ -271,13 +276,29 @@ class Adopter:
         from pivot.state.hashing import HashInfo
 
         full = self.state.project.root / relpath
+        variant = "md5-dos2unix" if dos2unix else "md5"
+        statdb = self.state.statdb
+
+        def file_md5(path: str, inner_relpath: str) -> str:
+            # stat-cached as pivot's own hashes are: a never-run DVC project
+            # is not read in full by every status until pivot records it
+            st = os.stat(path)
+            known = statdb.lookup_md5(inner_relpath, variant, st)
+            if known is not None:
+                return known
+            digest = md5_file(path, dos2unix=dos2unix)
+            self.files_read += 1
+            statdb.store_md5(inner_relpath, variant, st, digest)
+            return digest
+
         info = None
         try:
             if full.is_dir():
-                digest, size, nfiles = md5_dir(full, dos2unix=dos2unix, ignores=self.state.hasher.ignores, relpath=relpath)
+                digest, size, nfiles = md5_dir(full, dos2unix=dos2unix, ignores=self.state.hasher.ignores,
+                                               relpath=relpath, file_md5=file_md5)
                 info = HashInfo(digest, size, nfiles)
             elif full.is_file():
-                info = HashInfo(md5_file(full, dos2unix=dos2unix), full.stat().st_size)
+                info = HashInfo(file_md5(str(full), relpath), full.stat().st_size)
         except OSError:
             info = None
         self._md5s[key] = info

@@ -47,6 +47,21 @@ CREATE TABLE IF NOT EXISTS lock_memo (
 ) WITHOUT ROWID
 """
 
+# DVC's md5 of files (to adopt a dvc.lock), stat-gated like the stat table;
+# ``variant`` is "md5" or "md5-dos2unix" (DVC 2's text normalisation).
+_MD5_SCHEMA = """
+CREATE TABLE IF NOT EXISTS md5 (
+    path TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    inode INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    hashed_ns INTEGER NOT NULL,
+    PRIMARY KEY (path, variant)
+) WITHOUT ROWID
+"""
+
 # Verdicts ("up to date") by the signatures they read (pivot.state.verdicts builds and reads the entries).
 _VERDICT_SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdict (
@@ -96,6 +111,18 @@ def disk_full(directory: Path) -> bool:
         return False
 
 
+def _trusted(row: Row | None, st: os.stat_result) -> str | None:
+    """The row's hash if the file's stat is unchanged and was not racy when hashed."""
+    if row is None:
+        return None
+    inode, mtime_ns, size, digest, hashed_ns = row
+    if inode != st.st_ino or mtime_ns != st.st_mtime_ns or size != st.st_size:
+        return None
+    if hashed_ns - mtime_ns < RACY_WINDOW_NS:
+        return None
+    return digest
+
+
 class StatDB:
     """Stat rows for one command; ``close()`` commits the new ones."""
 
@@ -108,6 +135,8 @@ class StatDB:
         self._lock_memo: dict[str, bytes] | None = None
         self._pending_memo: dict[str, bytes] = {}
         self._verdicts: dict[str, bytes] | None = None
+        self._md5_rows: dict[tuple[str, str], Row] | None = None
+        self._pending_md5: dict[tuple[str, str], Row] = {}
         self._pending_verdicts: dict[str, bytes] = {}
         self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
         self._disabled = False  # unusable and not removable: this command runs without it
@@ -119,18 +148,21 @@ class StatDB:
         """The recorded hash if the file's stat is unchanged and not racy."""
         if self._rows is None:
             self._rows = self._load()
-        row = self._pending.get(relpath) or self._rows.get(relpath)
-        if row is None:
-            return None
-        inode, mtime_ns, size, digest, hashed_ns = row
-        if inode != st.st_ino or mtime_ns != st.st_mtime_ns or size != st.st_size:
-            return None
-        if hashed_ns - mtime_ns < RACY_WINDOW_NS:
-            return None
-        return digest
+        return _trusted(self._pending.get(relpath) or self._rows.get(relpath), st)
 
     def store(self, relpath: str, st: os.stat_result, digest: str) -> None:
         self._pending[relpath] = (st.st_ino, st.st_mtime_ns, st.st_size, digest, time.time_ns())
+
+    def lookup_md5(self, relpath: str, variant: str, st: os.stat_result) -> str | None:
+        """DVC's md5 of the file, as ``lookup`` (same stat and racy rules)."""
+        if self._md5_rows is None:
+            rows = self._query("SELECT path, variant, inode, mtime_ns, size, md5, hashed_ns FROM md5")
+            self._md5_rows = {(row[0], row[1]): row[2:] for row in rows}
+        key = (relpath, variant)
+        return _trusted(self._pending_md5.get(key) or self._md5_rows.get(key), st)
+
+    def store_md5(self, relpath: str, variant: str, st: os.stat_result, digest: str) -> None:
+        self._pending_md5[(relpath, variant)] = (st.st_ino, st.st_mtime_ns, st.st_size, digest, time.time_ns())
 
     def lock_memo(self, address: str) -> bytes | None:
         """The remembered entry for a stage's lock record (loaded with one query)."""
@@ -163,6 +195,7 @@ class StatDB:
                 conn.execute(_SCHEMA)
                 conn.execute(_LOCK_MEMO_SCHEMA)
                 conn.execute(_VERDICT_SCHEMA)
+                conn.execute(_MD5_SCHEMA)
             except BaseException:
                 conn.close()
                 raise
@@ -277,12 +310,13 @@ class StatDB:
         if self.readonly or self._disabled or not self.path.exists():
             return 0
         stale = [path for path in (self._rows if self._rows is not None else self._load()) if path_gone(path)]
+        stale_md5 = sorted({path for path, in self._query("SELECT path FROM md5") if path_gone(path)})
         memo = self._lock_memo if self._lock_memo is not None else self._load_lock_memo()
         forgotten = [address for address in memo if record_gone(address)]
         verdicts = self._verdicts if self._verdicts is not None else dict(
             self._query("SELECT address, entry FROM verdict"))
         forgotten_verdicts = [address for address in verdicts if record_gone(address)]
-        if self._disabled or not (stale or forgotten or forgotten_verdicts):
+        if self._disabled or not (stale or stale_md5 or forgotten or forgotten_verdicts):
             return 0
         if self._unwritable is not None:
             warn(f"'{self._shown}' could not be pruned ({self._unwritable})")
@@ -291,6 +325,7 @@ class StatDB:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany("DELETE FROM stat WHERE path = ?", ((path,) for path in stale))
+            conn.executemany("DELETE FROM md5 WHERE path = ?", ((path,) for path in stale_md5))
             conn.executemany("DELETE FROM lock_memo WHERE address = ?", ((address,) for address in forgotten))
             conn.executemany("DELETE FROM verdict WHERE address = ?", ((address,) for address in forgotten_verdicts))
             conn.execute("COMMIT")
@@ -301,14 +336,16 @@ class StatDB:
         self._rows = None
         self._lock_memo = None
         self._verdicts = None
-        return len(stale) + len(forgotten) + len(forgotten_verdicts)
+        self._md5_rows = None
+        return len(stale) + len(stale_md5) + len(forgotten) + len(forgotten_verdicts)
 
     def close(self) -> None:
         """Write the new rows in one transaction and close.  Writing is best
         effort: a database that cannot take them (read-only, disk full,
         busy) is left as it was, with a warning."""
         try:
-            if (self._pending or self._pending_memo or self._pending_verdicts) and not self.readonly:
+            if (self._pending or self._pending_memo or self._pending_verdicts or self._pending_md5) \
+                    and not self.readonly:
                 self._flush()
         finally:
             self._close_connection()
@@ -327,6 +364,8 @@ class StatDB:
                 conn.executemany("INSERT OR REPLACE INTO stat VALUES (?, ?, ?, ?, ?, ?)", rows)
                 conn.executemany("INSERT OR REPLACE INTO lock_memo VALUES (?, ?)", self._pending_memo.items())
                 conn.executemany("INSERT OR REPLACE INTO verdict VALUES (?, ?)", self._pending_verdicts.items())
+                conn.executemany("INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [(*key, *row) for key, row in self._pending_md5.items()])
                 conn.execute("COMMIT")
                 break
             except sqlite3.Error as exc:
@@ -345,6 +384,7 @@ class StatDB:
         self._pending.clear()
         self._pending_memo.clear()
         self._pending_verdicts.clear()
+        self._pending_md5.clear()
 
     def _rollback(self) -> None:
         if self._conn is not None and self._conn.in_transaction:
