@@ -59,6 +59,8 @@ class ReasonKind(enum.Enum):
     UPSTREAM = "upstream"
     FORCED = "forced"
 
+    __hash__ = object.__hash__  # as Action's
+
     @property
     def is_out_damage(self) -> bool:
         """Reasons a checkout from the cache can repair."""
@@ -107,6 +109,10 @@ _WHOLE_FILE_TEMPLATES = {
 class Action(enum.Enum):
     """What a back end does with a stage.  Every back end matches on every
     member (no default), so a new one fails loudly until each knows it."""
+
+    # members are singletons: hash them by identity, in C (Enum's own
+    # __hash__ is Python code, run for each stage of each plan in sets and counts)
+    __hash__ = object.__hash__
 
     RUN = "run"
     CHECKOUT = "checkout"  # outs damaged, everything else matches, a cache has them (``Decision.source``)
@@ -622,7 +628,7 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
                                    reasons=(*decision.reasons, *upstream))
         if run_cache and decision.action is Action.RUN:
             decision = consult_run_cache(decision, state, restored, local=local_run_cache)
-        if assume_restored:
+        if assume_restored and decision.source is not None:
             for path, digest, size, md5 in _restored_outs(decision, state):
                 restored.add(path, digest, size, md5)
         decided[stage.address] = decision
