@@ -225,7 +225,7 @@ def test_a_worker_that_cannot_reach_the_remote_fails_the_stage_naming_it(tmp_pat
         result = ws.pivot("run", "--executor", cluster.executor, "--executor-data", "remote", expect=1)
     finally:
         cluster.stop()
-    line = next(line for line in result.stdout.splitlines() if line.startswith("FAILED copy"))
+    line = next(line.partition("] ")[2] for line in result.stdout.splitlines() if "] FAILED copy" in line)
     assert line.startswith(f"FAILED copy: worker blind cannot fetch the stage's inputs: remote 's3'"
                            f" (s3://{s3_bucket}/store): downloading files/xxh3/")
     assert line.endswith("failed after 3 attempts: Unable to locate credentials (for 'raw.txt')")
