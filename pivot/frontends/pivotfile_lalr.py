@@ -1,0 +1,208 @@
+"""The Pivotfile parser proper: lexer, indenter and LALR(1) driver in one loop.
+
+It runs the tables lark computes from ``grammar/pivotfile.lark`` (copied
+into :mod:`pivotfile_tables` by :mod:`pivotfile_tablegen`) exactly as lark
+would run them -- the contextual lexer's patterns for the current parser
+state, lark's ``Indenter`` rules, its child filtering and ``?rule``
+collapsing -- but without lark's per-token objects and generators: about
+five times faster, and lark is not imported at all.  It only recognises;
+when the text is not in the language it raises :class:`NotParsed` and lark
+itself is asked why (:mod:`pivotfile_syntax_errors`), so every error
+message is lark's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache
+from types import ModuleType, SimpleNamespace
+from typing import Any, Callable, NamedTuple
+
+from pivot import resources
+
+# The indentation rules (lark's Indenter; pivotfile_syntax_errors configures
+# lark's own with the same names).
+NL_TYPE = "_NL"
+INDENT_TYPE = "_INDENT"
+DEDENT_TYPE = "_DEDENT"
+OPEN_PAREN_TYPES = ("LPAR", "LSQB", "LBRACE")
+CLOSE_PAREN_TYPES = ("RPAR", "RSQB", "RBRACE")
+TAB_LEN = 8
+
+
+class Token(NamedTuple):
+    """A terminal a rule keeps (names, strings, numbers, brackets)."""
+
+    type: str
+    value: str
+    line: int  # 1-based, where the token starts
+    column: int
+
+
+class NotParsed(Exception):
+    """The text is not a Pivotfile; lark's parse of it says where and why."""
+
+
+@cache
+def tables() -> ModuleType | SimpleNamespace:
+    """The generated tables when they were made from the grammar file as it
+    is; otherwise (the grammar edited, not yet regenerated) the same tables
+    built from it now, with lark."""
+    from pivot.frontends import pivotfile_tables
+
+    grammar = resources.grammar_path("pivotfile.lark").read_text()
+    if pivotfile_tables.GRAMMAR_SHA256 == hashlib.sha256(grammar.encode()).hexdigest():
+        return pivotfile_tables
+    from pivot.frontends.pivotfile_tablegen import build_tables
+
+    return SimpleNamespace(**build_tables(grammar))
+
+
+@cache
+def _lexer(index: int) -> tuple[Callable[[str, int], re.Match[str] | None], dict[str, dict[str, str]]]:
+    """One contextual lexer: its alternation's match and its keywords (a
+    keyword is lexed by a pattern such as NAME, then renamed, as lark does)."""
+    pattern, keywords = tables().LEXERS[index]
+    return re.compile(pattern).match, keywords
+
+
+def parse(text: str, handler: object) -> Any:
+    """Parse ``text``; each rule's kept children go to the ``handler``
+    method named after the rule (or its ``-> alias``), and what that returns
+    is the rule's value.  Raises NotParsed when the text is not in the
+    language; the handler's own exceptions pass through."""
+    t = tables()
+    actions: list[dict[str, int]] = t.ACTIONS
+    state_lexers: list[int] = t.STATE_LEXERS
+    ignore = frozenset(t.IGNORE_TYPES)
+    newline_types = frozenset(t.NEWLINE_TYPES)
+    kept = frozenset(t.KEPT_TERMINALS)
+    reducers = _reducers(t.RULES, handler)
+    stack = [t.START_STATE]
+    values: list[Any] = []
+
+    def feed(type_: str, value: Any) -> None:
+        """Shift one token, after the reductions it calls for."""
+        while True:
+            action = actions[stack[-1]].get(type_)
+            if action is None:
+                raise NotParsed
+            if action >= 0:
+                stack.append(action)
+                values.append(value)
+                return
+            origin, size, reduce = reducers[~action]
+            if size:
+                children = values[-size:]
+                del values[-size:]
+                del stack[-size:]
+            else:
+                children = []
+            values.append(reduce(children))
+            stack.append(actions[stack[-1]][origin])
+
+    pos, end = 0, len(text)
+    line, line_start = 1, 0
+    parens = 0
+    levels = [0]
+    while pos < end:
+        match, keywords = _lexer(state_lexers[stack[-1]])
+        m = match(text, pos)
+        if m is None:
+            raise NotParsed
+        type_ = m.lastgroup
+        value = m.group()
+        token_line, token_column = line, pos - line_start + 1
+        if type_ in newline_types:
+            newlines = value.count("\n")
+            if newlines:
+                line += newlines
+                line_start = pos + value.rindex("\n") + 1
+        pos = m.end()
+        if type_ in ignore:
+            continue
+        if type_ in keywords:
+            type_ = keywords[type_].get(value, type_)
+        if type_ == NL_TYPE:
+            if parens:  # inside brackets a newline is only space
+                continue
+            feed(NL_TYPE, None)
+            indent_text = value.rpartition("\n")[2]
+            indent = indent_text.count(" ") + indent_text.count("\t") * TAB_LEN
+            if indent > levels[-1]:
+                levels.append(indent)
+                feed(INDENT_TYPE, None)
+            else:
+                while indent < levels[-1]:
+                    levels.pop()
+                    feed(DEDENT_TYPE, None)
+                if indent != levels[-1]:
+                    raise NotParsed  # dedented to no enclosing block
+            continue
+        feed(type_, Token(type_, value, token_line, token_column) if type_ in kept else None)
+        if type_ in OPEN_PAREN_TYPES:
+            parens += 1
+        elif type_ in CLOSE_PAREN_TYPES:
+            parens -= 1
+    for _ in levels[1:]:
+        feed(DEDENT_TYPE, None)
+    return _finish(actions, reducers, stack, values, t.END_STATE)
+
+
+def _finish(actions: list[dict[str, int]], reducers: list, stack: list[int], values: list[Any], end_state: int) -> Any:
+    """The reductions at the end of the input, up to the start rule's value."""
+    while True:
+        action = actions[stack[-1]].get("$END")
+        if action is None or action >= 0:
+            raise NotParsed
+        origin, size, reduce = reducers[~action]
+        if size:
+            children = values[-size:]
+            del values[-size:]
+            del stack[-size:]
+        else:
+            children = []
+        values.append(reduce(children))
+        stack.append(actions[stack[-1]][origin])
+        if stack[-1] == end_state:
+            return values[-1]
+
+
+def _reducers(rules: list[tuple], handler: object) -> list[tuple[str, int, Callable[[list], Any]]]:
+    """Per rule: the symbol it reduces to, its length, and the function
+    from its children to its value (lark's ChildFilter, ExpandSingleChild
+    and callback, in that order)."""
+    return [(origin, size, _reducer(size, callback, expand1, keep, handler))
+            for origin, size, callback, expand1, keep in rules]
+
+
+def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handler: object) -> Callable[[list], Any]:
+    spliced = [i for i, expand in keep if expand]
+    if len(keep) == size and not spliced:
+        shape = None  # every child kept as it is
+    else:
+        def shape(children: list) -> list:
+            out: list = []
+            for i, expand in keep:
+                if expand:  # an inlined _rule: its children take its place
+                    out.extend(children[i])
+                else:
+                    out.append(children[i])
+            return out
+
+    if callback is None:  # an inlined rule: its value is its children
+        return shape or list
+    if expand1 and len(keep) == 1 and not spliced:  # ``?rule`` of one kept child: that child
+        only = keep[0][0]
+        return lambda children: children[only]
+    method = getattr(handler, callback)
+    if expand1:
+        def collapse(children: list) -> Any:
+            if shape is not None:
+                children = shape(children)
+            return children[0] if len(children) == 1 else method(children)
+        return collapse
+    if shape is None:
+        return method
+    return lambda children: method(shape(children))
