@@ -59,12 +59,31 @@ def tables() -> ModuleType | SimpleNamespace:
     return SimpleNamespace(**build_tables(grammar))
 
 
+class _Lexers:
+    """Which terminal comes next, as lark's contextual lexer decides it.
+
+    lark lexes with the alternation of the terminals the parser state
+    accepts (sorted the same way in every state).  One alternation of all
+    terminals finds the same terminal whenever the terminal it finds is
+    accepted: an earlier alternative that matched would have been found
+    first.  Only otherwise (nearly always a syntax error) is the state's own
+    alternation compiled and tried."""
+
+    def __init__(self, t: ModuleType | SimpleNamespace) -> None:
+        self.root = re.compile(t.ROOT_PATTERN).match
+        self.specs = t.LEXERS
+        self.state_specs = [(frozenset(t.LEXERS[i][2]), t.LEXERS[i][1], i) for i in t.STATE_LEXERS]
+        self.compiled: dict[int, Callable[[str, int], re.Match[str] | None]] = {}
+
+    def own(self, index: int) -> Callable[[str, int], re.Match[str] | None]:
+        if index not in self.compiled:
+            self.compiled[index] = re.compile(self.specs[index][0]).match
+        return self.compiled[index]
+
+
 @cache
-def _lexer(index: int) -> tuple[Callable[[str, int], re.Match[str] | None], dict[str, dict[str, str]]]:
-    """One contextual lexer: its alternation's match and its keywords (a
-    keyword is lexed by a pattern such as NAME, then renamed, as lark does)."""
-    pattern, keywords = tables().LEXERS[index]
-    return re.compile(pattern).match, keywords
+def _lexers() -> _Lexers:
+    return _Lexers(tables())
 
 
 def parse(text: str, handler: object) -> Any:
@@ -73,16 +92,18 @@ def parse(text: str, handler: object) -> Any:
     is the rule's value.  Raises NotParsed when the text is not in the
     language; the handler's own exceptions pass through."""
     t = tables()
+    lexers = _lexers()
+    root_match, state_specs = lexers.root, lexers.state_specs
     actions: list[dict[str, int]] = t.ACTIONS
-    state_lexers: list[int] = t.STATE_LEXERS
-    ignore = frozenset(t.IGNORE_TYPES)
+    skipped = frozenset(t.IGNORE_TYPES)
     newline_types = frozenset(t.NEWLINE_TYPES)
     kept = frozenset(t.KEPT_TERMINALS)
+    paren_change = dict.fromkeys(OPEN_PAREN_TYPES, 1) | dict.fromkeys(CLOSE_PAREN_TYPES, -1)
     reducers = _reducers(t.RULES, handler)
     stack = [t.START_STATE]
     values: list[Any] = []
 
-    def feed(type_: str, value: Any) -> None:
+    def shift(type_: str, value: Any) -> None:
         """Shift one token, after the reductions it calls for."""
         while True:
             action = actions[stack[-1]].get(type_)
@@ -93,13 +114,15 @@ def parse(text: str, handler: object) -> Any:
                 values.append(value)
                 return
             origin, size, reduce = reducers[~action]
-            if size:
-                children = values[-size:]
-                del values[-size:]
-                del stack[-size:]
+            if size == 1:  # most reductions: nothing to slice
+                del stack[-1]
+                if reduce is not None:
+                    values[-1] = reduce(values[-1:])
             else:
-                children = []
-            values.append(reduce(children))
+                children = values[len(values) - size :]
+                del values[len(values) - size :]
+                del stack[len(stack) - size :]
+                values.append(reduce(children))
             stack.append(actions[stack[-1]][origin])
 
     pos, end = 0, len(text)
@@ -107,46 +130,48 @@ def parse(text: str, handler: object) -> Any:
     parens = 0
     levels = [0]
     while pos < end:
-        match, keywords = _lexer(state_lexers[stack[-1]])
-        m = match(text, pos)
-        if m is None:
-            raise NotParsed
-        type_ = m.lastgroup
-        value = m.group()
-        token_line, token_column = line, pos - line_start + 1
+        types, keywords, own = state_specs[stack[-1]]
+        m = root_match(text, pos)
+        type_ = m and m.lastgroup
+        if type_ in keywords:
+            type_ = keywords[type_].get(m.group(), type_)
+        if type_ not in types:
+            m = lexers.own(own)(text, pos)
+            if m is None:
+                raise NotParsed
+            type_ = m.lastgroup
+            if type_ in keywords:
+                type_ = keywords[type_].get(m.group(), type_)
+        start, pos = pos, m.end()
+        token_line, column = line, start - line_start + 1
         if type_ in newline_types:
-            newlines = value.count("\n")
+            newlines = text.count("\n", start, pos)
             if newlines:
                 line += newlines
-                line_start = pos + value.rindex("\n") + 1
-        pos = m.end()
-        if type_ in ignore:
+                line_start = text.rfind("\n", start, pos) + 1
+        if type_ in skipped:
             continue
-        if type_ in keywords:
-            type_ = keywords[type_].get(value, type_)
         if type_ == NL_TYPE:
             if parens:  # inside brackets a newline is only space
                 continue
-            feed(NL_TYPE, None)
-            indent_text = value.rpartition("\n")[2]
+            shift(NL_TYPE, None)
+            indent_text = m.group().rpartition("\n")[2]
             indent = indent_text.count(" ") + indent_text.count("\t") * TAB_LEN
             if indent > levels[-1]:
                 levels.append(indent)
-                feed(INDENT_TYPE, None)
+                shift(INDENT_TYPE, None)
             else:
                 while indent < levels[-1]:
                     levels.pop()
-                    feed(DEDENT_TYPE, None)
+                    shift(DEDENT_TYPE, None)
                 if indent != levels[-1]:
                     raise NotParsed  # dedented to no enclosing block
             continue
-        feed(type_, Token(type_, value, token_line, token_column) if type_ in kept else None)
-        if type_ in OPEN_PAREN_TYPES:
-            parens += 1
-        elif type_ in CLOSE_PAREN_TYPES:
-            parens -= 1
+        shift(type_, Token(type_, m.group(), token_line, column) if type_ in kept else None)
+        if type_ in paren_change:
+            parens += paren_change[type_]
     for _ in levels[1:]:
-        feed(DEDENT_TYPE, None)
+        shift(DEDENT_TYPE, None)
     return _finish(actions, reducers, stack, values, t.END_STATE)
 
 
@@ -157,13 +182,10 @@ def _finish(actions: list[dict[str, int]], reducers: list, stack: list[int], val
         if action is None or action >= 0:
             raise NotParsed
         origin, size, reduce = reducers[~action]
-        if size:
-            children = values[-size:]
-            del values[-size:]
-            del stack[-size:]
-        else:
-            children = []
-        values.append(reduce(children))
+        children = values[len(values) - size :]
+        del values[len(values) - size :]
+        del stack[len(stack) - size :]
+        values.append(children[0] if reduce is None else reduce(children))
         stack.append(actions[stack[-1]][origin])
         if stack[-1] == end_state:
             return values[-1]
@@ -177,7 +199,8 @@ def _reducers(rules: list[tuple], handler: object) -> list[tuple[str, int, Calla
             for origin, size, callback, expand1, keep in rules]
 
 
-def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handler: object) -> Callable[[list], Any]:
+def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handler: object) -> Callable[[list], Any] | None:
+    """None for a rule whose value is its only child."""
     spliced = [i for i, expand in keep if expand]
     if len(keep) == size and not spliced:
         shape = None  # every child kept as it is
@@ -193,6 +216,8 @@ def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handle
 
     if callback is None:  # an inlined rule: its value is its children
         return shape or list
+    if expand1 and keep == ((0, False),) and size == 1:  # ``?rule: child``: the child itself
+        return None
     if expand1 and len(keep) == 1 and not spliced:  # ``?rule`` of one kept child: that child
         only = keep[0][0]
         return lambda children: children[only]

@@ -30,14 +30,13 @@ def build_tables(grammar: str) -> dict[str, Any]:
     """What lark builds from ``grammar``, as plain data, with states
     renumbered in a canonical order (lark's numbering varies with the hash
     seed, and the generated file must not)."""
-    from lark.lexer import PatternStr, _regexp_has_newline
+    from lark.lexer import _regexp_has_newline
     from lark.parsers.lalr_analysis import Shift
 
     from pivot.frontends.pivotfile_syntax_errors import lark_parser
 
     lark = lark_parser(grammar)
     table = lark.parser.parser.parser.parse_table
-    lexers = lark.parser.lexer.lexer.lexers  # the contextual lexer, behind the post-lexer
     start = table.start_states["start"]
 
     # canonical state numbers: breadth first from the start state, symbols sorted
@@ -60,25 +59,17 @@ def build_tables(grammar: str) -> dict[str, Any]:
             row[str(symbol)] = number[arg] if action is Shift else ~rule_index[id(arg)]
         actions.append(row)
 
-    lexer_specs: list[tuple[str, dict[str, dict[str, str]]]] = []
+    contextual = lark.parser.lexer.lexer  # behind the post-lexer
+    lexer_specs: list[tuple[str, dict[str, dict[str, str]], list[str]]] = []
     state_lexers = []
     for state in order:
-        lexer = lexers[state]
-        assert not lexer.user_callbacks and not lexer.g_regex_flags and not lexer.use_bytes
-        patterns = [mre.pattern for mre in lexer.scanner._mres]  # builds lexer.callback too
-        assert not lexer.ignore_types & set(lexer.callback), "ignored terminals are never renamed"
-        assert len(patterns) == 1, "one alternation per lexer (under Python's group limit)"
-        keywords = {}
-        for regex_type, callback in sorted(lexer.callback.items()):
-            terminals = callback.scanner.terminals
-            assert all(isinstance(t.pattern, PatternStr) and not t.pattern.flags for t in terminals)
-            keywords[str(regex_type)] = {str(t.pattern.value): str(t.name) for t in terminals}
-        spec = (patterns[0], keywords)
+        spec = _lexer_spec(contextual.lexers[state])
         if spec not in lexer_specs:
             lexer_specs.append(spec)
         state_lexers.append(lexer_specs.index(spec))
+    root_pattern = _lexer_spec(contextual.root_lexer)[0]
 
-    any_lexer = lexers[start]
+    any_lexer = contextual.lexers[start]
     kept_terminals = sorted({symbol.name for rule in rules for symbol in rule.expansion
                              if symbol.is_term and not symbol.filter_out})
     rule_specs = []
@@ -103,11 +94,30 @@ def build_tables(grammar: str) -> dict[str, Any]:
         # lark counts lines only in these (its own test of each pattern)
         "NEWLINE_TYPES": sorted(t.name for t in lark.terminals if _regexp_has_newline(t.pattern.to_regexp())),
         "KEPT_TERMINALS": kept_terminals,
+        "ROOT_PATTERN": root_pattern,
         "LEXERS": lexer_specs,
         "STATE_LEXERS": state_lexers,
         "ACTIONS": actions,
         "RULES": rule_specs,
     }
+
+
+def _lexer_spec(lexer: Any) -> tuple[str, dict[str, dict[str, str]], list[str]]:
+    """One of lark's basic lexers: its alternation, its keywords (a string
+    terminal that a pattern such as NAME also matches is lexed by the
+    pattern, then renamed) and every terminal it can produce."""
+    from lark.lexer import PatternStr
+
+    assert not lexer.user_callbacks and not lexer.g_regex_flags and not lexer.use_bytes
+    patterns = [mre.pattern for mre in lexer.scanner._mres]  # builds lexer.callback too
+    assert len(patterns) == 1, "one alternation per lexer (under Python's group limit)"
+    assert not lexer.ignore_types & set(lexer.callback), "ignored terminals are never renamed"
+    keywords = {}
+    for regex_type, callback in sorted(lexer.callback.items()):
+        terminals = callback.scanner.terminals
+        assert all(isinstance(t.pattern, PatternStr) and not t.pattern.flags for t in terminals)
+        keywords[str(regex_type)] = {str(t.pattern.value): str(t.name) for t in terminals}
+    return patterns[0], keywords, sorted(str(t.name) for t in lexer.terminals)
 
 
 def render(grammar: str) -> str:
