@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import cache
+from functools import cache, partial
 from types import ModuleType, SimpleNamespace
 from typing import Any, Callable, NamedTuple
 
@@ -98,6 +98,7 @@ def parse(text: str, handler: object) -> Any:
     skipped = frozenset(t.IGNORE_TYPES)
     newline_types = frozenset(t.NEWLINE_TYPES)
     kept = frozenset(t.KEPT_TERMINALS)
+    new_token = partial(tuple.__new__, Token)  # Token(...) without its Python __new__
     paren_change = dict.fromkeys(OPEN_PAREN_TYPES, 1) | dict.fromkeys(CLOSE_PAREN_TYPES, -1)
     reducers = _reducers(t.RULES, handler)
     stack = [t.START_STATE]
@@ -167,7 +168,26 @@ def parse(text: str, handler: object) -> Any:
                 if indent != levels[-1]:
                     raise NotParsed  # dedented to no enclosing block
             continue
-        shift(type_, Token(type_, m.group(), token_line, column) if type_ in kept else None)
+        value = new_token((type_, m.group(), token_line, column)) if type_ in kept else None
+        while True:  # shift() inlined: this runs for every token
+            action = actions[stack[-1]].get(type_)
+            if action is None:
+                raise NotParsed
+            if action >= 0:
+                stack.append(action)
+                values.append(value)
+                break
+            origin, size, reduce = reducers[~action]
+            if size == 1:
+                del stack[-1]
+                if reduce is not None:
+                    values[-1] = reduce(values[-1:])
+            else:
+                children = values[len(values) - size :]
+                del values[len(values) - size :]
+                del stack[len(stack) - size :]
+                values.append(reduce(children))
+            stack.append(actions[stack[-1]][origin])
         if type_ in paren_change:
             parens += paren_change[type_]
     for _ in levels[1:]:
@@ -202,13 +222,20 @@ def _reducers(rules: list[tuple], handler: object) -> list[tuple[str, int, Calla
 def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handler: object) -> Callable[[list], Any] | None:
     """None for a rule whose value is its only child."""
     spliced = [i for i, expand in keep if expand]
+    shape: Callable[[list], list] | None
     if len(keep) == size and not spliced:
         shape = None  # every child kept as it is
+    elif not keep:
+        shape = lambda children: []  # noqa: E731
     else:
+        (first, first_spliced), rest = keep[0], keep[1:]
+
         def shape(children: list) -> list:
-            out: list = []
-            for i, expand in keep:
-                if expand:  # an inlined _rule: its children take its place
+            # an inlined _rule's children take its place; ``x+`` is
+            # left-recursive, so its list grows in place, as lark does it
+            out = children[first] if first_spliced else [children[first]]
+            for i, expand in rest:
+                if expand:
                     out.extend(children[i])
                 else:
                     out.append(children[i])

@@ -456,11 +456,17 @@ class _ToAst:
         self.source = source
         self.origins = [a if isinstance(a, Origin) else Origin(source, a) for a in anchors]
         self.first_lines = [origin.first_line for origin in self.origins]
+        if len(self.origins) == 1:  # the whole file: no statement to look up
+            self._pos = self._pos_in_one_origin  # type: ignore[method-assign]
 
     def _pos(self, token: Token) -> Pos:
         line = token.line
         origin = self.origins[max(bisect_right(self.first_lines, line) - 1, 0)]
         return Pos(origin, line - origin.first_line + 1, token.column)
+
+    def _pos_in_one_origin(self, token: Token) -> Pos:
+        origin = self.origins[0]
+        return Pos(origin, token.line - origin.first_line + 1, token.column)
 
     def start(self, children) -> tuple[Statement, ...]:
         return tuple(children)
