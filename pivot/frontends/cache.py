@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import gc
 import io
+import operator
 import time
 from dataclasses import replace
 from typing import Callable, Iterable, NamedTuple
@@ -199,7 +200,7 @@ def _dispatch_table() -> dict:
 
     table = copyreg.dispatch_table.copy()
     for cls in (Dep, Out, ParamsDep, Location):
-        table[cls] = _by_fields
+        table[cls] = _by_fields(cls)
     # some Python releases (3.11.2) pickle enum members as getattr(cls, name),
     # which the restricted unpickler rightly refuses: name the value instead
     table[OutKind] = _by_value
@@ -210,8 +211,13 @@ def _by_value(member: enum.Enum) -> tuple:
     return type(member), (member.value,)
 
 
-def _by_fields(record: object) -> tuple:
-    return type(record), tuple(getattr(record, name) for name in record.__slots__)  # type: ignore[attr-defined]
+def _by_fields(cls: type) -> Callable[[object], tuple]:
+    """The reducer of a slotted record class (its fields read in C: a
+    pipeline holds thousands of records)."""
+    fields = cls.__slots__  # type: ignore[attr-defined]
+    assert len(fields) > 1, "attrgetter of several names returns a tuple"
+    read = operator.attrgetter(*fields)
+    return lambda record: (cls, read(record))
 
 
 def now_ns() -> int:
