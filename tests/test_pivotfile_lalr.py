@@ -175,6 +175,7 @@ def test_tables_are_generated_from_the_grammar_as_it_is() -> None:
     )
 
 
+@pytest.mark.slow  # two processes each building the tables with lark
 def test_generated_tables_do_not_depend_on_the_hash_seed() -> None:
     code = "from pivot import resources; from pivot.frontends import pivotfile_tablegen as g\n" \
            "print(g.render(resources.grammar_path('pivotfile.lark').read_text()))"
