@@ -132,18 +132,3 @@ def test_syntax_errors_name_file_line_and_column(text: str, line: int, col: int,
     source_line = text.splitlines()[line - 1] if line <= len(text.splitlines()) else ""
     assert f"\n    {source_line}\n    {' ' * (col - 1)}^" in message, f"source line and caret in:\n{message}"
 
-
-def test_parser_tables_are_cached_on_disk(tmp_path) -> None:
-    syntax._parser.cache_clear()
-    try:
-        syntax._parser(tmp_path)
-        cached = list(tmp_path.glob("pivotfile-*.lark.pickle"))
-        assert len(cached) == 1, "one pickled parser written"
-        syntax._parser.cache_clear()
-        source = Source("Pivotfile", "X = 1\n")
-        assert [type(s).__name__ for s in parse(source, tmp_path)] == ["Assign"], "the cached parser parses"
-        cached[0].write_bytes(b"garbage")
-        syntax._parser.cache_clear()
-        assert [type(s).__name__ for s in parse(source, tmp_path)] == ["Assign"], "a corrupt cache file is rebuilt"
-    finally:
-        syntax._parser.cache_clear()

@@ -288,7 +288,7 @@ class _Planted:
 
 
 def test_planted_load_caches_are_never_unpickled_into_code(ws) -> None:
-    from pivot.frontends.pivotfile_parse import _grammar_key, _StatementCache
+    from pivot.frontends.pivotfile_parse import _StatementCache
 
     marker = ws.root.parent / "pwned"
     evil = pickle.dumps(_Planted(marker))
@@ -296,7 +296,6 @@ def test_planted_load_caches_are_never_unpickled_into_code(ws) -> None:
     parser = ws.root / ".pivot" / "parser"
     (parser / "statements").mkdir(parents=True)
     (ws.root / ".pivot" / "pipeline.pickle").write_bytes(evil)
-    (parser / f"pivotfile-{_grammar_key()}.lark.pickle").write_bytes(b"0" * 64 + b"\n" + evil)
     _StatementCache(parser, "Pivotfile").path.write_bytes(evil)
     ws.pivot("run")
     assert ws.read("o.txt") == "hi\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import click
 
@@ -42,14 +42,19 @@ def command(as_json: bool, name_only: bool, targets: tuple[str, ...]) -> None:
     if as_json:
         common.echo_json({"stages": [stage_json(s) for s in stages]})
     elif name_only:
-        for stage in stages:
-            click.echo(stage.address)
+        _echo_lines(stage.address for stage in stages)
     else:
         width = max((len(s.address) for s in stages), default=0)
-        for stage in stages:
-            click.echo(f"{stage.address:<{width}}  {describe(stage)}".rstrip())
+        _echo_lines(f"{stage.address:<{width}}  {describe(stage)}".rstrip() for stage in stages)
     if skipped:
         raise SystemExit(1)
+
+
+def _echo_lines(lines: Iterable[str]) -> None:
+    """One write, not one per stage (click.echo costs ~10 us a call)."""
+    text = "\n".join(lines)
+    if text:
+        click.echo(text)
 
 
 def stage_json(stage: Stage) -> dict[str, Any]:

@@ -10,6 +10,7 @@ imported only when one exists (it needs lark).
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
@@ -65,14 +66,22 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
     if cached is not None:
         refuse_outside(project.root, cached.stages, out_links=False)  # a cache is never trusted more than the files
         return cached
-    started = cache.now_ns()
-    loaded = _load(project, targets)
-    pipeline = graph.build_pipeline(loaded.stages, loaded.sources)
-    inputs = cache.signatures(project, loaded.consulted, started)
-    if inputs is not None:
-        cached_targets = file_targets if loaded.has_pivotfiles else None
-        header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets, cache.CacheHeader.outs_of(pipeline))
-        pipeline = cache.save(project, header, pipeline)
+    # Loading, linking and pickling allocate objects that all stay alive
+    # (with 1,000 Pivotfile rules the collector's passes cost ~5 % of it).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = cache.now_ns()
+        loaded = _load(project, targets)
+        pipeline = graph.build_pipeline(loaded.stages, loaded.sources)
+        inputs = cache.signatures(project, loaded.consulted, started)
+        if inputs is not None:
+            cached_targets = file_targets if loaded.has_pivotfiles else None
+            header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets, cache.CacheHeader.outs_of(pipeline))
+            pipeline = cache.save(project, header, pipeline)
+    finally:
+        if enabled:
+            gc.enable()
     return pipeline
 
 

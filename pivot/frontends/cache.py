@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import gc
 import io
+import operator
 import time
 from dataclasses import replace
 from typing import Callable, Iterable, NamedTuple
@@ -50,7 +51,9 @@ _CODE = (
     "ignore.py",
     "frontends/pivotfile.py",
     "frontends/pivotfile_eval.py",
+    "frontends/pivotfile_lalr.py",
     "frontends/pivotfile_parse.py",
+    "frontends/pivotfile_tables.py",
     "frontends/pivotfile_producers.py",
     "frontends/pivotfile_resolve.py",
     "frontends/pivotfile_rules.py",
@@ -199,7 +202,7 @@ def _dispatch_table() -> dict:
 
     table = copyreg.dispatch_table.copy()
     for cls in (Dep, Out, ParamsDep, Location):
-        table[cls] = _by_fields
+        table[cls] = _by_fields(cls)
     # some Python releases (3.11.2) pickle enum members as getattr(cls, name),
     # which the restricted unpickler rightly refuses: name the value instead
     table[OutKind] = _by_value
@@ -210,8 +213,13 @@ def _by_value(member: enum.Enum) -> tuple:
     return type(member), (member.value,)
 
 
-def _by_fields(record: object) -> tuple:
-    return type(record), tuple(getattr(record, name) for name in record.__slots__)  # type: ignore[attr-defined]
+def _by_fields(cls: type) -> Callable[[object], tuple]:
+    """The reducer of a slotted record class (its fields read in C: a
+    pipeline holds thousands of records)."""
+    fields = cls.__slots__  # type: ignore[attr-defined]
+    assert len(fields) > 1, "attrgetter of several names returns a tuple"
+    read = operator.attrgetter(*fields)
+    return lambda record: (cls, read(record))
 
 
 def now_ns() -> int:

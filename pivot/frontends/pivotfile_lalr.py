@@ -1,0 +1,260 @@
+"""The Pivotfile parser proper: lexer, indenter and LALR(1) driver in one loop.
+
+It runs the tables lark computes from ``grammar/pivotfile.lark`` (copied
+into :mod:`pivotfile_tables` by :mod:`pivotfile_tablegen`) exactly as lark
+would run them -- the contextual lexer's patterns for the current parser
+state, lark's ``Indenter`` rules, its child filtering and ``?rule``
+collapsing -- but without lark's per-token objects and generators: about
+2.5 times faster than lark's loop, and lark is not imported at all.  It only recognises;
+when the text is not in the language it raises :class:`NotParsed` and lark
+itself is asked why (:mod:`pivotfile_syntax_errors`), so every error
+message is lark's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import cache, partial
+from types import ModuleType, SimpleNamespace
+from typing import Any, Callable, NamedTuple
+
+from pivot import resources
+
+# The indentation rules (lark's Indenter; pivotfile_syntax_errors configures
+# lark's own with the same names).
+NL_TYPE = "_NL"
+INDENT_TYPE = "_INDENT"
+DEDENT_TYPE = "_DEDENT"
+OPEN_PAREN_TYPES = ("LPAR", "LSQB", "LBRACE")
+CLOSE_PAREN_TYPES = ("RPAR", "RSQB", "RBRACE")
+TAB_LEN = 8
+
+
+class Token(NamedTuple):
+    """A terminal a rule keeps (names, strings, numbers, brackets)."""
+
+    type: str
+    value: str
+    line: int  # 1-based, where the token starts
+    column: int
+
+
+class NotParsed(Exception):
+    """The text is not a Pivotfile; lark's parse of it says where and why."""
+
+
+@cache
+def tables() -> ModuleType | SimpleNamespace:
+    """The generated tables when they were made from the grammar file as it
+    is; otherwise (the grammar edited, not yet regenerated) the same tables
+    built from it now, with lark."""
+    from pivot.frontends import pivotfile_tables
+
+    grammar = resources.grammar_path("pivotfile.lark").read_text()
+    if pivotfile_tables.GRAMMAR_SHA256 == hashlib.sha256(grammar.encode()).hexdigest():
+        return pivotfile_tables
+    from pivot.frontends.pivotfile_tablegen import build_tables
+
+    return SimpleNamespace(**build_tables(grammar))
+
+
+class _Lexers:
+    """Which terminal comes next, as lark's contextual lexer decides it.
+
+    lark lexes with the alternation of the terminals the parser state
+    accepts (sorted the same way in every state).  One alternation of all
+    terminals finds the same terminal whenever the terminal it finds is
+    accepted: an earlier alternative that matched would have been found
+    first.  Only otherwise (nearly always a syntax error) is the state's own
+    alternation compiled and tried."""
+
+    def __init__(self, t: ModuleType | SimpleNamespace) -> None:
+        self.root = re.compile(t.ROOT_PATTERN).match
+        self.specs = t.LEXERS
+        self.state_specs = [(frozenset(t.LEXERS[i][2]), t.LEXERS[i][1], i) for i in t.STATE_LEXERS]
+        self.compiled: dict[int, Callable[[str, int], re.Match[str] | None]] = {}
+
+    def own(self, index: int) -> Callable[[str, int], re.Match[str] | None]:
+        if index not in self.compiled:
+            self.compiled[index] = re.compile(self.specs[index][0]).match
+        return self.compiled[index]
+
+
+@cache
+def _lexers() -> _Lexers:
+    return _Lexers(tables())
+
+
+def parse(text: str, handler: object) -> Any:
+    """Parse ``text``; each rule's kept children go to the ``handler``
+    method named after the rule (or its ``-> alias``), and what that returns
+    is the rule's value.  Raises NotParsed when the text is not in the
+    language; the handler's own exceptions pass through."""
+    t = tables()
+    lexers = _lexers()
+    root_match, state_specs = lexers.root, lexers.state_specs
+    actions: list[dict[str, int]] = t.ACTIONS
+    skipped = frozenset(t.IGNORE_TYPES)
+    newline_types = frozenset(t.NEWLINE_TYPES)
+    kept = frozenset(t.KEPT_TERMINALS)
+    new_token = partial(tuple.__new__, Token)  # Token(...) without its Python __new__
+    paren_change = dict.fromkeys(OPEN_PAREN_TYPES, 1) | dict.fromkeys(CLOSE_PAREN_TYPES, -1)
+    reducers = _reducers(t.RULES, handler)
+    stack = [t.START_STATE]
+    values: list[Any] = []
+
+    def shift(type_: str, value: Any) -> None:
+        """Shift one token, after the reductions it calls for."""
+        while True:
+            action = actions[stack[-1]].get(type_)
+            if action is None:
+                raise NotParsed
+            if action >= 0:
+                stack.append(action)
+                values.append(value)
+                return
+            origin, size, reduce = reducers[~action]
+            if size == 1:  # most reductions: nothing to slice
+                del stack[-1]
+                if reduce is not None:
+                    values[-1] = reduce(values[-1:])
+            else:
+                children = values[len(values) - size :]
+                del values[len(values) - size :]
+                del stack[len(stack) - size :]
+                values.append(reduce(children))
+            stack.append(actions[stack[-1]][origin])
+
+    pos, end = 0, len(text)
+    line, line_start = 1, 0
+    parens = 0
+    levels = [0]
+    while pos < end:
+        types, keywords, own = state_specs[stack[-1]]
+        m = root_match(text, pos)
+        type_ = m and m.lastgroup
+        if type_ in keywords:
+            type_ = keywords[type_].get(m.group(), type_)
+        if type_ not in types:
+            m = lexers.own(own)(text, pos)
+            if m is None:
+                raise NotParsed
+            type_ = m.lastgroup
+            if type_ in keywords:
+                type_ = keywords[type_].get(m.group(), type_)
+        start, pos = pos, m.end()
+        token_line, column = line, start - line_start + 1
+        if type_ in newline_types:
+            newlines = text.count("\n", start, pos)
+            if newlines:
+                line += newlines
+                line_start = text.rfind("\n", start, pos) + 1
+        if type_ in skipped:
+            continue
+        if type_ == NL_TYPE:
+            if parens:  # inside brackets a newline is only space
+                continue
+            shift(NL_TYPE, None)
+            indent_text = m.group().rpartition("\n")[2]
+            indent = indent_text.count(" ") + indent_text.count("\t") * TAB_LEN
+            if indent > levels[-1]:
+                levels.append(indent)
+                shift(INDENT_TYPE, None)
+            else:
+                while indent < levels[-1]:
+                    levels.pop()
+                    shift(DEDENT_TYPE, None)
+                if indent != levels[-1]:
+                    raise NotParsed  # dedented to no enclosing block
+            continue
+        value = new_token((type_, m.group(), token_line, column)) if type_ in kept else None
+        while True:  # shift() inlined: this runs for every token
+            action = actions[stack[-1]].get(type_)
+            if action is None:
+                raise NotParsed
+            if action >= 0:
+                stack.append(action)
+                values.append(value)
+                break
+            origin, size, reduce = reducers[~action]
+            if size == 1:
+                del stack[-1]
+                if reduce is not None:
+                    values[-1] = reduce(values[-1:])
+            else:
+                children = values[len(values) - size :]
+                del values[len(values) - size :]
+                del stack[len(stack) - size :]
+                values.append(reduce(children))
+            stack.append(actions[stack[-1]][origin])
+        if type_ in paren_change:
+            parens += paren_change[type_]
+    for _ in levels[1:]:
+        shift(DEDENT_TYPE, None)
+    return _finish(actions, reducers, stack, values, t.END_STATE)
+
+
+def _finish(actions: list[dict[str, int]], reducers: list, stack: list[int], values: list[Any], end_state: int) -> Any:
+    """The reductions at the end of the input, up to the start rule's value."""
+    while True:
+        action = actions[stack[-1]].get("$END")
+        if action is None or action >= 0:
+            raise NotParsed
+        origin, size, reduce = reducers[~action]
+        children = values[len(values) - size :]
+        del values[len(values) - size :]
+        del stack[len(stack) - size :]
+        values.append(children[0] if reduce is None else reduce(children))
+        stack.append(actions[stack[-1]][origin])
+        if stack[-1] == end_state:
+            return values[-1]
+
+
+def _reducers(rules: list[tuple], handler: object) -> list[tuple[str, int, Callable[[list], Any]]]:
+    """Per rule: the symbol it reduces to, its length, and the function
+    from its children to its value (lark's ChildFilter, ExpandSingleChild
+    and callback, in that order)."""
+    return [(origin, size, _reducer(size, callback, expand1, keep, handler))
+            for origin, size, callback, expand1, keep in rules]
+
+
+def _reducer(size: int, callback: str | None, expand1: bool, keep: tuple, handler: object) -> Callable[[list], Any] | None:
+    """None for a rule whose value is its only child."""
+    spliced = [i for i, expand in keep if expand]
+    shape: Callable[[list], list] | None
+    if len(keep) == size and not spliced:
+        shape = None  # every child kept as it is
+    elif not keep:
+        shape = lambda children: []  # noqa: E731
+    else:
+        (first, first_spliced), rest = keep[0], keep[1:]
+
+        def shape(children: list) -> list:
+            # an inlined _rule's children take its place; ``x+`` is
+            # left-recursive, so its list grows in place, as lark does it
+            out = children[first] if first_spliced else [children[first]]
+            for i, expand in rest:
+                if expand:
+                    out.extend(children[i])
+                else:
+                    out.append(children[i])
+            return out
+
+    if callback is None:  # an inlined rule: its value is its children
+        return shape or list
+    if expand1 and keep == ((0, False),) and size == 1:  # ``?rule: child``: the child itself
+        return None
+    if expand1 and len(keep) == 1 and not spliced:  # ``?rule`` of one kept child: that child
+        only = keep[0][0]
+        return lambda children: children[only]
+    method = getattr(handler, callback)
+    if expand1:
+        def collapse(children: list) -> Any:
+            if shape is not None:
+                children = shape(children)
+            return children[0] if len(children) == 1 else method(children)
+        return collapse
+    if shape is None:
+        return method
+    return lambda children: method(shape(children))
