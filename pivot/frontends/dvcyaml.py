@@ -4,6 +4,8 @@ Order of work, as in DVC: the raw YAML is validated against the schema
 (before any ``${}``), the context is built from ``params.yaml`` beside the
 file plus top-level ``vars``, then each stage (or each foreach/matrix
 member, in DVC's generation order) is interpolated and turned into IR.
+Each stage also records which vars-file values its interpolation read
+(``Stage.tracked_vars``, DVC's "tracked vars").
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from pivot.frontends.interpolate import (
     ExpressionError,
     InterpolationError,
     MissingKey,
+    Path,
+    VarRead,
     VarsAlreadyLoaded,
     Template,
     check_expressions,
@@ -31,7 +35,7 @@ from pivot.frontends.interpolate import (
     join_path,
     to_str,
 )
-from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, is_url
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, TrackedVars, is_url
 from pivot.yaml12 import Document
 
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -65,6 +69,7 @@ class DvcYamlLoader:
         self._context: Context | None = None
         self._paths: dict[tuple[str, str], str] = {}
         self._deps: dict[tuple[str, str], Dep] = {}
+        self._tracked: dict[tuple[VarRead, ...], tuple[TrackedVars, ...]] = {}
 
     # -- errors in DVC's shape
 
@@ -130,17 +135,20 @@ class DvcYamlLoader:
     def _foreach(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         raw = definition["foreach"]
         try:
-            iterable, from_context = _resolve_iterable(context, raw)
+            iterable, from_context, origins = _resolve_iterable(context, raw)
         except InterpolationError as exc:
             raise self._fail(f"'stages.{name}.foreach'", exc) from None
+        # member key -> (item, where parts of the item came from in the context)
+        members: dict[str, tuple[Any, dict[Path, Path]]]
         if isinstance(iterable, dict):
-            members = {to_str(key): value for key, value in iterable.items()}
+            members = {to_str(key): pair for key, pair in zip(iterable, zip(iterable.values(), origins))}
         elif isinstance(iterable, list):
             if any(isinstance(value, (dict, list)) for value in iterable):
-                members = {str(index): value for index, value in enumerate(iterable)}
+                members = {str(index): pair for index, pair in enumerate(zip(iterable, origins))}
             else:
                 members = {
-                    _member_key(value, ctx): value for value, ctx in zip(iterable, from_context)
+                    _member_key(value, ctx): (value, paths)
+                    for value, ctx, paths in zip(iterable, from_context, origins)
                 }
         else:
             raise PipelineError(
@@ -151,43 +159,46 @@ class DvcYamlLoader:
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
-        for key, value in members.items():
+        for key, (value, paths) in members.items():
             temporary = {"item": value}
             if isinstance(iterable, dict):
                 temporary["key"] = key
-            yield self._generated(context, name, key, template, compiled, temporary, line)
+            aliases = {("item", *path): target for path, target in paths.items()}
+            yield self._generated(context, name, key, template, compiled, temporary, aliases, line)
 
     def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         template = {k: v for k, v in definition.items() if k != "matrix"}
-        axes: dict[str, list[tuple[Any, bool]]] = {}
+        axes: dict[str, list[tuple[Any, bool, dict[Path, Path]]]] = {}
         if isinstance(definition["matrix"], dict) and not definition["matrix"]:
             raise self._fail(f"'stages.{name}.matrix'", "matrix is empty (DVC cannot load it)")
         try:
             for axis, raw in definition["matrix"].items():
-                values, from_context = _resolve_iterable(context, raw)
-                if isinstance(values, (dict, str)):
-                    values, from_context = list(values), [from_context[0]] * len(values)
+                values, from_context, origins = _resolve_iterable(context, raw)
+                if isinstance(values, (dict, str)):  # its keys or characters: nothing from the context
+                    values, from_context, origins = list(values), [from_context[0]] * len(values), [{}] * len(values)
                 if not isinstance(values, list):
                     raise ExpressionError(
                         f"expected a list for '{axis}', got {type(values).__name__}"
                     )
-                axes[axis] = list(zip(values, from_context))
+                axes[axis] = list(zip(values, from_context, origins))
         except InterpolationError as exc:
             raise self._fail(f"'stages.{name}.matrix'", exc) from None
-        members: dict[str, dict[str, Any]] = {}
+        members: dict[str, tuple[dict[str, Any], dict[Path, Path]]] = {}
         for combination in itertools.product(*(list(enumerate(v)) for v in axes.values())):
             item: dict[str, Any] = {}
+            aliases: dict[Path, Path] = {}
             fragments: list[str] = []
-            for axis, (index, (value, ctx)) in zip(axes, combination):
+            for axis, (index, (value, ctx, paths)) in zip(axes, combination):
                 item[axis] = value
+                aliases.update({("item", axis, *path): target for path, target in paths.items()})
                 composite = isinstance(value, (dict, list))
                 fragments.append(f"{axis}{index}" if composite else _member_key(value, ctx))
-            members["-".join(fragments)] = item
+            members["-".join(fragments)] = (item, aliases)
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
-        for key, item in members.items():
-            yield self._generated(context, name, key, template, compiled, {"key": key, "item": item}, line)
+        for key, (item, aliases) in members.items():
+            yield self._generated(context, name, key, template, compiled, {"key": key, "item": item}, aliases, line)
 
     def _generated(
         self,
@@ -197,9 +208,10 @@ class DvcYamlLoader:
         template: dict,
         compiled: Mapping[str, Template],
         temporary: dict[str, Any],
+        aliases: dict[Path, Path],
         line: int | None,
     ) -> Stage:
-        previous = context.set_temporarily(temporary)
+        previous = context.set_temporarily(temporary, aliases)
         try:
             return self._entry(
                 context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled
@@ -252,23 +264,45 @@ class DvcYamlLoader:
             except InterpolationError as exc:
                 raise self._fail(f"stage '{name}'", exc) from None
         resolved: dict[str, Any] = {}
-        for key, value in definition.items():
-            if key == "vars":
-                continue
-            try:
-                if compiled is not None:
-                    resolved[key] = compiled[key].resolve(context, key, self._config)
-                else:
-                    resolved[key] = context.resolve(value, key, self._config)
-            except (ExpressionError, MissingKey) as exc:
-                raise self._fail(f"'stages.{name}.{key}'", exc) from None
-            except ContextError as exc:
-                raise self._fail(f"stage '{name}'", exc) from None
-            except RecursionError:
-                raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
-        return self._build(name, resolved, wdir, line, group)
+        # as DVC, every field but vars (wdir again too) is resolved while reads are noted
+        reads = context.start_reading()
+        try:
+            for key, value in definition.items():
+                if key == "vars":
+                    continue
+                try:
+                    if compiled is not None:
+                        resolved[key] = compiled[key].resolve(context, key, self._config)
+                    else:
+                        resolved[key] = context.resolve(value, key, self._config)
+                except (ExpressionError, MissingKey) as exc:
+                    raise self._fail(f"'stages.{name}.{key}'", exc) from None
+                except ContextError as exc:
+                    raise self._fail(f"stage '{name}'", exc) from None
+                except RecursionError:
+                    raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
+        finally:
+            context.stop_reading()
+        return self._build(name, resolved, wdir, line, group, self._tracked_vars(reads))
 
-    def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None) -> Stage:
+    def _tracked_vars(self, reads: list[VarRead]) -> tuple[TrackedVars, ...]:
+        """The reads grouped by file, keys once each in first-read order;
+        one shared tuple per distinct sequence of reads (foreach members)."""
+        if not reads:
+            return ()
+        sequence = tuple(reads)
+        tracked = self._tracked.get(sequence)
+        if tracked is None:
+            by_file: dict[str, dict[str, None]] = {}
+            for path, key in sequence:
+                by_file.setdefault(path, {})[key] = None
+            tracked = self._tracked[sequence] = tuple(
+                TrackedVars(path=path, keys=tuple(keys)) for path, keys in by_file.items()
+            )
+        return tracked
+
+    def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None,
+               tracked_vars: tuple[TrackedVars, ...] = ()) -> Stage:
         cmd = data.get("cmd")
         if isinstance(cmd, str):
             cmds: tuple[str, ...] = tuple(cmd.splitlines())
@@ -305,6 +339,7 @@ class DvcYamlLoader:
             location=Location(self.relpath, line) if line else None,
             group=group,
             cmd_literal=literal,
+            tracked_vars=tracked_vars,
         )
 
     def _dep(self, wdir: str, path: Any) -> Dep:
@@ -403,13 +438,20 @@ def _compile(template: Mapping[str, Any]) -> dict[str, Template]:
     return {key: compile_template(value) for key, value in template.items() if key != "vars"}
 
 
-def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:
-    """foreach/matrix data resolved, with, per list item, whether it came
-    from the context (DVC names those with ``str()``, literals with to_str)."""
+def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool], list[dict[Path, Path]]]:
+    """foreach/matrix data resolved, with, per item (per value of a
+    mapping): whether it came from the context (DVC names those with
+    ``str()``, literals with to_str), and where its parts came from in the
+    context (:meth:`Context.paths_within`; the item's own path is ``()``)."""
     if isinstance(raw, str):
         value, from_context = context.resolve_whole(raw)
-        size = len(value) if isinstance(value, (list, dict, str)) else 1
-        return value, [from_context] * max(size, 1)
+        size = max(len(value) if isinstance(value, (list, dict, str)) else 1, 1)
+        base = context.path_of(raw) if from_context else None
+        if base is not None and isinstance(value, dict):
+            return value, [True] * size, [{(): (*base, key)} for key in value]
+        if base is not None and isinstance(value, list):
+            return value, [True] * size, [{(): (*base, str(index))} for index in range(len(value))]
+        return value, [from_context] * size, [{}] * size
     if isinstance(raw, list):
         items: list[Any] = []
         flags: list[bool] = []
@@ -420,10 +462,14 @@ def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:
                 value, from_context = context.resolve(item), False
             items.append(value)
             flags.append(from_context)
-        return items, flags
+        return items, flags, [context.paths_within(item) for item in raw]
     if isinstance(raw, dict):
-        return context.resolve(raw), [False] * len(raw)
-    return raw, [False]
+        resolved = context.resolve(raw)
+        origins = [context.paths_within(value) for value in raw.values()]
+        if len(origins) != len(resolved):  # interpolated keys that collided
+            origins = [{}] * len(resolved)
+        return resolved, [False] * len(raw), origins
+    return raw, [False], [{}]
 
 
 def _member_key(value: Any, from_context: bool) -> str:

@@ -8,6 +8,9 @@ dict inside ``cmd`` becomes ``--key value`` flags.  ``\\${`` escapes.
 
 Errors are the exceptions below; the dvc.yaml loader adds the
 ``failed to parse '<where>' in '<file>'`` preamble.
+
+While a stage is resolved the context also notes which values of vars
+files each reference read (DVC's "tracked vars", :meth:`Context.start_reading`).
 """
 
 from __future__ import annotations
@@ -196,6 +199,8 @@ def check_value(value: Any, key: str | None) -> None:
 # the context
 
 Loader = Callable[[str], Any]  # root-relative path -> parsed data (raises ContextError)
+Path = tuple[str, ...]  # a place in the context: keys and list indices, canonical ("0", never "-1")
+VarRead = tuple[str, str]  # (vars file, dotted key in it) a reference read
 
 
 class Context:
@@ -203,15 +208,25 @@ class Context:
 
     ``data`` is shared structurally between clones: merging copies a nested
     dict before writing into it, so cloning is a shallow copy.
+
+    Reading is noted only between :meth:`start_reading` and
+    :meth:`stop_reading` (one stage's fields, as DVC's ``Context.track``).
+    A foreach/matrix ``item`` that came from the context keeps its origin
+    through ``aliases``: ``("item", "lr")`` -> ``("models", "cnn", "lr")``.
     """
 
-    __slots__ = ("data", "origins", "imports", "reserved")
+    __slots__ = ("data", "origins", "imports", "reserved", "aliases", "reads", "_read_of")
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
-        self.origins: dict[tuple[str, ...], str] = {}  # path -> source that set it
+        self.origins: dict[Path, str] = {}  # path -> source that set it
         self.imports: dict[str, list[str] | None] = {}  # file -> keys loaded (None: all)
         self.reserved: tuple[str, ...] = ()
+        self.aliases: Mapping[Path, Path] = {}  # path under a reserved key -> where its value came from
+        self.reads: list[VarRead] | None = None  # while reading: what references read, in order
+        # what a reference outside the reserved keys read; merging only adds
+        # paths, so an entry never goes stale
+        self._read_of: dict[Reference, VarRead | None] = {}
 
     def clone(self) -> "Context":
         new = Context()
@@ -219,6 +234,8 @@ class Context:
         new.origins = dict(self.origins)
         new.imports = {k: (list(v) if v is not None else None) for k, v in self.imports.items()}
         new.reserved = self.reserved
+        new.aliases = self.aliases
+        new._read_of = dict(self._read_of)
         return new
 
     # -- building
@@ -304,12 +321,14 @@ class Context:
             else:
                 self.merge(entry, f"{stage_name}{joiner}vars[{index}]")
 
-    def set_temporarily(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def set_temporarily(self, values: Mapping[str, Any], aliases: Mapping[Path, Path] | None = None) -> dict[str, Any]:
         """Set reserved top-level values (foreach ``item``/``key``); returns
-        what to pass to :meth:`restore`."""
+        what to pass to :meth:`restore`.  ``aliases`` maps paths under them
+        to the context paths their values came from (see :meth:`paths_within`)."""
         previous = {key: self.data.get(key, _MISSING) for key in values}
         self.data.update(values)
         self.reserved = tuple(values)
+        self.aliases = aliases or {}
         return previous
 
     def restore(self, previous: Mapping[str, Any]) -> None:
@@ -319,6 +338,88 @@ class Context:
             else:
                 self.data[key] = value
         self.reserved = ()
+        self.aliases = {}
+
+    # -- which vars-file values were read (DVC's tracked vars)
+
+    def start_reading(self) -> list[VarRead]:
+        """From now on each reference that reads a value of a vars file
+        (not a mapping) appends ``(file, dotted key)`` to the list returned."""
+        self.reads = []
+        return self.reads
+
+    def stop_reading(self) -> None:
+        self.reads = None
+
+    def _note_read(self, reference: "Reference") -> None:
+        if reference.segments[0] in self.reserved:  # item/key: changes with every member
+            read = self._read_at(self._canonical(reference.segments))
+        else:
+            read = self._read_of.get(reference, _MISSING)
+            if read is _MISSING:
+                read = self._read_of[reference] = self._read_at(self._canonical(reference.segments))
+        if read is not None:
+            self.reads.append(read)  # type: ignore[union-attr]
+
+    def _canonical(self, segments: Path) -> Path:
+        """``segments`` (of a reference that resolved) with list indices as
+        DVC names them: ``-1`` -> the index counted from the start."""
+        if not any(segment[-1:].isdigit() for segment in segments):
+            return segments  # nothing here can index a list
+        node: Any = self.data
+        path: list[str] = []
+        for segment in segments:
+            if isinstance(node, list):
+                index = int(segment)
+                index = index + len(node) if index < 0 else index
+                node, segment = node[index], str(index)
+            else:
+                node = node[segment]
+            path.append(segment)
+        return tuple(path)
+
+    def _read_at(self, path: Path) -> VarRead | None:
+        """The vars file and dotted key the value at ``path`` came from;
+        None for inline ``vars``, literal foreach/matrix items, ``key``."""
+        if path[0] in self.reserved:
+            for length in range(len(path), 0, -1):
+                target = self.aliases.get(path[:length])
+                if target is not None:
+                    path = target + path[length:]
+                    break
+            else:
+                return None
+        for length in range(len(path), 0, -1):
+            source = self.origins.get(path[:length])
+            if source is not None:
+                return (source, ".".join(path)) if source in self.imports else None
+        return None
+
+    def path_of(self, text: str) -> Path | None:
+        """The context path a whole ``${...}`` string resolves to (it must
+        have resolved already); None for anything else."""
+        compiled = compile_text(text) if "${" in text else None
+        if not isinstance(compiled, Whole):
+            return None
+        return self._canonical(compiled.reference.segments)
+
+    def paths_within(self, raw: Any) -> dict[Path, Path]:
+        """For a foreach/matrix item as written: ``{path inside the item:
+        context path}`` for each whole ``${...}`` in it, as DVC keeps the
+        origin of a value taken from the context."""
+        if isinstance(raw, str):
+            found = self.path_of(raw)
+            return {} if found is None else {(): found}
+        inner: dict[Path, Path] = {}
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                name = self.resolve(key) if isinstance(key, str) else key
+                if isinstance(name, str):
+                    inner.update({(name, *p): target for p, target in self.paths_within(value).items()})
+        elif isinstance(raw, list):
+            for index, value in enumerate(raw):
+                inner.update({(str(index), *p): target for p, target in self.paths_within(value).items()})
+        return inner
 
     # -- lookup and resolution
 
@@ -396,7 +497,10 @@ class Reference:
     def value(self, context: Context) -> Any:
         if self.expr is None:
             parse_expression(self.inner)  # raises the syntax error
-        return _lookup(context.data, self.expr, self.segments)  # type: ignore[arg-type]
+        value = _lookup(context.data, self.expr, self.segments)  # type: ignore[arg-type]
+        if context.reads is not None and type(value) is not dict:  # DVC never tracks a mapping
+            context._note_read(self)
+        return value
 
 
 class Literal:
