@@ -84,22 +84,22 @@ class ParamsDep:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackedVars:
-    """Values of one params or vars file that a stage's ``${}`` interpolation
-    read: DVC's "tracked vars".
+class TrackedVar:
+    """A value of a params or vars file that a stage's ``${}`` interpolation
+    read: one of DVC's "tracked vars".
 
-    ``keys`` holds dotted keys as DVC names them (``models.0.name``, list
-    indices counted from the start) in the order they were first read.  Only
-    single values and whole lists are tracked, never a mapping, and only
-    from files (``params.yaml`` beside the dvc.yaml, ``vars:`` files), never
-    from inline ``vars:`` mappings.  ``params_show`` and ``params diff``
-    report them beside the ``params:`` a stage lists; as in DVC they are not
-    dependencies (a changed value matters only through the resolved
-    command and paths).
+    ``path`` is the file (root-relative); ``key`` the dotted key as DVC
+    names it (``models.0.name``, list indices counted from the start).
+    Only single values and whole lists are tracked, never a mapping, and
+    only from files (``params.yaml`` beside the dvc.yaml, ``vars:`` files),
+    never from inline ``vars:`` mappings.  ``params_show`` and ``params
+    diff`` report them beside the ``params:`` a stage lists; as in DVC they
+    are not dependencies (a changed value matters only through the
+    resolved command and paths).
     """
 
     path: str
-    keys: tuple[str, ...]
+    key: str
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class Stage:
     location: Location | None = field(default=None, compare=False)
     group: str | None = None
     cmd_literal: str | tuple[str, ...] | None = field(default=None, compare=False)
-    tracked_vars: tuple[TrackedVars, ...] = field(default=(), compare=False)
+    tracked_vars: tuple[TrackedVar, ...] = field(default=(), compare=False)
 
     @property
     def is_tracked_data(self) -> bool:

@@ -11,13 +11,14 @@ import pytest
 import pivot.frontends
 import pivot.signature
 from pivot.frontends import load_pipeline
-from pivot.ir import TrackedVars
+from pivot.ir import TrackedVar
 from pivot.project import Project
 
 
-def tracked(ws) -> dict[str, tuple[TrackedVars, ...]]:
+def tracked(ws) -> dict[str, list[str]]:
+    """Each stage's tracked vars as ``file:key``."""
     pipeline = load_pipeline(Project(root=ws.root, cwd=ws.root))
-    return {stage.address: stage.tracked_vars for stage in pipeline.stages}
+    return {stage.address: [f"{var.path}:{var.key}" for var in stage.tracked_vars] for stage in pipeline.stages}
 
 
 def test_foreach_items_keep_their_place_in_the_params_file(ws):
@@ -30,8 +31,8 @@ def test_foreach_items_keep_their_place_in_the_params_file(ws):
               cmd: train ${item.name} --largest ${models[-1].size}
         """)
     assert tracked(ws) == {
-        "train@0": (TrackedVars("params.yaml", ("models.0.name", "models.1.size")),),
-        "train@1": (TrackedVars("params.yaml", ("models.1.name", "models.1.size")),),
+        "train@0": ["params.yaml:models.0.name", "params.yaml:models.1.size"],
+        "train@1": ["params.yaml:models.1.name", "params.yaml:models.1.size"],
     }
 
 
@@ -50,9 +51,9 @@ def test_references_inside_literal_items_are_tracked(ws):
             cmd: build ${item.os} ${key}
         """)
     assert tracked(ws) == {
-        "fit@0": (TrackedVars("params.yaml", ("lr",)),),
-        "build@linux": (TrackedVars("params.yaml", ("os",)),),
-        "build@mac": (),
+        "fit@0": ["params.yaml:lr"],
+        "build@linux": ["params.yaml:os"],
+        "build@mac": [],
     }
 
 
@@ -71,7 +72,7 @@ def test_inline_vars_mappings_and_keys_are_not_tracked(ws):
             do:
               cmd: echo ${key}
         """)
-    assert tracked(ws) == {"train": (), "each@a": ()}
+    assert tracked(ws) == {"train": [], "each@a": []}
 
 
 def test_stage_vars_files_are_tracked_relative_to_the_wdir(ws):
@@ -83,20 +84,23 @@ def test_stage_vars_files_are_tracked_relative_to_the_wdir(ws):
             vars: [local.yaml]
             cmd: check ${threshold}
         """)
-    assert tracked(ws) == {"s": (TrackedVars("sub/local.yaml", ("threshold",)),)}
+    assert tracked(ws) == {"s": ["sub/local.yaml:threshold"]}
 
 
 def test_the_cached_pipeline_keeps_tracked_vars(ws, monkeypatch):
     monkeypatch.setattr(pivot.signature, "RACY_WINDOW_NS", 0)
     (ws.root / ".pivot").mkdir()
     ws.write("params.yaml", "lr: 0.1\n")
-    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: fit ${lr}\n")
-    first = tracked(ws)
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: fit ${lr} ${lr}\n  t:\n    cmd: fit ${lr}\n")
+    load_pipeline(Project(root=ws.root, cwd=ws.root))
     loads = []
     real = pivot.frontends._load
     monkeypatch.setattr(pivot.frontends, "_load", lambda *args: loads.append(args) or real(*args))
-    assert tracked(ws) == first == {"s": (TrackedVars("params.yaml", ("lr",)),)}
+    cached = load_pipeline(Project(root=ws.root, cwd=ws.root))
     assert loads == [], "the second load came from .pivot/pipeline.pickle"
+    s, t = cached.stages
+    assert s.tracked_vars == t.tracked_vars == (TrackedVar("params.yaml", "lr"),)
+    assert s.tracked_vars[0] is t.tracked_vars[0], "one record shared by the stages reading it"
 
 
 def test_a_tracked_var_is_not_a_dependency(ws):

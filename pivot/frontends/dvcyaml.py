@@ -26,6 +26,7 @@ from pivot.frontends.interpolate import (
     InterpolationError,
     MissingKey,
     Path,
+    Reference,
     VarRead,
     VarsAlreadyLoaded,
     Template,
@@ -33,9 +34,10 @@ from pivot.frontends.interpolate import (
     compile_template,
     has_interpolation,
     join_path,
+    references_in,
     to_str,
 )
-from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, TrackedVars, is_url
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, TrackedVar, is_url
 from pivot.yaml12 import Document
 
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -69,7 +71,7 @@ class DvcYamlLoader:
         self._context: Context | None = None
         self._paths: dict[tuple[str, str], str] = {}
         self._deps: dict[tuple[str, str], Dep] = {}
-        self._tracked: dict[tuple[VarRead, ...], tuple[TrackedVars, ...]] = {}
+        self._tracked: dict[VarRead, TrackedVar] = {}  # one shared record per value read
 
     # -- errors in DVC's shape
 
@@ -159,16 +161,18 @@ class DvcYamlLoader:
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
+        references = _references(template) if members else ()
         for key, (value, paths) in members.items():
             temporary = {"item": value}
             if isinstance(iterable, dict):
                 temporary["key"] = key
             aliases = {("item", *path): target for path, target in paths.items()}
-            yield self._generated(context, name, key, template, compiled, temporary, aliases, line)
+            yield self._generated(context, name, key, template, compiled, references, temporary, aliases, line)
 
     def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         template = {k: v for k, v in definition.items() if k != "matrix"}
-        axes: dict[str, list[tuple[Any, bool, dict[Path, Path]]]] = {}
+        # per axis, per value: (value, from the context, its aliases under item.<axis>)
+        axes: dict[str, list[tuple[Any, bool, tuple[tuple[Path, Path], ...]]]] = {}
         if isinstance(definition["matrix"], dict) and not definition["matrix"]:
             raise self._fail(f"'stages.{name}.matrix'", "matrix is empty (DVC cannot load it)")
         try:
@@ -180,7 +184,8 @@ class DvcYamlLoader:
                     raise ExpressionError(
                         f"expected a list for '{axis}', got {type(values).__name__}"
                     )
-                axes[axis] = list(zip(values, from_context, origins))
+                under_item = [tuple((("item", axis, *p), t) for p, t in paths.items()) for paths in origins]
+                axes[axis] = list(zip(values, from_context, under_item))
         except InterpolationError as exc:
             raise self._fail(f"'stages.{name}.matrix'", exc) from None
         members: dict[str, tuple[dict[str, Any], dict[Path, Path]]] = {}
@@ -188,17 +193,21 @@ class DvcYamlLoader:
             item: dict[str, Any] = {}
             aliases: dict[Path, Path] = {}
             fragments: list[str] = []
-            for axis, (index, (value, ctx, paths)) in zip(axes, combination):
+            for axis, (index, (value, ctx, value_aliases)) in zip(axes, combination):
                 item[axis] = value
-                aliases.update({("item", axis, *path): target for path, target in paths.items()})
+                if value_aliases:
+                    aliases.update(value_aliases)
                 composite = isinstance(value, (dict, list))
                 fragments.append(f"{axis}{index}" if composite else _member_key(value, ctx))
             members["-".join(fragments)] = (item, aliases)
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
+        references = _references(template) if members else ()
         for key, (item, aliases) in members.items():
-            yield self._generated(context, name, key, template, compiled, {"key": key, "item": item}, aliases, line)
+            yield self._generated(
+                context, name, key, template, compiled, references, {"key": key, "item": item}, aliases, line
+            )
 
     def _generated(
         self,
@@ -207,6 +216,7 @@ class DvcYamlLoader:
         key: str,
         template: dict,
         compiled: Mapping[str, Template],
+        references: tuple[Reference, ...],
         temporary: dict[str, Any],
         aliases: dict[Path, Path],
         line: int | None,
@@ -214,7 +224,8 @@ class DvcYamlLoader:
         previous = context.set_temporarily(temporary, aliases)
         try:
             return self._entry(
-                context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled
+                context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled,
+                references=references,
             )
         finally:
             context.restore(previous)
@@ -240,9 +251,11 @@ class DvcYamlLoader:
         group: str | None,
         generated: bool,
         compiled: Mapping[str, Template] | None = None,
+        references: tuple[Reference, ...] | None = None,
     ) -> Stage:
         """One stage; ``compiled`` (foreach/matrix members) holds the
-        definition's values pre-parsed by :func:`compile_template`."""
+        definition's values pre-parsed by :func:`compile_template`, and
+        ``references`` the ``${...}`` in them (:func:`_references`)."""
         if not generated:
             self._check_syntax(name, definition)
         wdir = self.dir
@@ -264,45 +277,34 @@ class DvcYamlLoader:
             except InterpolationError as exc:
                 raise self._fail(f"stage '{name}'", exc) from None
         resolved: dict[str, Any] = {}
-        # as DVC, every field but vars (wdir again too) is resolved while reads are noted
-        reads = context.start_reading()
-        try:
-            for key, value in definition.items():
-                if key == "vars":
-                    continue
-                try:
-                    if compiled is not None:
-                        resolved[key] = compiled[key].resolve(context, key, self._config)
-                    else:
-                        resolved[key] = context.resolve(value, key, self._config)
-                except (ExpressionError, MissingKey) as exc:
-                    raise self._fail(f"'stages.{name}.{key}'", exc) from None
-                except ContextError as exc:
-                    raise self._fail(f"stage '{name}'", exc) from None
-                except RecursionError:
-                    raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
-        finally:
-            context.stop_reading()
+        for key, value in definition.items():
+            if key == "vars":
+                continue
+            try:
+                if compiled is not None:
+                    resolved[key] = compiled[key].resolve(context, key, self._config)
+                else:
+                    resolved[key] = context.resolve(value, key, self._config)
+            except (ExpressionError, MissingKey) as exc:
+                raise self._fail(f"'stages.{name}.{key}'", exc) from None
+            except ContextError as exc:
+                raise self._fail(f"stage '{name}'", exc) from None
+            except RecursionError:
+                raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
+        # as DVC's Context.track: what every field but vars (wdir included) read
+        reads = context.reads_of(_references(definition) if references is None else references)
         return self._build(name, resolved, wdir, line, group, self._tracked_vars(reads))
 
-    def _tracked_vars(self, reads: list[VarRead]) -> tuple[TrackedVars, ...]:
-        """The reads grouped by file, keys once each in first-read order;
-        one shared tuple per distinct sequence of reads (foreach members)."""
+    def _tracked_vars(self, reads: list[VarRead]) -> tuple[TrackedVar, ...]:
+        """Each value read once, in first-read order; records are shared
+        between stages (the same value read by every foreach member)."""
         if not reads:
             return ()
-        sequence = tuple(reads)
-        tracked = self._tracked.get(sequence)
-        if tracked is None:
-            by_file: dict[str, dict[str, None]] = {}
-            for path, key in sequence:
-                by_file.setdefault(path, {})[key] = None
-            tracked = self._tracked[sequence] = tuple(
-                TrackedVars(path=path, keys=tuple(keys)) for path, keys in by_file.items()
-            )
-        return tracked
+        known = self._tracked
+        return tuple([known.get(read) or known.setdefault(read, TrackedVar(*read)) for read in dict.fromkeys(reads)])
 
     def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None,
-               tracked_vars: tuple[TrackedVars, ...] = ()) -> Stage:
+               tracked_vars: tuple[TrackedVar, ...]) -> Stage:
         cmd = data.get("cmd")
         if isinstance(cmd, str):
             cmds: tuple[str, ...] = tuple(cmd.splitlines())
@@ -436,6 +438,11 @@ def _compile(template: Mapping[str, Any]) -> dict[str, Template]:
     """A foreach/matrix body pre-parsed once for all its members (``vars`` is
     loaded, not interpolated)."""
     return {key: compile_template(value) for key, value in template.items() if key != "vars"}
+
+
+def _references(definition: Mapping[str, Any]) -> tuple[Reference, ...]:
+    """The ``${...}`` a stage's fields hold (``vars`` is loaded, not interpolated)."""
+    return references_in([value for key, value in definition.items() if key != "vars"])
 
 
 def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool], list[dict[Path, Path]]]:

@@ -9,8 +9,8 @@ dict inside ``cmd`` becomes ``--key value`` flags.  ``\\${`` escapes.
 Errors are the exceptions below; the dvc.yaml loader adds the
 ``failed to parse '<where>' in '<file>'`` preamble.
 
-While a stage is resolved the context also notes which values of vars
-files each reference read (DVC's "tracked vars", :meth:`Context.start_reading`).
+After a stage is resolved, :meth:`Context.reads_of` says which values of
+vars files its references read (DVC's "tracked vars").
 """
 
 from __future__ import annotations
@@ -121,6 +121,21 @@ def has_interpolation(data: Any) -> bool:
     return any("${" in s and KEYCRE.search(s) for s in _strings(data))
 
 
+def references_in(data: Any) -> tuple["Reference", ...]:
+    """Every ``${...}`` in ``data``, once each (by expression), in the order
+    resolution reaches them (keys before values); escaped ones are text."""
+    found: dict[str | None, Reference] = {}
+    for text in _strings(data):
+        if "${" in text:
+            compiled = compile_text(text)
+            if isinstance(compiled, Whole):
+                found.setdefault(compiled.reference.expr, compiled.reference)
+            elif isinstance(compiled, Text):
+                for reference in compiled.references:
+                    found.setdefault(reference.expr, reference)
+    return tuple(found.values())
+
+
 def _strings(data: Any) -> Iterator[str]:
     if isinstance(data, str):
         yield data
@@ -209,13 +224,13 @@ class Context:
     ``data`` is shared structurally between clones: merging copies a nested
     dict before writing into it, so cloning is a shallow copy.
 
-    Reading is noted only between :meth:`start_reading` and
-    :meth:`stop_reading` (one stage's fields, as DVC's ``Context.track``).
-    A foreach/matrix ``item`` that came from the context keeps its origin
-    through ``aliases``: ``("item", "lr")`` -> ``("models", "cnn", "lr")``.
+    :meth:`reads_of` gives the vars-file values references read (DVC's
+    tracked vars).  A foreach/matrix ``item`` that came from the context
+    keeps its origin through ``aliases``: ``("item", "lr")`` ->
+    ``("models", "cnn", "lr")``.
     """
 
-    __slots__ = ("data", "origins", "imports", "reserved", "aliases", "reads", "_read_of")
+    __slots__ = ("data", "origins", "imports", "reserved", "aliases", "_read_of", "_read_of_path")
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
@@ -223,10 +238,10 @@ class Context:
         self.imports: dict[str, list[str] | None] = {}  # file -> keys loaded (None: all)
         self.reserved: tuple[str, ...] = ()
         self.aliases: Mapping[Path, Path] = {}  # path under a reserved key -> where its value came from
-        self.reads: list[VarRead] | None = None  # while reading: what references read, in order
-        # what a reference outside the reserved keys read; merging only adds
-        # paths, so an entry never goes stale
-        self._read_of: dict[Reference, VarRead | None] = {}
+        # what a reference outside the reserved keys reads, by expression;
+        # merging only adds paths, so an entry never goes stale
+        self._read_of: dict[str, VarRead | None] = {}
+        self._read_of_path: dict[Path, VarRead | None] = {}  # the same by context path (item aliases)
 
     def clone(self) -> "Context":
         new = Context()
@@ -236,6 +251,7 @@ class Context:
         new.reserved = self.reserved
         new.aliases = self.aliases
         new._read_of = dict(self._read_of)
+        new._read_of_path = dict(self._read_of_path)
         return new
 
     # -- building
@@ -342,30 +358,51 @@ class Context:
 
     # -- which vars-file values were read (DVC's tracked vars)
 
-    def start_reading(self) -> list[VarRead]:
-        """From now on each reference that reads a value of a vars file
-        (not a mapping) appends ``(file, dotted key)`` to the list returned."""
-        self.reads = []
-        return self.reads
+    def reads_of(self, references: Sequence["Reference"]) -> list[VarRead]:
+        """``(file, dotted key)`` of each vars-file value ``references`` (all
+        resolved in this context already) read, in their order; a mapping,
+        an inline ``vars`` value, a literal item or ``key`` reads nothing."""
+        reads: list[VarRead] = []
+        memo, by_path, aliases, reserved = self._read_of, self._read_of_path, self.aliases, self.reserved
+        for reference in references:
+            if reference.root not in reserved:
+                read = memo.get(reference.expr, _MISSING)  # type: ignore[arg-type]
+                if read is _MISSING:
+                    read = memo[reference.expr] = self._read_by(reference)  # type: ignore[index]
+            elif reference.root != "item":
+                read = None  # ``key`` is a name made for the member, never a value from a file
+            else:  # another value for every member; the fast path takes an aliased
+                # one (``item``, ``item.<axis>``, ``item.lr``) by its context path
+                segments = reference.segments
+                target = aliases.get(segments)
+                if target is None and not reference.may_index:
+                    base = aliases.get(segments[:1])
+                    target = None if base is None else base + segments[1:]
+                if target is None:
+                    read = self._read_by(reference)
+                else:
+                    read = by_path.get(target, _MISSING)
+                    if read is _MISSING:
+                        read = by_path[target] = self._read_in_context(target)
+            if read is not None:
+                reads.append(read)  # type: ignore[arg-type]
+        return reads
 
-    def stop_reading(self) -> None:
-        self.reads = None
+    def _read_in_context(self, path: Path) -> VarRead | None:
+        """What reading the context at ``path`` (canonical, existing) reads."""
+        if type(_lookup(self.data, ".".join(path), path)) is dict:
+            return None  # DVC never tracks a mapping
+        return self._origin_read(path)
 
-    def _note_read(self, reference: "Reference") -> None:
-        if reference.segments[0] in self.reserved:  # item/key: changes with every member
-            read = self._read_at(self._canonical(reference.segments))
-        else:
-            read = self._read_of.get(reference, _MISSING)
-            if read is _MISSING:
-                read = self._read_of[reference] = self._read_at(self._canonical(reference.segments))
-        if read is not None:
-            self.reads.append(read)  # type: ignore[union-attr]
+    def _read_by(self, reference: "Reference") -> VarRead | None:
+        segments = reference.segments
+        if type(_lookup(self.data, reference.expr, segments)) is dict:  # type: ignore[arg-type]
+            return None  # DVC never tracks a mapping
+        return self._read_at(self._canonical(segments) if reference.may_index else segments)
 
     def _canonical(self, segments: Path) -> Path:
         """``segments`` (of a reference that resolved) with list indices as
         DVC names them: ``-1`` -> the index counted from the start."""
-        if not any(segment[-1:].isdigit() for segment in segments):
-            return segments  # nothing here can index a list
         node: Any = self.data
         path: list[str] = []
         for segment in segments:
@@ -382,13 +419,19 @@ class Context:
         """The vars file and dotted key the value at ``path`` came from;
         None for inline ``vars``, literal foreach/matrix items, ``key``."""
         if path[0] in self.reserved:
-            for length in range(len(path), 0, -1):
-                target = self.aliases.get(path[:length])
-                if target is not None:
-                    path = target + path[length:]
-                    break
-            else:
-                return None
+            target = self.aliases.get(path)
+            if target is None:  # a part of an aliased value, or nothing from the context
+                for length in range(len(path) - 1, 0, -1):
+                    target = self.aliases.get(path[:length])
+                    if target is not None:
+                        target += path[length:]
+                        break
+                else:
+                    return None
+            return self._origin_read(target)
+        return self._origin_read(path)
+
+    def _origin_read(self, path: Path) -> VarRead | None:
         for length in range(len(path), 0, -1):
             source = self.origins.get(path[:length])
             if source is not None:
@@ -401,7 +444,8 @@ class Context:
         compiled = compile_text(text) if "${" in text else None
         if not isinstance(compiled, Whole):
             return None
-        return self._canonical(compiled.reference.segments)
+        reference = compiled.reference
+        return self._canonical(reference.segments) if reference.may_index else reference.segments
 
     def paths_within(self, raw: Any) -> dict[Path, Path]:
         """For a foreach/matrix item as written: ``{path inside the item:
@@ -482,7 +526,7 @@ class Reference:
     """One ``${inner}``, parsed; a malformed one raises when it is used,
     at the point DVC's resolver would reach it."""
 
-    __slots__ = ("inner", "expr", "segments")
+    __slots__ = ("inner", "expr", "segments", "root", "may_index")
 
     def __init__(self, inner: str) -> None:
         self.inner = inner
@@ -493,14 +537,14 @@ class Reference:
             self.segments: tuple[str, ...] = ()
         else:
             self.segments = tuple(raw.strip() for raw in self.expr.split("."))
+        self.root = self.segments[0] if self.segments else ""
+        # only a segment ending in a digit can index a list (and need canonical form)
+        self.may_index = any(segment[-1:].isdigit() for segment in self.segments)
 
     def value(self, context: Context) -> Any:
         if self.expr is None:
             parse_expression(self.inner)  # raises the syntax error
-        value = _lookup(context.data, self.expr, self.segments)  # type: ignore[arg-type]
-        if context.reads is not None and type(value) is not dict:  # DVC never tracks a mapping
-            context._note_read(self)
-        return value
+        return _lookup(context.data, self.expr, self.segments)  # type: ignore[arg-type]
 
 
 class Literal:

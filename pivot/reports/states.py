@@ -371,7 +371,7 @@ def tracked_vars_files(state: Snapshot, skip: Collection[str] = ()) -> dict[str,
     for stage in state.stages():
         for tracked in stage.tracked_vars:
             if tracked.path not in skip:
-                found.setdefault(tracked.path, {}).update(dict.fromkeys(tracked.keys))
+                found.setdefault(tracked.path, {})[tracked.key] = None
     return {path: list(keys) for path, keys in found.items()}
 
 
