@@ -83,6 +83,25 @@ class ParamsDep:
     keys: tuple[str, ...] | None
 
 
+@dataclass(frozen=True, slots=True)
+class TrackedVar:
+    """A value of a params or vars file that a stage's ``${}`` interpolation
+    read: one of DVC's "tracked vars".
+
+    ``path`` is the file (root-relative); ``key`` the dotted key as DVC
+    names it (``models.0.name``, list indices counted from the start).
+    Only single values and whole lists are tracked, never a mapping, and
+    only from files (``params.yaml`` beside the dvc.yaml, ``vars:`` files),
+    never from inline ``vars:`` mappings.  ``params_show`` and ``params
+    diff`` report them beside the ``params:`` a stage lists; as in DVC they
+    are not dependencies (a changed value matters only through the
+    resolved command and paths).
+    """
+
+    path: str
+    key: str
+
+
 @dataclass(frozen=True)
 class Stage:
     """One concrete unit of work: commands that turn deps into outs.
@@ -90,7 +109,9 @@ class Stage:
     ``cmds`` has one entry per command; each runs in its own shell starting
     in ``wdir``.  ``cmd_literal`` is the command as ``dvc.lock`` would record
     it (a string, or a list when the definition used a list), kept only so
-    an existing ``dvc.lock`` can be adopted.
+    an existing ``dvc.lock`` can be adopted.  ``tracked_vars`` (dvc.yaml
+    stages only) says which vars-file values interpolation read; it plays
+    no part in deciding what is stale.
     """
 
     address: str
@@ -108,6 +129,7 @@ class Stage:
     location: Location | None = field(default=None, compare=False)
     group: str | None = None
     cmd_literal: str | tuple[str, ...] | None = field(default=None, compare=False)
+    tracked_vars: tuple[TrackedVar, ...] = field(default=(), compare=False)
 
     @property
     def is_tracked_data(self) -> bool:

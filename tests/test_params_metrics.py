@@ -331,21 +331,10 @@ def test_params_show_inside_a_stage_uses_pivot_root(ws, stage_python):
     assert json.loads(ws.read("out.json")) == {"a": 1, "b": {"c": 2}}
 
 
-# DVC also shows values read from params and vars files only through ``${}``
-# (its "tracked vars", flattened: ``models.0.name``).  pivot's front end does
-# not record which values interpolation looked up, so these cases differ.
-TRACKED_VARS = {
-    "foreach_from_params", "foreach_interpolated_items", "foreach_stage_vars_and_wdir", "interp_escape",
-    "interp_index_and_spaces", "interp_rendering", "interp_whole_value_types", "matrix_from_params",
-    "stage_vars", "subdir_vars_relative", "vars_files_and_inline", "vars_recursive_merge", "vars_same_file_twice",
-}
-
-
-@pytest.mark.parametrize("case", [
-    pytest.param(case, marks=pytest.mark.xfail(strict=True, reason="DVC's tracked vars are not recorded"))
-    if case in TRACKED_VARS else case
-    for case in sorted(CORPUS_EXPECTED["cases"])
-])
+# Besides the params files, DVC shows the values a stage read from params and
+# vars files only through ``${}`` (its "tracked vars", flattened:
+# ``models.0.name``); several corpus cases exercise them.
+@pytest.mark.parametrize("case", sorted(CORPUS_EXPECTED["cases"]))
 def test_params_show_matches_dvc_on_corpus(ws, monkeypatch, case):
     from pivot.api import params_show
 

@@ -35,7 +35,7 @@ from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 5
+FORMAT = 6  # 5: header and pipeline as two pickles; 6: Stage.tracked_vars (TrackedVar records)
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -138,7 +138,7 @@ def _allowed_classes() -> frozenset[tuple[str, str]]:
     from pivot.frontends.safepickle import SAFE_VALUE_CLASSES, classes_of
 
     return (
-        classes_of("pivot.ir", "Pipeline", "Stage", "Dep", "Out", "ParamsDep", "Location", "OutKind")
+        classes_of("pivot.ir", "Pipeline", "Stage", "Dep", "Out", "ParamsDep", "TrackedVar", "Location", "OutKind")
         | classes_of(__name__, "CacheHeader")
         | classes_of("pivot.signature", "Signature")
         | SAFE_VALUE_CLASSES
@@ -198,10 +198,10 @@ def _dispatch_table() -> dict:
     costs one ``__init__`` instead of the generic field-by-field setstate."""
     import copyreg
 
-    from pivot.ir import Dep, Location, Out, OutKind, ParamsDep
+    from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, TrackedVar
 
     table = copyreg.dispatch_table.copy()
-    for cls in (Dep, Out, ParamsDep, Location):
+    for cls in (Dep, Out, ParamsDep, TrackedVar, Location):
         table[cls] = _by_fields(cls)
     # some Python releases (3.11.2) pickle enum members as getattr(cls, name),
     # which the restricted unpickler rightly refuses: name the value instead

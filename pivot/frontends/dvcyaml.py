@@ -4,6 +4,8 @@ Order of work, as in DVC: the raw YAML is validated against the schema
 (before any ``${}``), the context is built from ``params.yaml`` beside the
 file plus top-level ``vars``, then each stage (or each foreach/matrix
 member, in DVC's generation order) is interpolated and turned into IR.
+Each stage also records which vars-file values its interpolation read
+(``Stage.tracked_vars``, DVC's "tracked vars").
 """
 
 from __future__ import annotations
@@ -23,15 +25,19 @@ from pivot.frontends.interpolate import (
     ExpressionError,
     InterpolationError,
     MissingKey,
+    Path,
+    Reference,
+    VarRead,
     VarsAlreadyLoaded,
     Template,
     check_expressions,
     compile_template,
     has_interpolation,
     join_path,
+    references_in,
     to_str,
 )
-from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, is_url
+from pivot.ir import Dep, Location, Out, OutKind, ParamsDep, Stage, TrackedVar, is_url
 from pivot.yaml12 import Document
 
 DEFAULT_PARAMS_FILE = "params.yaml"
@@ -65,6 +71,7 @@ class DvcYamlLoader:
         self._context: Context | None = None
         self._paths: dict[tuple[str, str], str] = {}
         self._deps: dict[tuple[str, str], Dep] = {}
+        self._tracked: dict[VarRead, TrackedVar] = {}  # one shared record per value read
 
     # -- errors in DVC's shape
 
@@ -130,17 +137,20 @@ class DvcYamlLoader:
     def _foreach(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         raw = definition["foreach"]
         try:
-            iterable, from_context = _resolve_iterable(context, raw)
+            iterable, from_context, origins = _resolve_iterable(context, raw)
         except InterpolationError as exc:
             raise self._fail(f"'stages.{name}.foreach'", exc) from None
+        # member key -> (item, where parts of the item came from in the context)
+        members: dict[str, tuple[Any, dict[Path, Path]]]
         if isinstance(iterable, dict):
-            members = {to_str(key): value for key, value in iterable.items()}
+            members = {to_str(key): pair for key, pair in zip(iterable, zip(iterable.values(), origins))}
         elif isinstance(iterable, list):
             if any(isinstance(value, (dict, list)) for value in iterable):
-                members = {str(index): value for index, value in enumerate(iterable)}
+                members = {str(index): pair for index, pair in enumerate(zip(iterable, origins))}
             else:
                 members = {
-                    _member_key(value, ctx): value for value, ctx in zip(iterable, from_context)
+                    _member_key(value, ctx): (value, paths)
+                    for value, ctx, paths in zip(iterable, from_context, origins)
                 }
         else:
             raise PipelineError(
@@ -151,43 +161,53 @@ class DvcYamlLoader:
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
-        for key, value in members.items():
+        references = _references(template) if members else ()
+        for key, (value, paths) in members.items():
             temporary = {"item": value}
             if isinstance(iterable, dict):
                 temporary["key"] = key
-            yield self._generated(context, name, key, template, compiled, temporary, line)
+            aliases = {("item", *path): target for path, target in paths.items()}
+            yield self._generated(context, name, key, template, compiled, references, temporary, aliases, line)
 
     def _matrix(self, context: Context, name: str, definition: dict, line: int | None) -> Iterator[Stage]:
         template = {k: v for k, v in definition.items() if k != "matrix"}
-        axes: dict[str, list[tuple[Any, bool]]] = {}
+        # per axis, per value: (value, from the context, its aliases under item.<axis>)
+        axes: dict[str, list[tuple[Any, bool, tuple[tuple[Path, Path], ...]]]] = {}
         if isinstance(definition["matrix"], dict) and not definition["matrix"]:
             raise self._fail(f"'stages.{name}.matrix'", "matrix is empty (DVC cannot load it)")
         try:
             for axis, raw in definition["matrix"].items():
-                values, from_context = _resolve_iterable(context, raw)
-                if isinstance(values, (dict, str)):
-                    values, from_context = list(values), [from_context[0]] * len(values)
+                values, from_context, origins = _resolve_iterable(context, raw)
+                if isinstance(values, (dict, str)):  # its keys or characters: nothing from the context
+                    values, from_context, origins = list(values), [from_context[0]] * len(values), [{}] * len(values)
                 if not isinstance(values, list):
                     raise ExpressionError(
                         f"expected a list for '{axis}', got {type(values).__name__}"
                     )
-                axes[axis] = list(zip(values, from_context))
+                under_item = [tuple((("item", axis, *p), t) for p, t in paths.items()) for paths in origins]
+                axes[axis] = list(zip(values, from_context, under_item))
         except InterpolationError as exc:
             raise self._fail(f"'stages.{name}.matrix'", exc) from None
-        members: dict[str, dict[str, Any]] = {}
+        members: dict[str, tuple[dict[str, Any], dict[Path, Path]]] = {}
         for combination in itertools.product(*(list(enumerate(v)) for v in axes.values())):
             item: dict[str, Any] = {}
+            aliases: dict[Path, Path] = {}
             fragments: list[str] = []
-            for axis, (index, (value, ctx)) in zip(axes, combination):
+            for axis, (index, (value, ctx, value_aliases)) in zip(axes, combination):
                 item[axis] = value
+                if value_aliases:
+                    aliases.update(value_aliases)
                 composite = isinstance(value, (dict, list))
                 fragments.append(f"{axis}{index}" if composite else _member_key(value, ctx))
-            members["-".join(fragments)] = item
+            members["-".join(fragments)] = (item, aliases)
         if members:
             self._check_syntax(name, template)
         compiled = _compile(template) if members else {}
-        for key, item in members.items():
-            yield self._generated(context, name, key, template, compiled, {"key": key, "item": item}, line)
+        references = _references(template) if members else ()
+        for key, (item, aliases) in members.items():
+            yield self._generated(
+                context, name, key, template, compiled, references, {"key": key, "item": item}, aliases, line
+            )
 
     def _generated(
         self,
@@ -196,13 +216,16 @@ class DvcYamlLoader:
         key: str,
         template: dict,
         compiled: Mapping[str, Template],
+        references: tuple[Reference, ...],
         temporary: dict[str, Any],
+        aliases: dict[Path, Path],
         line: int | None,
     ) -> Stage:
-        previous = context.set_temporarily(temporary)
+        previous = context.set_temporarily(temporary, aliases)
         try:
             return self._entry(
-                context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled
+                context, f"{group}@{key}", template, line, group=group, generated=True, compiled=compiled,
+                references=references,
             )
         finally:
             context.restore(previous)
@@ -228,9 +251,11 @@ class DvcYamlLoader:
         group: str | None,
         generated: bool,
         compiled: Mapping[str, Template] | None = None,
+        references: tuple[Reference, ...] | None = None,
     ) -> Stage:
         """One stage; ``compiled`` (foreach/matrix members) holds the
-        definition's values pre-parsed by :func:`compile_template`."""
+        definition's values pre-parsed by :func:`compile_template`, and
+        ``references`` the ``${...}`` in them (:func:`_references`)."""
         if not generated:
             self._check_syntax(name, definition)
         wdir = self.dir
@@ -266,9 +291,20 @@ class DvcYamlLoader:
                 raise self._fail(f"stage '{name}'", exc) from None
             except RecursionError:
                 raise self._fail(f"'stages.{name}.{key}'", TOO_DEEP) from None
-        return self._build(name, resolved, wdir, line, group)
+        # as DVC's Context.track: what every field but vars (wdir included) read
+        reads = context.reads_of(_references(definition) if references is None else references)
+        return self._build(name, resolved, wdir, line, group, self._tracked_vars(reads))
 
-    def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None) -> Stage:
+    def _tracked_vars(self, reads: list[VarRead]) -> tuple[TrackedVar, ...]:
+        """Each value read once, in first-read order; records are shared
+        between stages (the same value read by every foreach member)."""
+        if not reads:
+            return ()
+        known = self._tracked
+        return tuple([known.get(read) or known.setdefault(read, TrackedVar(*read)) for read in dict.fromkeys(reads)])
+
+    def _build(self, name: str, data: dict[str, Any], wdir: str, line: int | None, group: str | None,
+               tracked_vars: tuple[TrackedVar, ...]) -> Stage:
         cmd = data.get("cmd")
         if isinstance(cmd, str):
             cmds: tuple[str, ...] = tuple(cmd.splitlines())
@@ -305,6 +341,7 @@ class DvcYamlLoader:
             location=Location(self.relpath, line) if line else None,
             group=group,
             cmd_literal=literal,
+            tracked_vars=tracked_vars,
         )
 
     def _dep(self, wdir: str, path: Any) -> Dep:
@@ -403,13 +440,25 @@ def _compile(template: Mapping[str, Any]) -> dict[str, Template]:
     return {key: compile_template(value) for key, value in template.items() if key != "vars"}
 
 
-def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:
-    """foreach/matrix data resolved, with, per list item, whether it came
-    from the context (DVC names those with ``str()``, literals with to_str)."""
+def _references(definition: Mapping[str, Any]) -> tuple[Reference, ...]:
+    """The ``${...}`` a stage's fields hold (``vars`` is loaded, not interpolated)."""
+    return references_in([value for key, value in definition.items() if key != "vars"])
+
+
+def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool], list[dict[Path, Path]]]:
+    """foreach/matrix data resolved, with, per item (per value of a
+    mapping): whether it came from the context (DVC names those with
+    ``str()``, literals with to_str), and where its parts came from in the
+    context (:meth:`Context.paths_within`; the item's own path is ``()``)."""
     if isinstance(raw, str):
         value, from_context = context.resolve_whole(raw)
-        size = len(value) if isinstance(value, (list, dict, str)) else 1
-        return value, [from_context] * max(size, 1)
+        size = max(len(value) if isinstance(value, (list, dict, str)) else 1, 1)
+        base = context.path_of(raw) if from_context else None
+        if base is not None and isinstance(value, dict):
+            return value, [True] * size, [{(): (*base, key)} for key in value]
+        if base is not None and isinstance(value, list):
+            return value, [True] * size, [{(): (*base, str(index))} for index in range(len(value))]
+        return value, [from_context] * size, [{}] * size
     if isinstance(raw, list):
         items: list[Any] = []
         flags: list[bool] = []
@@ -420,10 +469,14 @@ def _resolve_iterable(context: Context, raw: Any) -> tuple[Any, list[bool]]:
                 value, from_context = context.resolve(item), False
             items.append(value)
             flags.append(from_context)
-        return items, flags
+        return items, flags, [context.paths_within(item) for item in raw]
     if isinstance(raw, dict):
-        return context.resolve(raw), [False] * len(raw)
-    return raw, [False]
+        resolved = context.resolve(raw)
+        origins = [context.paths_within(value) for value in raw.values()]
+        if len(origins) != len(resolved):  # interpolated keys that collided
+            origins = [{}] * len(resolved)
+        return resolved, [False] * len(raw), origins
+    return raw, [False], [{}]
 
 
 def _member_key(value: Any, from_context: bool) -> str:

@@ -8,6 +8,9 @@ dict inside ``cmd`` becomes ``--key value`` flags.  ``\\${`` escapes.
 
 Errors are the exceptions below; the dvc.yaml loader adds the
 ``failed to parse '<where>' in '<file>'`` preamble.
+
+After a stage is resolved, :meth:`Context.reads_of` says which values of
+vars files its references read (DVC's "tracked vars").
 """
 
 from __future__ import annotations
@@ -118,6 +121,21 @@ def has_interpolation(data: Any) -> bool:
     return any("${" in s and KEYCRE.search(s) for s in _strings(data))
 
 
+def references_in(data: Any) -> tuple["Reference", ...]:
+    """Every ``${...}`` in ``data``, once each (by expression), in the order
+    resolution reaches them (keys before values); escaped ones are text."""
+    found: dict[str | None, Reference] = {}
+    for text in _strings(data):
+        if "${" in text:
+            compiled = compile_text(text)
+            if isinstance(compiled, Whole):
+                found.setdefault(compiled.reference.expr, compiled.reference)
+            elif isinstance(compiled, Text):
+                for reference in compiled.references:
+                    found.setdefault(reference.expr, reference)
+    return tuple(found.values())
+
+
 def _strings(data: Any) -> Iterator[str]:
     if isinstance(data, str):
         yield data
@@ -196,6 +214,8 @@ def check_value(value: Any, key: str | None) -> None:
 # the context
 
 Loader = Callable[[str], Any]  # root-relative path -> parsed data (raises ContextError)
+Path = tuple[str, ...]  # a place in the context: keys and list indices, canonical ("0", never "-1")
+VarRead = tuple[str, str]  # (vars file, dotted key in it) a reference read
 
 
 class Context:
@@ -203,15 +223,25 @@ class Context:
 
     ``data`` is shared structurally between clones: merging copies a nested
     dict before writing into it, so cloning is a shallow copy.
+
+    :meth:`reads_of` gives the vars-file values references read (DVC's
+    tracked vars).  A foreach/matrix ``item`` that came from the context
+    keeps its origin through ``aliases``: ``("item", "lr")`` ->
+    ``("models", "cnn", "lr")``.
     """
 
-    __slots__ = ("data", "origins", "imports", "reserved")
+    __slots__ = ("data", "origins", "imports", "reserved", "aliases", "_read_of", "_read_of_path")
 
     def __init__(self) -> None:
         self.data: dict[str, Any] = {}
-        self.origins: dict[tuple[str, ...], str] = {}  # path -> source that set it
+        self.origins: dict[Path, str] = {}  # path -> source that set it
         self.imports: dict[str, list[str] | None] = {}  # file -> keys loaded (None: all)
         self.reserved: tuple[str, ...] = ()
+        self.aliases: Mapping[Path, Path] = {}  # path under a reserved key -> where its value came from
+        # what a reference outside the reserved keys reads, by expression;
+        # merging only adds paths, so an entry never goes stale
+        self._read_of: dict[str, VarRead | None] = {}
+        self._read_of_path: dict[Path, VarRead | None] = {}  # the same by context path (item aliases)
 
     def clone(self) -> "Context":
         new = Context()
@@ -219,6 +249,9 @@ class Context:
         new.origins = dict(self.origins)
         new.imports = {k: (list(v) if v is not None else None) for k, v in self.imports.items()}
         new.reserved = self.reserved
+        new.aliases = self.aliases
+        new._read_of = dict(self._read_of)
+        new._read_of_path = dict(self._read_of_path)
         return new
 
     # -- building
@@ -304,12 +337,14 @@ class Context:
             else:
                 self.merge(entry, f"{stage_name}{joiner}vars[{index}]")
 
-    def set_temporarily(self, values: Mapping[str, Any]) -> dict[str, Any]:
+    def set_temporarily(self, values: Mapping[str, Any], aliases: Mapping[Path, Path] | None = None) -> dict[str, Any]:
         """Set reserved top-level values (foreach ``item``/``key``); returns
-        what to pass to :meth:`restore`."""
+        what to pass to :meth:`restore`.  ``aliases`` maps paths under them
+        to the context paths their values came from (see :meth:`paths_within`)."""
         previous = {key: self.data.get(key, _MISSING) for key in values}
         self.data.update(values)
         self.reserved = tuple(values)
+        self.aliases = aliases or {}
         return previous
 
     def restore(self, previous: Mapping[str, Any]) -> None:
@@ -319,6 +354,116 @@ class Context:
             else:
                 self.data[key] = value
         self.reserved = ()
+        self.aliases = {}
+
+    # -- which vars-file values were read (DVC's tracked vars)
+
+    def reads_of(self, references: Sequence["Reference"]) -> list[VarRead]:
+        """``(file, dotted key)`` of each vars-file value ``references`` (all
+        resolved in this context already) read, in their order; a mapping,
+        an inline ``vars`` value, a literal item or ``key`` reads nothing."""
+        reads: list[VarRead] = []
+        memo, by_path, aliases, reserved = self._read_of, self._read_of_path, self.aliases, self.reserved
+        for reference in references:
+            if reference.root not in reserved:
+                read = memo.get(reference.expr, _MISSING)  # type: ignore[arg-type]
+                if read is _MISSING:
+                    read = memo[reference.expr] = self._read_by(reference)  # type: ignore[index]
+            elif reference.root != "item":
+                read = None  # ``key`` is a name made for the member, never a value from a file
+            else:  # another value for every member; the fast path takes an aliased
+                # one (``item``, ``item.<axis>``, ``item.lr``) by its context path
+                segments = reference.segments
+                target = aliases.get(segments)
+                if target is None and not reference.may_index:
+                    base = aliases.get(segments[:1])
+                    target = None if base is None else base + segments[1:]
+                if target is None:
+                    read = self._read_by(reference)
+                else:
+                    read = by_path.get(target, _MISSING)
+                    if read is _MISSING:
+                        read = by_path[target] = self._read_in_context(target)
+            if read is not None:
+                reads.append(read)  # type: ignore[arg-type]
+        return reads
+
+    def _read_in_context(self, path: Path) -> VarRead | None:
+        """What reading the context at ``path`` (canonical, existing) reads."""
+        if type(_lookup(self.data, ".".join(path), path)) is dict:
+            return None  # DVC never tracks a mapping
+        return self._origin_read(path)
+
+    def _read_by(self, reference: "Reference") -> VarRead | None:
+        segments = reference.segments
+        if type(_lookup(self.data, reference.expr, segments)) is dict:  # type: ignore[arg-type]
+            return None  # DVC never tracks a mapping
+        return self._read_at(self._canonical(segments) if reference.may_index else segments)
+
+    def _canonical(self, segments: Path) -> Path:
+        """``segments`` (of a reference that resolved) with list indices as
+        DVC names them: ``-1`` -> the index counted from the start."""
+        node: Any = self.data
+        path: list[str] = []
+        for segment in segments:
+            if isinstance(node, list):
+                index = int(segment)
+                index = index + len(node) if index < 0 else index
+                node, segment = node[index], str(index)
+            else:
+                node = node[segment]
+            path.append(segment)
+        return tuple(path)
+
+    def _read_at(self, path: Path) -> VarRead | None:
+        """The vars file and dotted key the value at ``path`` came from;
+        None for inline ``vars``, literal foreach/matrix items, ``key``."""
+        if path[0] in self.reserved:
+            target = self.aliases.get(path)
+            if target is None:  # a part of an aliased value, or nothing from the context
+                for length in range(len(path) - 1, 0, -1):
+                    target = self.aliases.get(path[:length])
+                    if target is not None:
+                        target += path[length:]
+                        break
+                else:
+                    return None
+            return self._origin_read(target)
+        return self._origin_read(path)
+
+    def _origin_read(self, path: Path) -> VarRead | None:
+        for length in range(len(path), 0, -1):
+            source = self.origins.get(path[:length])
+            if source is not None:
+                return (source, ".".join(path)) if source in self.imports else None
+        return None
+
+    def path_of(self, text: str) -> Path | None:
+        """The context path a whole ``${...}`` string resolves to (it must
+        have resolved already); None for anything else."""
+        compiled = compile_text(text) if "${" in text else None
+        if not isinstance(compiled, Whole):
+            return None
+        reference = compiled.reference
+        return self._canonical(reference.segments) if reference.may_index else reference.segments
+
+    def paths_within(self, raw: Any) -> dict[Path, Path]:
+        """For a foreach/matrix item as written: ``{path inside the item:
+        context path}`` for each whole ``${...}`` in it, as DVC keeps the
+        origin of a value taken from the context."""
+        if isinstance(raw, str):
+            found = self.path_of(raw)
+            return {} if found is None else {(): found}
+        inner: dict[Path, Path] = {}
+        if isinstance(raw, dict):
+            for key, value in raw.items():
+                name = self.resolve(key) if isinstance(key, str) else key
+                if isinstance(name, str):
+                    inner.update({(name, *p): target for p, target in self.paths_within(value).items()})
+        elif isinstance(raw, list):
+            for index, value in enumerate(raw):
+                inner.update({(str(index), *p): target for p, target in self.paths_within(value).items()})
+        return inner
 
     # -- lookup and resolution
 
@@ -381,7 +526,7 @@ class Reference:
     """One ``${inner}``, parsed; a malformed one raises when it is used,
     at the point DVC's resolver would reach it."""
 
-    __slots__ = ("inner", "expr", "segments")
+    __slots__ = ("inner", "expr", "segments", "root", "may_index")
 
     def __init__(self, inner: str) -> None:
         self.inner = inner
@@ -392,6 +537,9 @@ class Reference:
             self.segments: tuple[str, ...] = ()
         else:
             self.segments = tuple(raw.strip() for raw in self.expr.split("."))
+        self.root = self.segments[0] if self.segments else ""
+        # only a segment ending in a digit can index a list (and need canonical form)
+        self.may_index = any(segment[-1:].isdigit() for segment in self.segments)
 
     def value(self, context: Context) -> Any:
         if self.expr is None:

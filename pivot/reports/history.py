@@ -44,6 +44,7 @@ from pivot.reports.states import (
     is_revision,
     params_files,
     read_data_file,
+    tracked_vars_files,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +68,9 @@ def record_values(audit: "AuditWriter", pipeline: "Pipeline", state: "State") ->
         current = DiskState(project, pipeline=pipeline, reader=state.params)
         budget = [LINE_LIMIT]
         params: dict[str, Any] = {}
-        for path in params_files(current, project):
+        files = list(params_files(current, project))
+        files += tracked_vars_files(current, skip=files)  # whole, as params files are recorded
+        for path in files:
             try:
                 result = FileResult(data=normalise(read_data_file(state.params, path)))
             except FileProblem as problem:

@@ -5,7 +5,8 @@ A state is the workspace, a git revision (its tree extracted with
 recorded in the audit trail (the files' parsed contents as that run left
 them).  ``collect_params`` and ``collect_metrics`` gather files as
 ``dvc params show`` / ``dvc metrics show`` do (``dvc/repo/params/show.py``,
-``dvc/repo/metrics/show.py``): which files, which keys, in which order.
+``dvc/repo/metrics/show.py``): which files, which keys, in which order,
+with DVC's "tracked vars" (values read only through ``${}``) after them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import posixpath
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -362,9 +363,23 @@ def _merge_params(requested: list[tuple[str, list[str]]]) -> dict[str, list[str]
     return merged
 
 
+def tracked_vars_files(state: Snapshot, skip: Collection[str] = ()) -> dict[str, list[str]]:
+    """DVC's ``_collect_vars``: the vars-file keys every stage's interpolation
+    read (``Stage.tracked_vars``), by file, files in ``skip`` (those shown
+    as params files already) left out."""
+    found: dict[str, dict[str, None]] = {}
+    for stage in state.stages():
+        for tracked in stage.tracked_vars:
+            if tracked.path not in skip:
+                found.setdefault(tracked.path, {})[tracked.key] = None
+    return {path: list(keys) for path, keys in found.items()}
+
+
 def collect_params(state: Snapshot, project: Project, targets: Sequence[str] = (),
                    stages: Sequence[str] | None = None, deps_only: bool = False) -> dict[str, FileResult]:
-    """Each params file's data (or error), as ``dvc params show`` gathers it."""
+    """Each params file's data (or error), as ``dvc params show`` gathers it;
+    without targets or stages, then each tracked-vars file as flat
+    ``{dotted key: value}`` (as DVC, even with ``deps_only``)."""
     results: dict[str, FileResult] = {}
     for path, keys in params_files(state, project, targets, stages, deps_only).items():
         try:
@@ -373,7 +388,33 @@ def collect_params(state: Snapshot, project: Project, targets: Sequence[str] = (
             results[path] = problem.result()
             continue
         results[path] = FileResult(data=select_keys(data, keys) if keys else data)
+    if not (targets or stages):
+        for path, keys in tracked_vars_files(state, skip=results).items():
+            try:
+                data = state.read(path)
+            except FileProblem as problem:
+                results[path] = problem.result()
+                continue
+            results[path] = FileResult(data=values_at(data, keys))
     return results
+
+
+def values_at(data: Any, keys: Sequence[str]) -> dict[str, Any]:
+    """``{dotted key: value}`` for each key found in ``data`` (list indices
+    as numbers), as DVC reports tracked vars."""
+    found: dict[str, Any] = {}
+    for key in keys:
+        node = data
+        for part in key.split("."):
+            if isinstance(node, Mapping) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                break
+        else:
+            found[key] = copy.deepcopy(node)
+    return found
 
 
 def select_keys(data: Any, keys: Sequence[str]) -> dict[Any, Any]:
