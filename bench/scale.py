@@ -11,14 +11,14 @@ eval-shaped dvc.yaml workspace, timed with pivot beside Snakemake and Ninja.
   dependency: install it in a scratch virtualenv);
 - with ``--full-run``: ``pivot run -j 2`` once, then the no-op ``pivot plan``
   and ``pivot status``;
-
 - with ``--run``: the fresh ``pivot run -j 2`` is *watched* (:mod:`bench.watch`:
   pivot's own CPU without its children, its resident set every 0.5 s) after
   the same commands ran with no tool (:mod:`bench.floor`), for pivot's
   overhead per stage and whether its memory stays flat;
 - with ``--ninja`` after a run: ``pivot emit ninja``, the first ``ninja``
   after ``pivot run`` and the no-op ``ninja`` on pivot's file, beside Ninja's
-  own no-op on a hand-written ``build.ninja`` of the same edges (the C++ floor).
+  own no-op on a hand-written ``hand.ninja`` of the same edges (the C++ floor;
+  timed with ``--ninja`` alone too).
 
 ``python -m bench scale --status-of PATH`` times a warm ``pivot status`` on
 a workspace already built (the 10,000-stage dvc.yaml of ``bench generate
