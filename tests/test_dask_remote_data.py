@@ -225,7 +225,8 @@ def test_a_worker_that_cannot_reach_the_remote_fails_the_stage_naming_it(tmp_pat
         result = ws.pivot("run", "--executor", cluster.executor, "--executor-data", "remote", expect=1)
     finally:
         cluster.stop()
-    line = next(line for line in result.stdout.splitlines() if line.startswith("FAILED copy"))
+    # off a terminal each settled stage's line starts with its counter: "[1/1] FAILED copy: ..."
+    line = next(line.split("] ", 1)[1] for line in result.stdout.splitlines() if line.startswith("[1/1] FAILED copy"))
     assert line.startswith(f"FAILED copy: worker blind cannot fetch the stage's inputs: remote 's3'"
                            f" (s3://{s3_bucket}/store): downloading files/xxh3/")
     assert line.endswith("failed after 3 attempts: Unable to locate credentials (for 'raw.txt')")
