@@ -147,13 +147,13 @@ def test_bare_commands_build_what_pivot_builds(tmp_path):
 def test_watch_counts_the_process_apart_from_its_children(tmp_path):
     from bench.watch import watch
 
-    # the child burns CPU, the parent only holds 60 MB and waits
-    script = ("import subprocess, sys, time; block = bytearray(60 << 20); "
-              "subprocess.run([sys.executable, '-c', 'sum(range(20_000_000))']); time.sleep(0.6)")
+    # the child burns CPU; the parent holds 60 MB for a second (sampled even on a loaded machine) and waits
+    script = ("import subprocess, sys, time; block = bytearray(60 << 20); time.sleep(1.0); "
+              "subprocess.run([sys.executable, '-c', 'sum(range(20_000_000))'])")
     watched = watch([sys.executable, "-c", script], tmp_path, {"PATH": "/usr/bin:/bin"}, 60, interval=0.1)
-    assert watched.ok
-    assert watched.children_cpu > watched.own_cpu
-    assert watched.rss_at(0.95) > 60 and watched.rss_peak >= watched.rss_at(0.95)
+    assert watched.ok, watched.error_tail
+    assert watched.children_cpu > watched.own_cpu, (watched.children_cpu, watched.own_cpu)
+    assert watched.rss_peak > 60, watched.rss_mb
 
 
 @pytest.mark.slow
