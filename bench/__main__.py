@@ -64,7 +64,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sc.add_argument("--settle", type=float, default=3.0)
     sc.add_argument("--snakemake", type=Path, default=None, help="a snakemake executable (never a pivot dependency)")
     sc.add_argument("--full-run", action="store_true", help="also run the workflow and time the no-op plan/status")
-    sc.add_argument("--ninja", action="store_true", help="also time Ninja's no-op on a hand-written equivalent")
+    sc.add_argument("--run", action="store_true",
+                    help="watch a fresh run: pivot's overhead per stage against the bare commands, its own CPU,"
+                         " its memory over the run")
+    sc.add_argument("--jobs", type=int, default=2, help="-j of the fresh run (and lanes of the bare commands)")
+    sc.add_argument("--ninja", action="store_true",
+                    help="also time Ninja's no-op on a hand-written equivalent; after a run, emit ninja and"
+                         " ninja on pivot's file")
     sc.add_argument("--status-of", type=Path, default=None, help="only time a warm status of this built workspace")
     sc.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
 
@@ -128,9 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"wildcard workflow, {samples} samples")
             results = scale.measure_wildcard(
                 args.workdir, samples, repeat=args.repeat, timeout=args.timeout, snakemake=args.snakemake,
-                full_run=args.full_run, ninja=args.ninja, settle=args.settle)
+                full_run=args.full_run, ninja=args.ninja, settle=args.settle, watch_run=args.run, jobs=args.jobs)
             reference = "snakemake -n, never run" if args.snakemake else None
-            print(scale.table(scale.title_for(samples), results, reference=reference), flush=True)
+            print(scale.table(scale.title_for(samples), results.rows, reference=reference))
+            if results.run is not None:
+                print(scale.run_report(results.run))
+            print(scale.ninja_report(results) + scale.load_report(results), flush=True)
         return 0
 
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]

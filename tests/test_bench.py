@@ -124,3 +124,43 @@ def test_pivotfile_load_scenario_smoke(tmp_path):
     pivotfile = (tmp_path / "pivotfile-12" / "Pivotfile").read_text()
     assert 'desc: "step 6 of 12, edit 2"' in pivotfile, "each edited sample changed the middle rule"
     assert "| edited load (one rule changed) |" in pivotfile_load.table(12, results)
+
+
+def test_bare_commands_build_what_pivot_builds(tmp_path):
+    from bench.floor import levels, listed_stages, run_floor
+    from bench.generate import generate_wildcard
+    from bench.tools import Pivot
+
+    root = tmp_path / "ws"
+    generate_wildcard(root, 3)
+    pivot = Pivot.find()
+    env = pivot.env(root)
+    stages = listed_stages(pivot.argv, root, env)
+    assert [len(level) for level in levels(stages)] == [3, 3, 1]  # count, norm, summary
+    run_floor(stages, root, env, 2, tmp_path / "lanes")
+    bare = {path: (root / path).read_bytes() for path in ("count/s000001", "norm/s000001", "summary.txt")}
+    run_command((*pivot.argv, "run", "-f", "-q"), root, env, 120)
+    assert {path: (root / path).read_bytes() for path in bare} == bare
+    assert bare["summary.txt"] == b"2\n2\n2\n"
+
+
+def test_watch_counts_the_process_apart_from_its_children(tmp_path):
+    from bench.watch import watch
+
+    # the child burns CPU; the parent holds 60 MB for a second (sampled even on a loaded machine) and waits
+    script = ("import subprocess, sys, time; block = bytearray(60 << 20); time.sleep(1.0); "
+              "subprocess.run([sys.executable, '-c', 'sum(range(20_000_000))'])")
+    watched = watch([sys.executable, "-c", script], tmp_path, {"PATH": "/usr/bin:/bin"}, 60, interval=0.1)
+    assert watched.ok, watched.error_tail
+    assert watched.children_cpu > watched.own_cpu, (watched.children_cpu, watched.own_cpu)
+    assert watched.rss_peak > 60, watched.rss_mb
+
+
+@pytest.mark.slow
+def test_scale_run_and_ninja_smoke(tmp_path, capsys):
+    code = bench_cli.main(["scale", "--samples", "3", "--repeat", "1", "--settle", "2.1", "--run", "--ninja",
+                           "--workdir", str(tmp_path)])
+    assert code == 0
+    report = capsys.readouterr().out
+    assert "pivot's overhead per stage" in report and "pivot's resident set" in report
+    assert "| ninja, no-op (pivot's file) |" in report and "no-op `ninja`: pivot's file" in report

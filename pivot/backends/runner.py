@@ -172,7 +172,7 @@ class Runner:
         self.executor: Executor = executor or LocalExecutor(self.root, options.jobs, self.groups)
         self._resources = resources or {}
         self._tally = _Tally()
-        self._reasons: dict[str, tuple[ReasonNote, ...]] = {}
+        self._reasons: dict[str, tuple[ReasonNote, ...]] = {}  # of the running stages only
 
     # -- the coordinating loop ----------------------------------------------
 
@@ -255,7 +255,7 @@ class Runner:
     def _abandon(self, schedule: Schedule) -> None:
         """Give up on stages that did not end after SIGKILL: they get no record."""
         for address, started in schedule.abandon().items():
-            self._settle(StageEntry(address, Outcome.INTERRUPTED, self._reasons.get(address, ()), started,
+            self._settle(StageEntry(address, Outcome.INTERRUPTED, self._reasons.pop(address, ()), started,
                                     time.time(), None, None, "did not end after SIGKILL; abandoned"))
 
     def _settled(self, address: str, outcome: Outcome, schedule: Schedule) -> None:
@@ -386,7 +386,8 @@ class Runner:
         from pivot.state import record
 
         stage = done.stage
-        reasons = self._reasons.get(stage.address, ())
+        # dropped once the stage is back: a run keeps nothing per settled stage (flat memory at 100,000 stages)
+        reasons = self._reasons.pop(stage.address, ())
         log = log_relpath(stage.address)
         result = done.result
         worker = done.worker
