@@ -52,7 +52,10 @@ def read_record(ws, *, readonly=False):
 
 
 def memo_rows(ws) -> int:
-    with sqlite3.connect(ws.root / ".pivot" / "state.db") as conn:
+    db = ws.root / ".pivot" / "state.db"
+    if not db.exists():  # nothing was ever worth remembering
+        return 0
+    with sqlite3.connect(db) as conn:
         return conn.execute("SELECT count(*) FROM lock_memo").fetchone()[0]
 
 

@@ -185,7 +185,7 @@ def test_the_run_cache_moves_with_the_project(chain, tmp_path):
     chain.write("lr.txt", "0.1\n")
     twin = Workspace(tmp_path / "elsewhere" / "copy")
     shutil.copytree(chain.root, twin.root, symlinks=True)
-    (twin.root / ".pivot/state.db").unlink()  # another machine: no stat cache
+    (twin.root / ".pivot/state.db").unlink(missing_ok=True)  # another machine: no stat cache
     assert set(_actions(twin).values()) == {"restore from run cache"}
     twin.pivot("run")
     assert len(_runs(twin)) == 6

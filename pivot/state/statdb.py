@@ -111,6 +111,16 @@ def disk_full(directory: Path) -> bool:
         return False
 
 
+def _row(st: os.stat_result, digest: str) -> Row | None:
+    """The row to remember a hash by; None for a file changed within the
+    racy window, whose row ``_trusted`` would never accept (the outputs a
+    run just wrote would only fill memory and the database)."""
+    hashed_ns = time.time_ns()
+    if hashed_ns - st.st_mtime_ns < RACY_WINDOW_NS:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size, digest, hashed_ns)
+
+
 def _trusted(row: Row | None, st: os.stat_result) -> str | None:
     """The row's hash if the file's stat is unchanged and was not racy when hashed."""
     if row is None:
@@ -151,7 +161,9 @@ class StatDB:
         return _trusted(self._pending.get(relpath) or self._rows.get(relpath), st)
 
     def store(self, relpath: str, st: os.stat_result, digest: str) -> None:
-        self._pending[relpath] = (st.st_ino, st.st_mtime_ns, st.st_size, digest, time.time_ns())
+        row = _row(st, digest)
+        if row is not None:
+            self._pending[relpath] = row
 
     def lookup_md5(self, relpath: str, variant: str, st: os.stat_result) -> str | None:
         """DVC's md5 of the file, as ``lookup`` (same stat and racy rules)."""
@@ -162,7 +174,9 @@ class StatDB:
         return _trusted(self._pending_md5.get(key) or self._md5_rows.get(key), st)
 
     def store_md5(self, relpath: str, variant: str, st: os.stat_result, digest: str) -> None:
-        self._pending_md5[(relpath, variant)] = (st.st_ino, st.st_mtime_ns, st.st_size, digest, time.time_ns())
+        row = _row(st, digest)
+        if row is not None:
+            self._pending_md5[(relpath, variant)] = row
 
     def lock_memo(self, address: str) -> bytes | None:
         """The remembered entry for a stage's lock record (loaded with one query)."""
