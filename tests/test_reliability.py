@@ -112,12 +112,14 @@ def _project_on(disk: SmallDisk) -> Path:
 @pytest.mark.slow
 def test_status_plan_and_why_answer_on_a_full_disk(small_disk) -> None:
     root = _project_on(small_disk)
+    age(root)  # rows are kept only for files out of the racy window
     expected = {args: pivot(root, *args).stdout for args in [("status",), ("plan",), ("why", "b")]}
     rows = stat_rows(root / ".pivot/state.db")
     (root / "in.txt").write_text("three\n")  # a new row to remember
     age(root)
     expected = {args: pivot(root, *args).stdout for args in expected}  # out of the racy window
     (root / "in.txt").write_text("four\n")
+    age(root)  # a row worth writing, on a full disk
     small_disk.fill()
     for args, stdout in expected.items():
         proc = pivot(root, *args)
@@ -218,14 +220,17 @@ def test_a_read_only_stat_cache_is_read_and_kept(unprivileged) -> None:
     unprivileged.chown(root)
     unprivileged.pivot(root, "run")
     db = root / ".pivot/state.db"
+    age(root)  # rows are kept only for files out of the racy window
     expected = unprivileged.pivot(root, "status").stdout
     rows = stat_rows(db)
     (root / "in.txt").write_text("two\n")
     unprivileged.chown(root)
+    age(root)
     expected = unprivileged.pivot(root, "status").stdout
     unprivileged.pivot(root, "checkout")  # settle the WAL into the main file
     os.chmod(db, 0o444)
     (root / "in.txt").write_text("three\n")
+    age(root)  # a row worth writing
     proc = unprivileged.pivot(root, "status")
     assert proc.stdout == expected and "Traceback" not in proc.stderr
     assert "'.pivot/state.db' cannot be written (attempt to write a readonly database)" in proc.stderr
