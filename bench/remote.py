@@ -6,8 +6,8 @@ per run), records the same outputs for DVC (``dvc commit --force`` on a copy,
 as the main bench does where DVC's repro is too slow), starts moto's S3 server
 on 127.0.0.1 and times, for each tool against its own bucket:
 
-- *push to an empty remote*: every sample to a new prefix;
-- *no-op push*: again to the last prefix, where everything already is;
+- *push to an empty remote*: every sample to a new bucket;
+- *no-op push*: again to the last bucket, where everything already is;
 - *pull into a fresh clone*: a copy of what git would hold (pipeline files,
   params, inputs, ``cache: false`` outputs, and the tool's tracked state:
   ``.pivot/locks/`` and ``.pivot/config``, or ``dvc.lock`` and ``.dvc/config``),
@@ -39,8 +39,6 @@ from bench.scenario import Settings as ScenarioSettings
 from bench.tools import Dvc, Pivot, Tool
 
 REMOTE_NAME = "s3r"
-PIVOT_BUCKET = "pivot-bench"
-DVC_BUCKET = "dvc-bench"
 RATIO_TARGET = 2.0  # pivot at least this many times faster than DVC on push and pull
 NOOP_PUSH_TARGET = 1.0  # seconds
 
@@ -104,15 +102,13 @@ def measure(settings: Settings, pivot: Pivot, dvc: Dvc | None, progress: Callabl
 
     with moto_server(scratch) as endpoint:
         progress(f"remote: moto's S3 server at {endpoint}")
-        pivot_side = S3Side(pivot, pivot_ws, PIVOT_BUCKET, endpoint, scratch, clone_state=pivot_state_files)
-        create_bucket(endpoint, PIVOT_BUCKET)
+        pivot_side = S3Side(pivot, pivot_ws, "pivot-bench", endpoint, scratch, clone_state=pivot_state_files)
         progress("remote: pivot push, no-op push, pull")
         time_tool(pivot_side, pristine, home / "pivot", settings, results.pivot)
         progress("remote: pivot run in fresh clones (restores from the remote)")
         results.clone_run, results.clone_run_outcomes = clone_runs(pivot_side, pristine, home / "pivot", settings)
         if dvc is not None and dvc_ws is not None:
-            dvc_side = S3Side(dvc, dvc_ws, DVC_BUCKET, endpoint, scratch, clone_state=dvc_state_files)
-            create_bucket(endpoint, DVC_BUCKET)
+            dvc_side = S3Side(dvc, dvc_ws, "dvc-bench", endpoint, scratch, clone_state=dvc_state_files)
             progress("remote: dvc push, no-op push, pull")
             time_tool(dvc_side, pristine, home / "dvc", settings, results.dvc)
     results.load.append(os.getloadavg())
@@ -121,11 +117,11 @@ def measure(settings: Settings, pivot: Pivot, dvc: Dvc | None, progress: Callabl
 
 @dataclass(frozen=True)
 class S3Side:
-    """One tool, its built workspace and its bucket on the server."""
+    """One tool, its built workspace and its buckets on the server."""
 
     tool: Tool
     workspace: Path
-    bucket: str
+    bucket_prefix: str
     endpoint: str
     scratch: Path
     clone_state: Callable[[Path], list[Path]]  # the tool's files git holds, root-relative
@@ -133,9 +129,12 @@ class S3Side:
     def env(self, workspace: Path) -> dict[str, str]:
         return s3_env(self.tool.env(workspace), self.scratch)
 
-    def use_prefix(self, workspace: Path, prefix: str) -> None:
-        """Point the tool's default remote at ``s3://bucket/prefix`` on the server."""
-        url = f"s3://{self.bucket}/{prefix}"
+    def use_new_bucket(self, workspace: Path, index: int) -> None:
+        """Point the tool's default remote at a new, empty bucket on the server:
+        the remote then holds exactly what this workspace pushes."""
+        bucket = f"{self.bucket_prefix}-{index}"
+        create_bucket(self.endpoint, bucket)
+        url = f"s3://{bucket}/store"
         for args in (("remote", "add", "-d", "-f", REMOTE_NAME, url),
                      ("remote", "modify", REMOTE_NAME, "endpointurl", self.endpoint)):
             subprocess.run([*self.tool.argv, *args], cwd=workspace, env=self.env(workspace), check=True,
@@ -146,11 +145,10 @@ class S3Side:
 
 
 def time_tool(side: S3Side, pristine: Path, home: Path, settings: Settings, times: ToolTimes) -> None:
-    """Push to fresh prefixes, push again where everything is, pull into fresh clones."""
+    """Push to new buckets, push again where everything is, pull into fresh clones."""
     ws = side.workspace
-    prefixes = [f"push-{index}" for index in range(settings.repeat)]
-    times.push = _samples(side.command("push"), ws, side.env(ws), prefixes, settings.timeout,
-                          before=lambda prefix: side.use_prefix(ws, prefix))
+    times.push = _samples(side.command("push"), ws, side.env(ws), range(settings.repeat), settings.timeout,
+                          before=lambda index: side.use_new_bucket(ws, index))
     if not times.push.ok:
         return
     times.noop_push = _samples(side.command("push"), ws, side.env(ws), range(settings.repeat), settings.timeout)
