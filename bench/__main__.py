@@ -2,6 +2,7 @@
 
     python -m bench run --sizes 93,1000          # the table in docs/benchmarks.md
     python -m bench run --sizes 93 --no-dvc      # pivot only (the smoke test)
+    python -m bench remote --repeat 3           # push/pull to moto's S3 server (issue 14)
     python -m bench generate --stages 93 /tmp/ws # just a workspace
 """
 
@@ -74,6 +75,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     sc.add_argument("--status-of", type=Path, default=None, help="only time a warm status of this built workspace")
     sc.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
 
+    rm = commands.add_parser("remote", help="push and pull to moto's S3 server on 127.0.0.1, pivot beside DVC")
+    rm.add_argument("--stages", type=int, default=93)
+    rm.add_argument("--run-files", type=int, default=2000,
+                    help="files in data/raw/runs and in the directory output built from it")
+    rm.add_argument("--repeat", type=int, default=3, help="timed samples per operation")
+    rm.add_argument("--timeout", type=float, default=600.0)
+    rm.add_argument("--dvc", default=None, help="dvc executable or virtualenv with dvc[s3] (else bench/.dvcenv)")
+    rm.add_argument("--no-dvc", action="store_true", help="measure pivot only")
+    rm.add_argument("--workdir", type=Path, default=Path("bench/out/work"))
+    rm.add_argument("--out", type=Path, default=Path("bench/out"))
+    rm.add_argument("--keep", action="store_true", help="keep the workspaces after the run")
+
     gen = commands.add_parser("generate", help="write one workspace")
     gen.add_argument("--stages", type=int, default=93)
     gen.add_argument("--run-files", type=int, default=2000)
@@ -120,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         results = pivotfile_load.measure(args.workdir, args.rules, args.repeat, args.timeout)
         print(pivotfile_load.table(args.rules, results))
         return 0
+
+    if args.command == "remote":
+        return run_remote(args)
 
     if args.command == "scale":
         from bench import scale
@@ -206,6 +222,36 @@ def main(argv: list[str] | None = None) -> int:
                             report.help_table(help_pivot, help_dvc), report.targets_table(targets)])
     (args.out / "latest.md").write_text(markdown + "\n")
     progress(f"wrote {path} and {args.out / 'latest.md'}")
+    return 0
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    from bench import remote
+
+    dvc = None
+    if not args.no_dvc:
+        from bench.dvcenv import ensure_s3, find_dvc
+
+        executable = find_dvc(args.dvc)
+        ensure_s3(executable)
+        dvc = Dvc(name="dvc", argv=(str(executable),))
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    settings = remote.Settings(repeat=args.repeat, timeout=args.timeout, workdir=workdir, stages=args.stages,
+                               run_files=args.run_files)
+    try:
+        results = remote.measure(settings, Pivot.find(), dvc, progress)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir / "remote", ignore_errors=True)
+    markdown = remote.table(results, settings) + "\n" + remote.targets_table(results)
+    print(markdown)
+    meta = {"date": datetime.now().isoformat(timespec="seconds"), "machine": report.machine(),
+            "versions": report.tool_versions(dvc.argv if dvc else None)}
+    path = report.write_json(meta | remote.to_json(results, settings), args.out,
+                             "remote-" + datetime.now().strftime("%Y-%m-%d-%H%M%S"))
+    (args.out / "remote-latest.md").write_text(markdown)
+    progress(f"wrote {path} and {args.out / 'remote-latest.md'}")
     return 0
 
 

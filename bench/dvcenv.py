@@ -2,7 +2,8 @@
 
 DVC is never a pivot dependency: the harness uses ``--dvc PATH``, then the
 ``PIVOT_BENCH_DVC`` environment variable, then ``bench/.dvcenv``, which it
-creates with pip on first use.
+creates with pip on first use.  The remote benchmark needs DVC's S3 support
+(``dvc[s3]``): :func:`ensure_s3` adds it to ``bench/.dvcenv``.
 """
 
 from __future__ import annotations
@@ -36,3 +37,16 @@ def find_dvc(explicit: str | None = None) -> Path:
             check=True,
         )
     return dvc
+
+
+def ensure_s3(dvc: Path) -> None:
+    """Make sure the environment of ``dvc`` can use S3 remotes (the
+    ``dvc-s3`` plugin): installed into ``bench/.dvcenv``, asked for elsewhere."""
+    python = dvc.parent / "python"
+    probe = subprocess.run([str(python), "-c", "import dvc_s3"], capture_output=True)
+    if probe.returncode == 0:
+        return
+    if dvc.parent.resolve() != (PRIVATE_ENV / "bin").resolve():
+        raise SystemExit(f"bench: {dvc} has no S3 support: run `{python} -m pip install 'dvc[s3]=={DVC_VERSION}'`")
+    print(f"bench: installing dvc[s3]=={DVC_VERSION} into {PRIVATE_ENV}", file=sys.stderr)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", f"dvc[s3]=={DVC_VERSION}"], check=True)

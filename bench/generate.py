@@ -59,9 +59,11 @@ class Shape:
     benchmarks: int
     figures: int
     run_files: int
+    # files in difficulty/'s directory out data/processed/human_runs
+    human_run_files: int = 20
 
     @classmethod
-    def for_stages(cls, stages: int, run_files: int = 2000) -> "Shape":
+    def for_stages(cls, stages: int, run_files: int = 2000, human_run_files: int = 20) -> "Shape":
         """At 93 stages and above: the base lists, grown.  Below 93 (down to
         36, for smoke tests) the lists shrink from one item each instead."""
         if stages >= BASE_STAGES:
@@ -75,6 +77,7 @@ class Shape:
             benchmarks=benchmarks + extra // STAGES_PER_BENCHMARK,
             figures=figures + extra % STAGES_PER_BENCHMARK,
             run_files=run_files,
+            human_run_files=human_run_files,
         )
 
     def benchmark_names(self) -> list[str]:
@@ -121,7 +124,7 @@ def stage(cmd: Any, deps=(), params=(), outs=(), metrics=(), plots=()) -> dict[s
     return body
 
 
-def difficulty() -> tuple[dict[str, Any], dict[str, Any]]:
+def difficulty(human_run_files: int = 20) -> tuple[dict[str, Any], dict[str, Any]]:
     params = {"patch": {"threshold": 0.3}, "difficulty": {"bins": 8}}
     pipeline = {
         "vars": ["config.yaml", "../params.common.yaml", {"raw": "../data/raw"}],
@@ -180,7 +183,7 @@ def difficulty() -> tuple[dict[str, Any], dict[str, Any]]:
                 step(
                     "compile_human_run_data",
                     deps=["data/processed/valid_set.json", "${raw}/runs"],
-                    dir_outs=["data/processed/human_runs:20"],
+                    dir_outs=[f"data/processed/human_runs:{human_run_files}"],
                     plots=["plots/human_time.csv"],
                 ),
                 deps=["data/processed/valid_set.json", "${raw}/runs"],
@@ -428,7 +431,7 @@ def generate(root: Path, shape: Shape) -> None:
     for index in range(200):
         (tasks / f"task_{index:03d}.json").write_text(json.dumps({"task": index, "minutes": 2 ** (index % 12)}) + "\n")
 
-    pipeline, params = difficulty()
+    pipeline, params = difficulty(shape.human_run_files)
     dump_yaml(root / "difficulty" / "dvc.yaml", pipeline)
     dump_yaml(root / "difficulty" / "params.yaml", params)
     dump_yaml(root / "difficulty" / "config.yaml", {"manifest": {"repo": "tasks", "version": "v3"}})

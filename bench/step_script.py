@@ -59,7 +59,9 @@ def main():
     for spec in args.dir_out:
         directory, count = spec.rsplit(":", 1)
         for index in range(int(count)):
-            write(os.path.join(directory, f"part_{index:03d}.json"), document + "\n")
+            # distinct parts: identical files would be one object in any content-addressed cache
+            part = json.dumps({"stage": args.name, "digest": digest, "part": index}, indent=1)
+            write(os.path.join(directory, f"part_{index:03d}.json"), part + "\n")
     for metric in args.metric:
         write(metric, json.dumps({"score": (seed % 1000) / 1000, "n": seed % 97}) + "\n")
     for plot in args.plot:

@@ -164,3 +164,18 @@ def test_scale_run_and_ninja_smoke(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "pivot's overhead per stage" in report and "pivot's resident set" in report
     assert "| ninja, no-op (pivot's file) |" in report and "no-op `ninja`: pivot's file" in report
+
+
+@pytest.mark.slow
+def test_remote_bench_end_to_end_without_dvc(tmp_path, capsys):
+    """``bench remote`` on the smallest workspace: moto's server started and
+    stopped, push/pull/clone run measured, the pulled clone identical."""
+    code = bench_cli.main(["remote", "--no-dvc", "--stages", str(MIN_STAGES), "--run-files", "20", "--repeat", "1",
+                           "--workdir", str(tmp_path / "work"), "--out", str(tmp_path / "out")])
+    assert code == 0
+    table = capsys.readouterr().out
+    assert "pivot's pulled clone against the pushed workspace: identical" in table
+    assert " ran" not in table.split("stages in the last clone run:")[1].splitlines()[0]
+    data = json.loads(next((tmp_path / "out").glob("results-remote-*.json")).read_text())
+    assert all(data["pivot"][op]["outcome"] == "ok" for op in ("push", "noop_push", "pull"))
+    assert not (tmp_path / "work" / "remote").exists()  # workspaces removed without --keep

@@ -96,6 +96,13 @@ class RemoteStorage:
             listed = set().union(*self.map(lambda p: self._list_prefix(kind, p), prefixes))
         return wanted & listed
 
+    def present_each(self, wanted: dict[Kind, Iterable[str]]) -> dict[Kind, set[str]]:
+        """``present`` for several kinds at once: their listings overlap, so
+        a push asks about objects and run-cache entries in one round trip's time."""
+        kinds = list(wanted)
+        found = self.map(lambda kind: self.present(kind, wanted[kind]), kinds)
+        return dict(zip(kinds, found))
+
     def _exists(self, kind: Kind, name: str) -> bool:
         return self.retry(f"checking {self.shown(kind, name)}", lambda: self.fs.exists(self.path(kind, name)))
 

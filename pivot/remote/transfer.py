@@ -152,7 +152,10 @@ def push(
                 for digest, need in run_manifests.items():
                     manifests.setdefault(digest, need)
                 entries.append(path)
-    on_remote = storage.present(OBJECTS, [*files, *manifests])
+    keys = {path.parent.name + path.name[: -len(".json")]: path for path in entries}
+    # entries are asked about now, with the objects, though they go up last
+    known = storage.present_each({OBJECTS: [*files, *manifests], ENTRIES: keys})
+    on_remote = known[OBJECTS]
     report.already = len(on_remote)
     to_send = [n for n in files.values() if n.digest not in on_remote]
     to_send_manifests = [n for n in manifests.values() if n.digest not in on_remote]
@@ -182,9 +185,6 @@ def push(
         storage.map(send, to_send_manifests)
     stop.report(report)
     if entries and not report.failed:  # an entry goes up only once its objects are there
-        keys = {path.parent.name + path.name[: -len(".json")]: path for path in entries}
-        known = storage.present(ENTRIES, keys)
-
         def send_entry(key: str) -> None:
             try:
                 storage.upload(keys[key], ENTRIES, key)
@@ -195,7 +195,7 @@ def push(
             with lock:
                 report.entries += 1
 
-        storage.map(send_entry, sorted(set(keys) - known))
+        storage.map(send_entry, sorted(set(keys) - known[ENTRIES]))
     report.seconds = time.monotonic() - started
     return report
 
