@@ -121,3 +121,33 @@ def test_gc_on_a_remote_lists_and_removes_only_when_asked(project, tmp_path):
     other.pivot("run")
     assert runs(other) == [] and outputs(other) == outputs(project)  # what is current stays restorable
     assert "--delete-on-remote needs --remote" in project.pivot("gc", "--delete-on-remote", expect=1).stderr
+
+
+@pytest.mark.parametrize("records", [True, False], ids=["pull", "remote-run-cache"])
+def test_a_run_downloads_what_its_restores_need_in_one_batch_first(project, tmp_path, records):
+    """Before the first stage starts, every object the plan's remote restores
+    need is fetched at once; each stage then restores from the local cache."""
+    from pivot import optimizer, targets
+    from pivot.frontends import load_pipeline
+    from pivot.project import Project
+    from pivot.remote.index import attach
+    from pivot.state import State
+    from pivot.state.hashing import HashInfo
+    from pivot.state.restore import RestoreSource, prefetch_from_remote
+
+    other = clone(project, tmp_path / "other")
+    if not records:
+        shutil.rmtree(other.root / ".pivot/locks")
+    proj = Project(root=other.root, cwd=other.root)
+    pipeline = load_pipeline(proj)
+    with State.open(proj) as state:
+        assert attach(state, proj, None) is None
+        plan = optimizer.make_plan(pipeline, targets.select(pipeline, proj), state)
+        remote = [d for d in plan.decisions if d.source in (RestoreSource.REMOTE, RestoreSource.REMOTE_RUN_CACHE)]
+        assert remote, "the plan restores from the remote"
+        needed = [e for d in remote for e in (d.record.outs if d.record is not None and records
+                                              else d.run_entry.outs)
+                  if next(o for o in d.stage.outs if o.path == e.path).cache]
+        assert needed and not any(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in needed)
+        prefetch_from_remote(plan.decisions, state)
+        assert all(state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in needed)

@@ -196,6 +196,7 @@ class Runner:
             self.audit.skipped(addresses, message)
 
         schedule = Schedule(work, self.pipeline.upstream, self.pipeline.downstream)
+        self._prefetch(plan.decisions)
         if work:
             (self.root / ".pivot" / LOGS_DIR).mkdir(parents=True, exist_ok=True)
             echo = progress.output if self.options.verbose else None
@@ -346,6 +347,15 @@ class Runner:
         self._settle(StageEntry(stage.address, Outcome.COMMITTED, reasons=reasons, started=started,
                                 ended=time.time(), message="frozen: outputs recorded, command not run"))
         return Outcome.COMMITTED
+
+    def _prefetch(self, decisions) -> None:
+        """Outputs restored from the remote are downloaded in one batch
+        before the first stage starts (see ``restore.prefetch_from_remote``)."""
+        if self.state.remote is None:
+            return
+        from pivot.state.restore import prefetch_from_remote
+
+        prefetch_from_remote(decisions, self.state)
 
     def _restore(self, stage: Stage, decision) -> Outcome | None:
         """Bring the outputs back from where the decision says; None when

@@ -144,6 +144,32 @@ def _download(stage: Stage, state: "State", outs: list) -> RestoreReport | None:
                                                                  for m in report.missing))
 
 
+def prefetch_from_remote(decisions: Iterable, state: "State") -> None:
+    """Download at once, verified and in parallel, what the decisions that
+    restore from the remote (``REMOTE``, ``REMOTE_RUN_CACHE``) need and the
+    local cache lacks, so that a fresh clone's ``pivot run`` does not wait
+    for one stage's downloads before asking for the next's.  Nothing is
+    reported here: each stage's restore checks its own objects again and
+    reports (and retries) what is still missing."""
+    outs: list = []
+    for decision in decisions:
+        match decision.source:
+            case RestoreSource.REMOTE:
+                if decision.record is not None:
+                    cached = {o.path for o in decision.stage.outs if o.cache}
+                    outs.extend(e for e in decision.record.outs if e.path in cached)
+            case RestoreSource.REMOTE_RUN_CACHE:
+                if decision.run_entry is not None:
+                    outs.extend(decision.run_entry.outs)
+            case RestoreSource.CACHE | RestoreSource.RUN_CACHE | RestoreSource.DVC_CACHE | None:
+                pass  # nothing to download
+    if outs and state.remote is not None:
+        try:
+            state.remote.fetch_outputs(outs)
+        except (PivotError, OSError):
+            pass  # the stages' own restores meet it again, and say so
+
+
 def checkout_stages(stages: Iterable[Stage], state: "State", *, keep_unsaved: bool = True,
                     ) -> list[tuple[str, RestoreReport]]:
     """``pivot checkout``: each stage's outputs as its record says -- pivot's
