@@ -91,6 +91,13 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
+_VANISHED_RETRIES = 3
+
+
+class _Vanished(Exception):
+    """What was being hashed (a file, the directory being walked) was removed meanwhile."""
+
+
 class Hasher:
     """Hashes root-relative paths, once each per command."""
 
@@ -180,6 +187,16 @@ class Hasher:
     # -- computing ---------------------------------------------------------
 
     def _compute(self, relpath: str) -> HashInfo | None:
+        # A file or directory removed while it is hashed (a run beside this
+        # command replacing an output) is looked at again: absent, or as remade.
+        for _ in range(_VANISHED_RETRIES):
+            try:
+                return self._compute_once(relpath)
+            except _Vanished:
+                continue
+        raise StateError(f"cannot read '{relpath}': it kept vanishing while being read")
+
+    def _compute_once(self, relpath: str) -> HashInfo | None:
         path = self._prefix + relpath
         try:
             st = os.stat(path)
@@ -208,6 +225,8 @@ class Hasher:
                 return known
         try:
             digest = file_digest(path)
+        except FileNotFoundError:
+            raise _Vanished from None  # removed since its stat: look again
         except OSError as exc:
             raise StateError(f"cannot read '{relpath}': {exc.strerror}") from None
         self.files_read += 1
@@ -235,7 +254,7 @@ class Hasher:
                     children = list(listing)
             except FileNotFoundError:
                 if not inner:
-                    raise StateError(f"cannot list '{relpath}': it vanished while being read") from None
+                    raise _Vanished from None
                 continue  # removed meanwhile (a run beside this command): not part of the directory now
             except OSError as exc:
                 raise StateError(f"cannot list '{base}{inner}': {exc.strerror}") from None
