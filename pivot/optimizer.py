@@ -23,7 +23,7 @@ import posixpath
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Mapping, Sequence, assert_never
 
 from pivot.ir import Pipeline, Stage
 # Importing pivot.state.restore loads the pivot.state package (hashing,
@@ -193,6 +193,42 @@ class Plan:
             if decision.address == address:
                 return decision
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A decision recalled with its whole pipeline (a :class:`SettledPlan`):
+    up to date or frozen, nothing to do, and no ``Stage`` loaded for it.
+    It has what reports read of a :class:`Decision`."""
+
+    address: str
+    action: Action
+    adopted: ClassVar[bool] = False
+    reasons: ClassVar[tuple[Reason, ...]] = ()
+    own_reasons: ClassVar[tuple[Reason, ...]] = ()
+    source: ClassVar[RestoreSource | None] = None
+    run_entry: ClassVar[None] = None
+
+
+@dataclass(frozen=True)
+class SettledPlan(Plan):
+    """The plan of every stage of a pipeline in which nothing has changed
+    since each stage was found up to date or frozen (:mod:`pivot.state.settled`):
+    its decisions are :class:`Recalled` records, made without loading the
+    pipeline; only ``plan`` and ``status`` print it."""
+
+    # frozen stages (other than tracked data), in pipeline order: `status` warns about each
+    frozen_notices: tuple[str, ...] = ()
+
+
+def recall_settled(state: "State", identity: str | None) -> SettledPlan | None:
+    """The plan of the whole pipeline ``identity`` (``pivot.frontends.cached_identity``)
+    when it is settled: every stage up to date or frozen, nothing changed since."""
+    settled = state.settled.recall(identity)
+    if settled is None:
+        return None
+    decisions = tuple(Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts)
+    return SettledPlan(decisions, settled.frozen_notices)  # type: ignore[arg-type]
 
 
 class _Stop(Exception):
@@ -585,8 +621,11 @@ def make_plan(
     it is, like DVC."""
     refuse_url_paths(stages)
     with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
-        return _plan(pipeline, stages, state, force=force, explain=explain,
+        plan = _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
+        if not force and len(stages) == len(pipeline.stages):  # the whole pipeline: worth uniting
+            state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
+    return plan
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """The fast paths (stat cache, lock-record memo, pipeline and params caches,
 the lock listing, the run cache's "empty" shortcut, indexed lock records,
-the verdict memo)
+the verdict memo, the settled memo)
 decide exactly what the plain path decides: after each of a random sequence
 of edits, ``plan`` and ``status`` with every cache warm equal the same
 commands with every cache deleted."""
@@ -117,10 +117,11 @@ def _settle(ws, step: int, *, wait: bool) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("wait, steps", [(False, 14), (True, 7)], ids=["aged", "waited"])
-def test_warm_and_cold_decisions_agree_over_random_edits(ws, wait, steps) -> None:
+def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, steps) -> None:
     rng = random.Random(16)
     _write_workspace(ws)
     ws.pivot("run")
+    united = 0
     for step in range(steps):
         kind = _edit(ws, rng)
         _settle(ws, step, wait=wait)
@@ -133,3 +134,31 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, wait, steps) -> Non
         assert warm == cold, f"step {step} ({kind})"
         if rng.random() < 0.5:
             ws.pivot("run")
+            if wait:  # all up to date: the settled memo unites it, and the next edit must undo it
+                _settle(ws, step, wait=wait)
+                ws.pivot("status")
+                united += _settled(ws.root)
+                warm = (_decisions(ws, "plan"), _decisions(ws, "status"))
+                assert warm == _cold_copy(ws, tmp_path / f"cold{step}"), f"step {step}, settled"
+    if wait:
+        assert united, "the settled memo is exercised"
+
+
+def _settled(root: Path) -> int:
+    import sqlite3
+
+    with sqlite3.connect(root / ".pivot" / "state.db") as conn:
+        return conn.execute("SELECT count(*) FROM settled").fetchone()[0]
+
+
+def _cold_copy(ws, where: Path) -> object:
+    """``plan`` and ``status`` in a copy of the workspace without caches (the
+    workspace keeps its own, for the edit that follows)."""
+    import shutil
+
+    from tests.conftest import Workspace
+
+    shutil.copytree(ws.root, where, symlinks=True)
+    _drop_caches(where)
+    copy = Workspace(where)
+    return _decisions(copy, "plan"), _decisions(copy, "status")

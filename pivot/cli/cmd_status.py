@@ -26,25 +26,31 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
     from pivot.state import State
 
     proj = common.project()
-    pipeline = common.load(proj, targets)
-    stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
     with State.open(proj, inspect=True) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=use_remote or remote_name is not None):
-        # the workspace as it is, every reason: DVC lists all changed entries
-        plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
-                                   run_cache=not no_run_cache)
-    # DVC lists stages in the order it found them, not in run order
-    position = {stage.address: index for index, stage in enumerate(pipeline.stages)}
-    plan = optimizer.Plan(tuple(sorted(plan.decisions, key=lambda d: position[d.address])))
-    out_filter = _out_filter(pipeline, proj, targets)
+        # the whole pipeline, nothing changed since it was found up to date: recalled without loading it
+        settled = None if targets else common.recall_settled(proj, state)
+        if settled is None:
+            pipeline = common.load(proj, targets)
+            stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
+            # the workspace as it is, every reason: DVC lists all changed entries
+            plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
+                                       run_cache=not no_run_cache)
+    if settled is not None:
+        plan, out_filter, frozen_notices = settled, {}, settled.frozen_notices
+    else:
+        # DVC lists stages in the order it found them, not in run order
+        position = {stage.address: index for index, stage in enumerate(pipeline.stages)}
+        plan = optimizer.Plan(tuple(sorted(plan.decisions, key=lambda d: position[d.address])))
+        out_filter = _out_filter(pipeline, proj, targets)
+        frozen_notices = tuple(d.address for d in plan.decisions if d.stage.frozen and not d.stage.is_tracked_data)
     root = proj.root.as_posix()
     stale = report.status_json(plan, out_filter, root)
     if quiet:
         sys.exit(1 if stale else 0)
-    for decision in plan.decisions:
-        if decision.stage.frozen and not decision.stage.is_tracked_data:  # DVC's warning, word for word
-            click.echo(f"WARNING: stage: '{decision.address}' is frozen. Its dependencies are not going"
-                       " to be shown in the status output.", err=True)
+    for address in frozen_notices:  # DVC's warning, word for word
+        click.echo(f"WARNING: stage: '{address}' is frozen. Its dependencies are not going"
+                   " to be shown in the status output.", err=True)
     if as_json:
         common.echo_json(stale)
     else:

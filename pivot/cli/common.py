@@ -32,6 +32,16 @@ def load(proj: Project, targets: Sequence[str] = ()) -> Pipeline:
     return pipeline
 
 
+def recall_settled(proj: Project, state: Any) -> Any:
+    """``optimizer.recall_settled`` for the project's cached pipeline: the
+    whole pipeline's plan when nothing changed since every stage was found
+    up to date; else None."""
+    from pivot import optimizer
+    from pivot.frontends import cached_identity
+
+    return optimizer.recall_settled(state, cached_identity(proj))
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
 
 from pivot import graph
 from pivot.frontends.dvcfiles import is_dvc_file, tracked_data_stage
@@ -55,14 +55,8 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
         return graph.build_pipeline(loaded.stages, loaded.sources)
 
     key = cache.cache_key(project)
-    file_targets = tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
-    cached = cache.load(
-        project,
-        key,
-        lambda header: header.targets in (None, file_targets)  # Pivotfile stages depend on file targets
-        and cache.inputs_unchanged(project, header)
-        and _same_discovery(project, header),
-    )
+    file_targets = _file_targets(project, targets)
+    cached = cache.load(project, key, _still_valid(project, file_targets))
     if cached is not None:
         refuse_outside(project.root, cached.stages, out_links=False)  # a cache is never trusted more than the files
         return cached
@@ -83,6 +77,30 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
         if enabled:
             gc.enable()
     return pipeline
+
+
+def cached_identity(project: Project) -> str | None:
+    """The identity (``Pipeline.identity``) ``load_pipeline(project)`` would
+    give, when it would come from the pipeline cache; found without
+    unpickling a stage.  None when the cache is missing or stale."""
+    from pivot.frontends import cache
+
+    return cache.valid_identity(project, cache.cache_key(project), _still_valid(project, ()))
+
+
+def _file_targets(project: Project, targets: Sequence[str]) -> tuple[str, ...]:
+    return tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
+
+
+def _still_valid(project: Project, file_targets: tuple[str, ...]) -> "Callable[[CacheHeader], bool]":
+    """Whether a cached pipeline's header still holds for the files today."""
+    from pivot.frontends import cache
+
+    return lambda header: (
+        header.targets in (None, file_targets)  # Pivotfile stages depend on file targets
+        and cache.inputs_unchanged(project, header)
+        and _same_discovery(project, header)
+    )
 
 
 def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Stage], list[str]]:

@@ -94,26 +94,19 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     """The stored pipeline if it was made by this code for this root and
     ``still_valid`` accepts its header; None when there is none, it is stale,
     or it cannot be read."""
-    path = project.state_dir / CACHE_NAME
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    except OSError:
+    found = _valid_body(project, key, still_valid)
+    if found is None:
         return None
+    raw, body = found
     from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        # .pivot/ may come with a checkout: only pivot's own records are resolved
-        stream = io.BytesIO(raw)
-        unpickler = RestrictedUnpickler(stream, _allowed_classes())
-        header = unpickler.load()
-        if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
-            return None
-        body = stream.tell()
         # a pickle of its own (its memo numbered from zero): a fresh unpickler
+        stream = io.BytesIO(raw)
+        stream.seek(body)
         pipeline = RestrictedUnpickler(stream, _allowed_classes()).load()
     except Exception:  # a damaged or foreign file is only a cache miss
         return None
@@ -123,6 +116,40 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     if not isinstance(pipeline, Pipeline):
         return None
     return replace(pipeline, identity=identity_of(raw[body:]))
+
+
+def valid_identity(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> str | None:
+    """The identity ``load`` would give the stored pipeline, without
+    unpickling its stages; None where ``load`` would find nothing."""
+    found = _valid_body(project, key, still_valid)
+    return None if found is None else identity_of(found[0][found[1]:])
+
+
+def _valid_body(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> tuple[bytes, int] | None:
+    """The cache file's bytes and where its pipeline starts, when its header
+    is valid; None otherwise."""
+    path = project.state_dir / CACHE_NAME
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    from pivot.frontends.safepickle import RestrictedUnpickler
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        # .pivot/ may come with a checkout: only pivot's own records are resolved
+        stream = io.BytesIO(raw)
+        header = RestrictedUnpickler(stream, _allowed_classes()).load()
+        if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
+            return None
+    except Exception:  # a damaged or foreign file is only a cache miss
+        return None
+    finally:
+        if enabled:
+            gc.enable()
+    return raw, stream.tell()
 
 
 def identity_of(body: bytes) -> str:

@@ -20,6 +20,7 @@ from pivot.state.params import ParamsReader
 from pivot.state.runcache import RunCache
 from pivot.state.statdb import StatDB
 from pivot.state.store import Cache, LinkMode
+from pivot.state.settled import SettledMemo
 from pivot.state.verdicts import VerdictMemo
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class State:
         self.cache = Cache(root, state_dir / "cache", self.hasher, LinkMode.configured(state_dir))
         self.runcache = RunCache(state_dir / "runcache")
         self.verdicts = VerdictMemo(self)
+        self.settled = SettledMemo(self)
         self._adopter: Adopter | None = None
         # the remote plans may restore from (pivot.remote.index.RemoteIndex), when a command asks
         self.remote = None

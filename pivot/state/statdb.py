@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS verdict (
 ) WITHOUT ROWID
 """
 
+# The settled pipeline: one row, the whole pipeline's verdict (pivot.state.settled).
+_SETTLED_SCHEMA = """
+CREATE TABLE IF NOT EXISTS settled (
+    identity TEXT PRIMARY KEY,
+    entry BLOB NOT NULL
+) WITHOUT ROWID
+"""
+
 # path -> (inode, mtime_ns, size, hash, hashed_ns)
 Row = tuple[int, int, int, str, int]
 
@@ -148,6 +156,7 @@ class StatDB:
         self._md5_rows: dict[tuple[str, str], Row] | None = None
         self._pending_md5: dict[tuple[str, str], Row] = {}
         self._pending_verdicts: dict[str, bytes] = {}
+        self._pending_settled: tuple[str, bytes] | None = None
         self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
         self._disabled = False  # unusable and not removable: this command runs without it
         self._unwritable: str | None = None  # why it cannot be written: read, never written
@@ -196,6 +205,15 @@ class StatDB:
     def remember_verdict(self, address: str, entry: bytes) -> None:
         self._pending_verdicts[address] = entry
 
+    def settled(self, identity: str) -> bytes | None:
+        """The settled-pipeline entry made for the pipeline ``identity``."""
+        rows = self._query("SELECT entry FROM settled WHERE identity = ?", (identity,))
+        return rows[0][0] if rows else None
+
+    def remember_settled(self, identity: str, entry: bytes) -> None:
+        """Keep ``entry`` as the one settled-pipeline entry (it replaces any other)."""
+        self._pending_settled = (identity, entry)
+
     # -- storage -------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
@@ -209,6 +227,7 @@ class StatDB:
                 conn.execute(_SCHEMA)
                 conn.execute(_LOCK_MEMO_SCHEMA)
                 conn.execute(_VERDICT_SCHEMA)
+                conn.execute(_SETTLED_SCHEMA)
                 conn.execute(_MD5_SCHEMA)
             except BaseException:
                 conn.close()
@@ -260,13 +279,13 @@ class StatDB:
         assert error is not None
         raise error
 
-    def _query(self, sql: str) -> list[tuple]:
+    def _query(self, sql: str, parameters: tuple = ()) -> list[tuple]:
         """All rows of ``sql``; [] without a usable database (warning once)."""
         if self._disabled:
             return []
         try:
             conn = self._reader()
-            return [] if conn is None else conn.execute(sql).fetchall()
+            return [] if conn is None else conn.execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
             if _damaged(exc):
                 self._rebuild(exc)
@@ -358,8 +377,8 @@ class StatDB:
         effort: a database that cannot take them (read-only, disk full,
         busy) is left as it was, with a warning."""
         try:
-            if (self._pending or self._pending_memo or self._pending_verdicts or self._pending_md5) \
-                    and not self.readonly:
+            if (self._pending or self._pending_memo or self._pending_verdicts or self._pending_md5
+                    or self._pending_settled) and not self.readonly:
                 self._flush()
         finally:
             self._close_connection()
@@ -380,6 +399,9 @@ class StatDB:
                 conn.executemany("INSERT OR REPLACE INTO verdict VALUES (?, ?)", self._pending_verdicts.items())
                 conn.executemany("INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(*key, *row) for key, row in self._pending_md5.items()])
+                if self._pending_settled is not None:
+                    conn.execute("DELETE FROM settled")
+                    conn.execute("INSERT INTO settled VALUES (?, ?)", self._pending_settled)
                 conn.execute("COMMIT")
                 break
             except sqlite3.Error as exc:
@@ -399,6 +421,7 @@ class StatDB:
         self._pending_memo.clear()
         self._pending_verdicts.clear()
         self._pending_md5.clear()
+        self._pending_settled = None
 
     def _rollback(self) -> None:
         if self._conn is not None and self._conn.in_transaction:

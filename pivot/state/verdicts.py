@@ -77,12 +77,16 @@ class VerdictMemo:
         # the pipeline being planned: its identity and its very stage objects
         self._identity: str | None = None
         self._stages: "dict[str, Stage]" = {}
+        # the entries recalled or made while planning, by address: what the
+        # settled memo (pivot.state.settled) unites when every stage has one
+        self.confirmed: dict[str, tuple] = {}
 
     @contextmanager
     def planning(self, pipeline: "Pipeline | None" = None) -> Iterator[None]:
         """Within the block, a path's signature is read once and reused, and
         the stages of ``pipeline`` are known by its identity (``Pipeline.identity``)."""
         self._seen = {}
+        self.confirmed = {}
         if pipeline is not None and pipeline.identity is not None:
             self._identity = pipeline.identity
             self._stages = pipeline.by_address
@@ -92,6 +96,7 @@ class VerdictMemo:
             self._seen = None
             self._identity = None
             self._stages = {}
+            self.confirmed = {}
 
     def _code_key(self) -> int:
         """The code that decides, as one number (compared once per stage)."""
@@ -112,8 +117,9 @@ class VerdictMemo:
         if raw is None:
             return None
         try:
+            entry = marshal.loads(raw)
             (key, identity, stage_fp, action, lock_name, lock_sig,
-             files, file_sigs, dirs, file_objects, dir_objects) = marshal.loads(raw)
+             files, file_sigs, dirs, file_objects, dir_objects) = entry
         except (ValueError, EOFError, TypeError):
             return None  # damaged: decide as before
         if key != self._code_key():
@@ -123,7 +129,7 @@ class VerdictMemo:
             and self._stages.get(stage.address) is stage
         if not same_pipeline and stage_fp != fingerprint(stage):
             return None
-        if _signature(self._locks_prefix + lock_name) != lock_sig:
+        if stat_signature(self._locks_prefix + lock_name) != lock_sig:
             return None
         # the loops below run for every path of every stage of a no-op plan: kept plain
         prefix = self._prefix
@@ -131,7 +137,7 @@ class VerdictMemo:
         for relpath, seen in zip(files, file_sigs):
             current = known.get(relpath, _UNKNOWN)
             if current is _UNKNOWN:
-                current = known[relpath] = _signature(prefix + relpath)
+                current = known[relpath] = stat_signature(prefix + relpath)
             if current != seen:
                 return None
         for relpath, digest in dirs:  # a directory: its content, through the stat cache
@@ -148,6 +154,8 @@ class VerdictMemo:
         for digest, size, nfiles in dir_objects:
             if not cache.contains(HashInfo(digest, size, nfiles)):
                 return None
+        if self._seen is not None:
+            self.confirmed[stage.address] = entry
         return action
 
     # -- remembering ---------------------------------------------------------
@@ -159,7 +167,7 @@ class VerdictMemo:
         if self._statdb.readonly:
             return
         lock_name = lock_filename(stage.address)
-        lock_sig = _signature(self._locks_prefix + lock_name)
+        lock_sig = stat_signature(self._locks_prefix + lock_name)
         if lock_sig is None or not _settled(lock_sig, self._started_ns):
             return
         consulted: Iterable[str] = [out.path for out in stage.outs]
@@ -188,16 +196,18 @@ class VerdictMemo:
         objects = [HashInfo(e.hash, e.size, e.nfiles) for e in record.outs if e.path in cached and e.hash]
         file_objects = tuple(info.hash for info in objects if not info.is_dir)
         dir_objects = tuple((info.hash, info.size, info.nfiles) for info in objects if info.is_dir)
+        entry = (self._code_key(), self._identity, fingerprint(stage), action, lock_name, lock_sig,
+                 tuple(files), tuple(file_sigs), tuple(dirs), file_objects, dir_objects)
         try:
-            entry_bytes = marshal.dumps((self._code_key(), self._identity, fingerprint(stage), action, lock_name,
-                                         lock_sig, tuple(files), tuple(file_sigs), tuple(dirs), file_objects,
-                                         dir_objects))
+            entry_bytes = marshal.dumps(entry)
         except ValueError:
             return
         self._statdb.remember_verdict(stage.address, entry_bytes)
+        if self._seen is not None:
+            self.confirmed[stage.address] = entry
 
 
-def _signature(path: str) -> tuple[int, int, int, int, int] | None:
+def stat_signature(path: str) -> tuple[int, int, int, int, int] | None:
     try:
         st = os.stat(path)
     except OSError:

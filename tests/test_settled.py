@@ -1,0 +1,194 @@
+"""The settled-pipeline memo (pivot.state.settled): once every stage was
+found up to date, ``plan`` and ``status`` of the whole pipeline answer
+without loading it -- with exactly what planning prints -- until anything
+any verdict read changes; then they plan as usual.
+
+The memo is made from verdicts, which are made only from files settled for
+the racy window (2 s, mtime and ctime); ``os.utime`` cannot age a ctime, so
+these tests wait for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from pivot.frontends import cached_identity
+from pivot.optimizer import Action, SettledPlan, recall_settled
+from pivot.project import Project
+from pivot.signature import RACY_WINDOW_NS
+from pivot.state import State
+
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.slow  # waits out the racy window
+
+DVC_YAML = """\
+stages:
+  prep:
+    cmd: cp a.txt prep/out.txt
+    deps: [a.txt]
+    params: [lr]
+    outs: [prep/out.txt]
+  listing:
+    cmd: ls d > listing.txt
+    deps: [d]
+    outs: [listing.txt]
+  report:
+    cmd: mkdir -p report && cat prep/out.txt listing.txt > report/r.txt
+    deps: [prep/out.txt, listing.txt]
+    outs: [report/r.txt]
+  fixed:
+    cmd: echo never run > fixed.txt
+    outs: [fixed.txt]
+    frozen: true
+"""
+
+COMMANDS = (("plan",), ("plan", "--json"), ("status",), ("status", "--json"))
+
+
+def _settle() -> None:
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
+
+
+def _settled_rows(root: Path) -> int:
+    with sqlite3.connect(root / ".pivot" / "state.db") as conn:
+        return conn.execute("SELECT count(*) FROM settled").fetchone()[0]
+
+
+def _recalled(root: Path) -> SettledPlan | None:
+    project = Project(root=root, cwd=root)
+    with State.open(project, inspect=True) as state:
+        return recall_settled(state, cached_identity(project))
+
+
+def _outputs(ws: Workspace) -> list[tuple[int, str, str]]:
+    results = [ws.pivot(*command, expect=None) for command in COMMANDS]
+    return [(r.exit_code, r.stdout, r.stderr) for r in results]
+
+
+def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
+    """The same commands in a copy of the workspace without any cache."""
+    shutil.copytree(ws.root, where, symlinks=True)
+    for name in ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle"):
+        (where / ".pivot" / name).unlink(missing_ok=True)
+    return _outputs(Workspace(where))
+
+
+@pytest.fixture
+def united(ws) -> Workspace:
+    ws.write("dvc.yaml", DVC_YAML)
+    ws.write("a.txt", "a\n")
+    ws.write("params.yaml", "lr: 0.1\n")
+    ws.write("d/one.txt", "1\n")
+    ws.write("fixed.txt", "made by hand\n")
+    (ws.root / "prep").mkdir()
+    ws.pivot("run")
+    _settle()
+    ws.pivot("status")  # every verdict remembered, and united
+    assert _settled_rows(ws.root) == 1
+    return ws
+
+
+def test_a_settled_pipeline_answers_without_loading_it(united, tmp_path, monkeypatch) -> None:
+    ws = united
+    recalled = _recalled(ws.root)
+    assert recalled is not None
+    assert [(d.address, d.action) for d in recalled.decisions] == [
+        ("prep", Action.UP_TO_DATE), ("listing", Action.UP_TO_DATE),
+        ("report", Action.UP_TO_DATE), ("fixed", Action.FROZEN),
+    ]
+    assert recalled.frozen_notices == ("fixed",)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("pivot.cli.common.load", no_loading)
+        warm = _outputs(ws)
+    assert warm == _cold_outputs(ws, tmp_path / "cold")
+    assert "WARNING: stage: 'fixed' is frozen" in warm[2][2]
+    assert ws.pivot("plan", "--check").exit_code == 0
+
+
+def _edit_dep(ws: Workspace) -> None:
+    ws.write("a.txt", "a, edited\n")
+
+
+def _touch_dep(ws: Workspace) -> None:  # the same bytes: only the signature moves
+    ws.write("a.txt", "a\n")
+
+
+def _edit_params(ws: Workspace) -> None:
+    ws.write("params.yaml", "lr: 0.2\n")
+
+
+def _add_to_dir_dep(ws: Workspace) -> None:
+    ws.write("d/two.txt", "2\n")
+
+
+def _delete_out(ws: Workspace) -> None:
+    (ws.root / "report" / "r.txt").unlink()
+
+
+def _drop_cached_object(ws: Workspace) -> None:
+    project = Project(root=ws.root, cwd=ws.root)
+    with State.open(project) as state:
+        entry = state.locks.read("listing").outs[0]
+        os.unlink(state.cache.object_path(entry.hash))
+
+
+def _rewrite_lock_record(ws: Workspace) -> None:
+    with State.open(Project(root=ws.root, cwd=ws.root)) as state:
+        lock = state.locks.path_for("report")
+    lock.write_bytes(lock.read_bytes())
+
+
+def _new_pipeline_file(ws: Workspace) -> None:
+    ws.write("sub/dvc.yaml", "stages:\n  extra:\n    cmd: echo x > x.txt\n    outs: [x.txt]\n")
+
+
+def _edit_stage(ws: Workspace) -> None:
+    ws.write("dvc.yaml", DVC_YAML.replace("ls d > listing.txt", "ls -a d > listing.txt"))
+
+
+def _link_out_dir_outside(ws: Workspace) -> None:
+    outside = ws.root.parent / "elsewhere"
+    shutil.move(ws.root / "prep", outside)
+    (ws.root / "prep").symlink_to(outside, target_is_directory=True)
+
+
+def _drop_pipeline_cache(ws: Workspace) -> None:
+    (ws.root / ".pivot" / "pipeline.pickle").unlink()
+
+
+@pytest.mark.parametrize("change", [
+    _edit_dep, _touch_dep, _edit_params, _add_to_dir_dep, _delete_out, _drop_cached_object,
+    _rewrite_lock_record, _new_pipeline_file, _edit_stage, _link_out_dir_outside, _drop_pipeline_cache,
+], ids=lambda change: change.__name__.strip("_"))
+def test_any_change_to_what_a_verdict_read_means_planning_again(united, tmp_path, change) -> None:
+    ws = united
+    change(ws)
+    assert _recalled(ws.root) is None
+    assert _outputs(ws) == _cold_outputs(ws, tmp_path / "cold")
+
+
+def test_the_memo_is_united_again_once_the_change_settled(united) -> None:
+    ws = united
+    _touch_dep(ws)
+    ws.pivot("status")  # a.txt is racy: its verdict is not remembered, nothing is united
+    assert _recalled(ws.root) is None
+    _settle()
+    ws.pivot("status")
+    assert _recalled(ws.root) is not None
+
+
+def test_selections_and_force_plan_as_usual(united) -> None:
+    ws = united
+    assert "run       report" in ws.pivot("plan", "--force").stdout
+    assert ws.pivot("status", "report").stdout == "Pipelines are up to date.\n"
+    assert _recalled(ws.root) is not None  # the whole pipeline's entry is left as it was
