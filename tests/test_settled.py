@@ -110,7 +110,16 @@ def test_a_settled_pipeline_answers_without_loading_it(united, tmp_path, monkeyp
     with monkeypatch.context() as patched:
         patched.setattr("pivot.cli.common.load", no_loading)
         warm = _outputs(ws)
+        dry = ws.pivot("run", "--dry").stdout
+        ran = ws.pivot("run").stdout
     assert warm == _cold_outputs(ws, tmp_path / "cold")
+    assert dry == warm[0][1]
+    assert ran.startswith("0 ran, 0 restored, 4 up to date, 0 failed in ")
+    last = ws.pivot_json("log", "-n", "1")[0]  # the no-op run is recorded as any other
+    assert {(s["address"], s["outcome"], s["message"]) for s in last["stages"]} == {
+        ("prep", "skipped", "up to date"), ("listing", "skipped", "up to date"),
+        ("report", "skipped", "up to date"), ("fixed", "skipped", "frozen"),
+    }
     assert "WARNING: stage: 'fixed' is frozen" in warm[2][2]
     assert ws.pivot("plan", "--check").exit_code == 0
 

@@ -31,8 +31,6 @@ def command(
     remote_name: str | None,
     no_remote: bool,
 ) -> None:
-    from pivot import optimizer
-    from pivot import targets as targets_mod
     from pivot.backends import report
     from pivot.backends.executor_config import stage_resources
     from pivot.state import State
@@ -40,13 +38,8 @@ def command(
     proj = common.project()
     with State.open(proj, inspect=True) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
-        # the whole pipeline, nothing changed since it was found up to date: recalled without loading it
-        plan: optimizer.Plan | None = None if targets or force else common.recall_settled(proj, state)
-        if plan is None:
-            pipeline = common.load(proj, targets)
-            stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
-            plan = optimizer.make_plan(pipeline, stages, state, force=force, explain=explain,
-                                       run_cache=not no_run_cache)
+        _, plan = common.plan_selected(proj, state, targets, force=force, downstream=downstream,
+                                       single_item=single_item, explain=explain, run_cache=not no_run_cache)
     resources = stage_resources(proj.state_dir, [d.address for d in plan.decisions])
     if as_json:
         common.echo_json(report.plan_json(plan, resources))

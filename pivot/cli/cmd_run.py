@@ -46,8 +46,6 @@ def command(
     executor: str | None,
     executor_data: str | None,
 ) -> None:
-    from pivot import optimizer
-    from pivot import targets as targets_mod
     from pivot.backends import executor_config, launch
     from pivot.state import State
     from pivot.state.record import persist_adoptions
@@ -56,15 +54,14 @@ def command(
     if verbose and quiet:
         common.fail("-v and -q cannot be used together")
     proj = common.project()
-    pipeline = common.load(proj, targets)
-    stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
+    selection = dict(force=force, downstream=downstream, single_item=single_item, run_cache=not no_run_cache)
     if dry:
         from pivot.backends import report
 
         # exactly what `pivot plan` does, so the two always print the same
         with State.open(proj, inspect=True) as state, \
                 common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
-            plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
+            _, plan = common.plan_selected(proj, state, targets, **selection)
         resources = executor_config.stage_resources(proj.state_dir, [d.address for d in plan.decisions])
         click.echo(report.plan_text(plan, resources), nl=False)
         return
@@ -84,11 +81,12 @@ def command(
                  executor_data, quiet)
     with RunLock(proj, "run"), State.open(proj) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
-        plan = optimizer.make_plan(pipeline, stages, state, force=force, run_cache=not no_run_cache)
+        pipeline, plan = common.plan_selected(proj, state, targets, **selection)
         persist_adoptions(plan.adopted, state)
         if not plan.has_work:
             click.echo(launch.record_no_op(proj, argv, plan))  # the summary: printed even with -q
             return
+        assert pipeline is not None  # only a settled pipeline (nothing to do) is planned without loading it
         from pivot.backends.runner import RunOptions
 
         options = RunOptions(jobs=jobs, keep_going=keep_going, force=force, verbose=verbose, quiet=quiet,

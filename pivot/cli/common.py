@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import click
 
 from pivot.ir import Pipeline
 from pivot.project import Project
+
+if TYPE_CHECKING:
+    from pivot.optimizer import Plan, SettledPlan
+    from pivot.state import State
 
 
 def project() -> Project:
@@ -32,7 +36,7 @@ def load(proj: Project, targets: Sequence[str] = ()) -> Pipeline:
     return pipeline
 
 
-def recall_settled(proj: Project, state: Any) -> Any:
+def recall_settled(proj: Project, state: "State") -> "SettledPlan | None":
     """``optimizer.recall_settled`` for the project's cached pipeline: the
     whole pipeline's plan when nothing changed since every stage was found
     up to date; else None."""
@@ -40,6 +44,24 @@ def recall_settled(proj: Project, state: Any) -> Any:
     from pivot.frontends import cached_identity
 
     return optimizer.recall_settled(state, cached_identity(proj))
+
+
+def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, force: bool = False,
+                  downstream: bool = False, single_item: bool = False,
+                  **options: bool) -> "tuple[Pipeline | None, Plan]":
+    """The plan for TARGETS (every stage without), and the pipeline it was
+    made from.  The whole pipeline, settled, is recalled without loading it:
+    then the pipeline is None (and the plan has no work)."""
+    from pivot import optimizer
+    from pivot import targets as targets_mod
+
+    if not targets and not force:
+        settled = recall_settled(proj, state)
+        if settled is not None:
+            return None, settled
+    pipeline = load(proj, targets)
+    stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
+    return pipeline, optimizer.make_plan(pipeline, stages, state, force=force, **options)
 
 
 def echo_json(data: Any) -> None:
