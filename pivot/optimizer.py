@@ -83,8 +83,12 @@ class Reason:
         """One line for people, e.g. ``param 'lr' in 'params.yaml' modified``."""
         template = _WHOLE_FILE_TEMPLATES.get(self.kind) if self.key is None else None
         template = template or _TEMPLATES.get(self.kind, self.kind.value)
+        if "{" not in template:  # "never run (no lock record)", 20,000 times in a fresh plan
+            return template
         return template.format(path=self.path, key=self.key, upstream=self.upstream)
 
+
+_NEVER_RUN = (Reason(ReasonKind.NO_RECORD),)  # the reasons of a stage without a record, at a glance
 
 _TEMPLATES = {
     ReasonKind.NO_RECORD: "never run (no lock record)",
@@ -279,6 +283,8 @@ def check_stage(
                 restored = None
             else:
                 adopted = True
+    if record is None and not (explain or frozen or stage.always_changed or stage.is_callback):
+        return Decision(stage, Action.RUN, _NEVER_RUN)  # all a plan without details says of it
     try:
         if stage.always_changed or stage.is_callback:
             add(Reason(ReasonKind.ALWAYS_CHANGED))
@@ -652,6 +658,7 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
     local_run_cache = run_cache and state.runcache.may_hold_entries()
     for stage in stages:
         decision = check_stage(stage, state, explain=explain, restored=restored)
+        rerun: Sequence[str] = ()
         if stage.frozen:
             if force and decision.action is Action.FROZEN:  # DVC: -f verifies and re-records
                 decision = replace(decision, action=Action.RECORD_FROZEN,
@@ -665,7 +672,8 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
                 upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
                 decision = replace(decision, action=Action.RUN, source=None,
                                    reasons=(*decision.reasons, *upstream))
-        if run_cache and decision.action is Action.RUN:
+        # an upstream stage reruns: the inputs the run cache would be asked about are not known yet
+        if run_cache and decision.action is Action.RUN and not rerun:
             decision = consult_run_cache(decision, state, restored, local=local_run_cache)
         if assume_restored and decision.source is not None:
             for path, digest, size, md5 in _restored_outs(decision, state):

@@ -196,11 +196,13 @@ def plan_text(plan: Plan, resources: StageResources | None = None) -> str:
         head = _plan_head(decision)
         if head is None:
             continue
-        wanted = resources.get(decision.address)
-        if wanted and decision.action in (Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN):
-            head += f"  [needs {format_resources(wanted)}]"
+        if resources:
+            wanted = resources.get(decision.address)
+            if wanted and decision.action in (Action.RUN, Action.CHECKOUT, Action.RESTORE_RUN):
+                head += f"  [needs {format_resources(wanted)}]"
         lines.append(head)
-        lines.extend(f"            - {reason.describe()}" for reason in decision.reasons)
+        for reason in decision.reasons:  # a loop, not a generator: 20,000 stages in a fresh plan
+            lines.append(f"            - {reason.describe()}")
     lines.append(summary_line(plan))
     lines.extend(_adopted_lines(plan))
     return "\n".join(lines) + "\n"
