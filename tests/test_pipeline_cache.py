@@ -229,3 +229,73 @@ def test_cache_made_by_other_code_is_ignored(project, loads, monkeypatch):
     monkeypatch.setattr(cache, "_CODE", (*cache._CODE, "no/such/module.py"))
     assert listing(project) == first
     assert len(loads) == 2
+
+
+def _header(ws) -> cache.CacheHeader:
+    from pivot.frontends.safepickle import RestrictedUnpickler
+
+    with open(ws.root / ".pivot" / cache.CACHE_NAME, "rb") as handle:
+        return RestrictedUnpickler(handle, cache._allowed_classes()).load()
+
+
+def _age_dirs(ws, seconds: float = 60) -> None:
+    """Directories' mtimes in the past: an entry added now moves them for sure
+    (a filesystem's clock ticks are coarser than a nanosecond)."""
+    import os
+
+    past = time.time() - seconds
+    for dirpath, dirs, _ in os.walk(ws.root):
+        dirs[:] = [d for d in dirs if d != ".pivot"]
+        os.utime(dirpath, (past, past))
+
+
+@pytest.mark.parametrize("change, expected", [
+    ("new pipeline file", ["train@a", "train@b", "sub/dvc.yaml:extra", "sub/deeper/dvc.yaml:deep"]),
+    ("new tracked file", ["train@a", "train@b", "sub/data.txt.dvc", "sub/deeper/dvc.yaml:deep"]),
+    ("nested project", ["train@a", "train@b"]),
+    ("renamed directory", ["train@a", "train@b", "moved/dvc.yaml:deep"]),
+])
+def test_listed_directories_stand_for_the_walk_until_one_changes(project, loads, change, expected):
+    project.write("sub/deeper/dvc.yaml", "stages:\n  deep:\n    cmd: echo deep\n")
+    project.write("sub/data.txt", "data\n")
+    _age_dirs(project)
+    assert [s["address"] for s in listing(project)] == ["train@a", "train@b", "sub/deeper/dvc.yaml:deep"]
+    listed = dict(_header(project).listed)
+    assert {".", "sub", "sub/deeper"} <= set(listed)  # the walk is not needed while these stand
+    assert listing(project) and len(loads) == 1
+    root = project.root
+    if change == "new pipeline file":
+        project.write("sub/dvc.yaml", "stages:\n  extra:\n    cmd: echo extra\n")
+    elif change == "new tracked file":
+        project.write("sub/data.txt.dvc", "outs:\n- md5: 0d599f0ec05c3bda8c3b8a68c32a1b47\n  path: data.txt\n")
+    elif change == "nested project":
+        (root / "sub" / ".pivot").mkdir()  # sub/ is a project of its own now
+    else:
+        (root / "sub" / "deeper").rename(root / "moved")
+    assert [s["address"] for s in listing(project)] == expected
+    assert len(loads) == 2
+
+
+def test_the_walk_refreshes_the_signatures_once_settled(project, loads):
+    project.write("data/a.csv", "1\n")
+    _age_dirs(project)
+    listing(project)
+    first = dict(_header(project).listed)
+    project.write("data/b.csv", "2\n")  # data/ changed: no pipeline file, the same stages
+    listing(project)  # walked, and the header stored with data/'s new signature
+    second = dict(_header(project).listed)
+    assert second["data"] != first["data"] and second["."] == first["."]
+    assert len(loads) == 1  # never loaded again: the walk found the same files
+
+
+@pytest.mark.slow
+def test_listed_directories_need_settled_signatures(project):
+    """With the real racy window: directories changed just now are not
+    trusted (the walk runs), and once settled they are recorded."""
+    listing(project)
+    assert not (project.root / ".pivot" / cache.CACHE_NAME).exists()  # everything is racy
+    time.sleep(pivot.signature.RACY_WINDOW_NS / 1e9 + 0.2)
+    listing(project)
+    assert _header(project).listed is not None
+    project.write("more/dvc.yaml", "stages:\n  more:\n    cmd: echo more\n")  # the root changes
+    assert [s["address"] for s in listing(project)][-1] == "more/dvc.yaml:more"

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple, Sequence
+from typing import TYPE_CHECKING, Iterator, NamedTuple, Sequence
 
 from pivot import graph
 from pivot.frontends.dvcfiles import is_dvc_file, tracked_data_stage
@@ -24,7 +24,7 @@ from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
 if TYPE_CHECKING:
-    from pivot.frontends.cache import CacheHeader
+    from pivot.frontends.cache import CacheHeader, Validator
 
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
@@ -71,7 +71,9 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
         inputs = cache.signatures(project, loaded.consulted, started)
         if inputs is not None:
             cached_targets = file_targets if loaded.has_pivotfiles else None
-            header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets, cache.CacheHeader.outs_of(pipeline))
+            header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets,
+                                       cache.CacheHeader.outs_of(pipeline),
+                                       cache.signatures(project, loaded.listed, started))
             pipeline = cache.save(project, header, pipeline)
     finally:
         if enabled:
@@ -92,15 +94,27 @@ def _file_targets(project: Project, targets: Sequence[str]) -> tuple[str, ...]:
     return tuple(sorted({project.relpath(t) for t in targets if ":" not in t}))
 
 
-def _still_valid(project: Project, file_targets: tuple[str, ...]) -> "Callable[[CacheHeader], bool]":
-    """Whether a cached pipeline's header still holds for the files today."""
+def _still_valid(project: Project, file_targets: tuple[str, ...]) -> "Validator":
+    """Whether a cached pipeline's header still holds for the files today
+    (see ``cache.Validator``)."""
     from pivot.frontends import cache
 
-    return lambda header: (
-        header.targets in (None, file_targets)  # Pivotfile stages depend on file targets
-        and cache.inputs_unchanged(project, header)
-        and _same_discovery(project, header)
-    )
+    def check(header: "CacheHeader") -> "CacheHeader | None":
+        if header.targets not in (None, file_targets):  # Pivotfile stages depend on file targets
+            return None
+        if not cache.unchanged(project, header.inputs):
+            return None
+        if header.listed is not None and cache.unchanged(project, header.listed):
+            return header  # no directory discovery lists has changed: neither has what it finds
+        started = cache.now_ns()
+        listed: list[str] = []
+        if not _same_discovery(project, header, listed):
+            return None
+        # the same files found: keep the directories' signatures for next time, once they are settled
+        fresh = cache.signatures(project, listed, started)
+        return header if fresh is None or fresh == header.listed else header._replace(listed=fresh)
+
+    return check
 
 
 def load_stages(project: Project, targets: Sequence[str] = ()) -> tuple[list[Stage], list[str]]:
@@ -115,6 +129,7 @@ class _Loaded(NamedTuple):
     discovered: tuple[tuple[str, str], ...]  # (kind, relpath) of each pipeline file, in discovery order
     consulted: list[str]  # every file whose content or existence the result depends on
     has_pivotfiles: bool
+    listed: list[str]  # the directories discovery listed
 
 
 def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = None) -> _Loaded:
@@ -131,8 +146,9 @@ def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = 
     pivotfiles: list[tuple[int, str]] = []
     out_dirs: set[str] = set()
     ignores = IgnoreTree(root)
+    listed: list[str] = []
 
-    for found in discover(project, out_dirs, ignores):
+    for found in discover(project, out_dirs, ignores, listed):
         discovered.append((found.kind, found.relpath))
         if found.kind == PIVOT_FILE:
             pivotfiles.append((len(stages), found.relpath))
@@ -160,16 +176,17 @@ def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = 
         stages = _with_pivotfiles(project, stages, sources, pivotfiles, targets, looked_up)
         consulted += [*sources[before:], *looked_up]
     refuse_outside(root, stages)
-    return _Loaded(stages, list(dict.fromkeys(sources)), tuple(discovered), consulted, bool(pivotfiles))
+    return _Loaded(stages, list(dict.fromkeys(sources)), tuple(discovered), consulted, bool(pivotfiles), listed)
 
 
-def _same_discovery(project: Project, header: "CacheHeader") -> bool:
+def _same_discovery(project: Project, header: "CacheHeader", listed: list[str]) -> bool:
     """Discovery today finds the same dvc.yaml files, in the same order,
-    pruning the same output directories, as when the cached pipeline was made."""
+    pruning the same output directories, as when the cached pipeline was made.
+    The directories it lists are appended to ``listed``."""
     out_dirs: set[str] = set()
     outs_by_file = header.outs_by_file
     expected = iter(header.discovered)
-    for found in discover(project, out_dirs):
+    for found in discover(project, out_dirs, listed=listed):
         if next(expected, None) != (found.kind, found.relpath):
             return False
         if found.kind != PIVOT_FILE:  # only dvc.yaml and .dvc stages prune discovery
@@ -209,14 +226,18 @@ def _with_pivotfiles(
     return merged
 
 
-def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = None) -> Iterator[PipelineFile]:
+def discover(project: Project, out_dirs: set[str], ignores: IgnoreTree | None = None,
+             listed: list[str] | None = None) -> Iterator[PipelineFile]:
     """Pipeline files below the root, top-down, sorted.  ``out_dirs`` may grow
     while iterating (the caller adds outs of loaded stages) and is pruned;
-    ignored files and directories (``ignores``) are skipped."""
+    ignored files and directories (``ignores``) are skipped.  Each directory
+    listed is appended to ``listed`` (root-relative, the root as ".")."""
     root = str(project.root)
     ignores = ignores if ignores is not None else IgnoreTree(root)
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        if listed is not None:
+            listed.append(rel)
         if rel != "." and not NESTED_PROJECT_MARKERS.isdisjoint(dirnames):
             dirnames[:] = []  # a project of its own (DVC: a subrepo): not part of this one
             continue

@@ -4,10 +4,12 @@ Resolving ``dvc.yaml`` files is pure: the same files give the same stages.
 So the resolved pipeline is kept with the *signature* (mode, inode, size,
 mtime, ctime; or "absent") of every file the loader consulted -- each
 ``dvc.yaml``, every params/vars file it read or looked for, ``.dvc/config``
--- plus the sequence of pipeline files discovery found.  A later command
-re-walks the tree (discovery is cheap), compares the signatures, and on an
-exact match takes the stages from the cache instead of importing YAML and
-interpolating.  Anything else -- a changed or new file, other pivot code,
+-- plus the sequence of pipeline files discovery found and the signature of
+each directory it listed.  A later command compares the signatures -- and
+walks the tree again only when a listed directory changed (an entry added,
+removed or renamed moves its mtime and ctime), storing the directories'
+fresh signatures once they are settled -- and on an exact match takes the
+stages from the cache instead of importing YAML and interpolating.  Anything else -- a changed or new file, other pivot code,
 other file targets in a project with Pivotfiles (wildcard rules are resolved
 for them), an unreadable cache -- means loading as usual.  For Pivotfiles the
 consulted files include every input whose existence was checked.
@@ -35,7 +37,7 @@ from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 6  # 5: header and pipeline as two pickles; 6: Stage.tracked_vars (TrackedVar records)
+FORMAT = 7  # 5: header and pipeline as two pickles; 6: Stage.tracked_vars (TrackedVar records); 7: listed dirs
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -77,6 +79,10 @@ class CacheHeader(NamedTuple):
     targets: tuple[str, ...] | None
     # The out paths of each pipeline file's stages (discovery prunes them).
     outs_by_file: dict[str, tuple[str, ...]]
+    # The directories discovery listed, with their signatures, taken when all
+    # were settled (None otherwise): while each is unchanged, so is every
+    # listing, and discovery need not walk the tree again.
+    listed: tuple[tuple[str, Signature | None], ...] | None = None
 
     @staticmethod
     def outs_of(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
@@ -90,7 +96,12 @@ def cache_key(project: Project) -> tuple:
     return (FORMAT, code_signature(*_CODE), str(project.root))
 
 
-def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> Pipeline | None:
+# Given a stored header: None when it no longer holds, else the header to
+# keep (itself, or one with fresher ``listed`` signatures, stored in its place).
+Validator = Callable[[CacheHeader], "CacheHeader | None"]
+
+
+def load(project: Project, key: tuple, still_valid: Validator) -> Pipeline | None:
     """The stored pipeline if it was made by this code for this root and
     ``still_valid`` accepts its header; None when there is none, it is stale,
     or it cannot be read."""
@@ -118,16 +129,16 @@ def load(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool
     return replace(pipeline, identity=identity_of(raw[body:]))
 
 
-def valid_identity(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> str | None:
+def valid_identity(project: Project, key: tuple, still_valid: Validator) -> str | None:
     """The identity ``load`` would give the stored pipeline, without
     unpickling its stages; None where ``load`` would find nothing."""
     found = _valid_body(project, key, still_valid)
     return None if found is None else identity_of(found[0][found[1]:])
 
 
-def _valid_body(project: Project, key: tuple, still_valid: Callable[[CacheHeader], bool]) -> tuple[bytes, int] | None:
+def _valid_body(project: Project, key: tuple, still_valid: Validator) -> tuple[bytes, int] | None:
     """The cache file's bytes and where its pipeline starts, when its header
-    is valid; None otherwise."""
+    is valid; None otherwise.  A header the validator refreshed is stored."""
     path = project.state_dir / CACHE_NAME
     try:
         with open(path, "rb") as handle:
@@ -142,14 +153,20 @@ def _valid_body(project: Project, key: tuple, still_valid: Callable[[CacheHeader
         # .pivot/ may come with a checkout: only pivot's own records are resolved
         stream = io.BytesIO(raw)
         header = RestrictedUnpickler(stream, _allowed_classes()).load()
-        if not isinstance(header, CacheHeader) or header.key != key or not still_valid(header):
+        if not isinstance(header, CacheHeader) or header.key != key:
+            return None
+        kept = still_valid(header)
+        if kept is None:
             return None
     except Exception:  # a damaged or foreign file is only a cache miss
         return None
     finally:
         if enabled:
             gc.enable()
-    return raw, stream.tell()
+    body = stream.tell()
+    if kept is not header:
+        _write(project, _dumps(kept), raw[body:])
+    return raw, body
 
 
 def identity_of(body: bytes) -> str:
@@ -172,9 +189,10 @@ def _allowed_classes() -> frozenset[tuple[str, str]]:
     )
 
 
-def inputs_unchanged(project: Project, header: CacheHeader) -> bool:
+def unchanged(project: Project, signatures: Iterable[tuple[str, Signature | None]]) -> bool:
+    """Whether each file (or directory) still has its signature."""
     root = str(project.root)
-    return all(file_signature(f"{root}/{relpath}") == signature for relpath, signature in header.inputs)
+    return all(file_signature(f"{root}/{relpath}") == signature for relpath, signature in signatures)
 
 
 def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tuple[tuple[str, Signature | None], ...] | None:
@@ -194,30 +212,46 @@ def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> Pipeline:
     """Write the cache atomically and return ``pipeline`` with the identity
     it was saved as; silently skipped without ``.pivot/`` or on any error
     (it is only a cache)."""
-    state_dir = project.state_dir
-    if not state_dir.is_dir():
-        return pipeline  # a read-only command must not create .pivot/
-    if not is_inside(project.root, f"{state_dir.name}/{CACHE_NAME}"):
-        return pipeline  # a .pivot/ linked out of the project (a hostile checkout) is not written to
+    if not project.state_dir.is_dir():
+        return pipeline  # nothing to write into: not even worth pickling
     import pickle
 
-    from pivot import atomic
-
-    def dumps(value: object) -> bytes:
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = _dispatch_table()
-        pickler.dump(value)
-        return buffer.getvalue()
-
     try:
-        body = dumps(pipeline)
-        with atomic.writing(state_dir / CACHE_NAME) as handle:
-            handle.write(dumps(header))
-            handle.write(body)
-    except (OSError, pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        body = _dumps(pipeline)
+        header_bytes = _dumps(header)
+    except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
+        return pipeline
+    if not _write(project, header_bytes, body):
         return pipeline
     return replace(pipeline, identity=identity_of(body))
+
+
+def _dumps(value: object) -> bytes:
+    import pickle
+
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _dispatch_table()
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+def _write(project: Project, header: bytes, body: bytes) -> bool:
+    """Store the cache file atomically; False where it cannot be (it is only a cache)."""
+    state_dir = project.state_dir
+    if not state_dir.is_dir():
+        return False  # a read-only command must not create .pivot/
+    if not is_inside(project.root, f"{state_dir.name}/{CACHE_NAME}"):
+        return False  # a .pivot/ linked out of the project (a hostile checkout) is not written to
+    from pivot import atomic
+
+    try:
+        with atomic.writing(state_dir / CACHE_NAME) as handle:
+            handle.write(header)
+            handle.write(body)
+    except OSError:
+        return False
+    return True
 
 
 def _dispatch_table() -> dict:
