@@ -23,6 +23,7 @@ class OutIndex(NamedTuple):
 
     owner: dict[str, str]  # out path -> address of the stage producing it
     sorted_paths: tuple[str, ...]
+    no_overlaps: bool = False  # checked: no out lies inside another (build_pipeline refuses that)
 
     @classmethod
     def build(cls, stages: Iterable[Stage]) -> "OutIndex":
@@ -43,6 +44,8 @@ class OutIndex(NamedTuple):
         found: list[str] = []
         if path in self.owner:
             found.append(self.owner[path])
+            if self.no_overlaps:  # an out neither lies inside another nor holds one
+                return found
         for parent in _parents(path):
             if parent in self.owner:
                 found.append(self.owner[parent])
@@ -109,6 +112,7 @@ def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipe
                 "Outputs should be in separate directories or tracked individually."
             )
 
+    index = index._replace(no_overlaps=True)
     upstream: dict[str, tuple[str, ...]] = {}
     for stage in stages:
         producers: dict[str, None] = {}

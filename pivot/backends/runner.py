@@ -21,7 +21,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence, assert_never
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, assert_never
 
 from pivot.backends import execute
 from pivot.backends.executor import Done, Executor, Job, LocalExecutor
@@ -30,6 +30,9 @@ from pivot.backends.schedule import Schedule
 from pivot.errors import PivotError
 from pivot.ir import Pipeline, Stage
 from pivot.state.audit import AuditWriter, Outcome, ReasonNote, StageEntry
+
+if TYPE_CHECKING:
+    from pivot.state.hashing import Hasher
 
 # After SIGTERM, how long running commands get before SIGKILL.
 KILL_GRACE_SECONDS = 5.0
@@ -196,6 +199,7 @@ class Runner:
             self.audit.skipped(addresses, message)
 
         schedule = Schedule(work, self.pipeline.upstream, self.pipeline.downstream)
+        self._hashes_in_use = _HashesInUse(work, self.pipeline, self.state.hasher)
         self._prefetch(plan.decisions)
         if work:
             (self.root / ".pivot" / LOGS_DIR).mkdir(parents=True, exist_ok=True)
@@ -261,6 +265,7 @@ class Runner:
 
     def _settled(self, address: str, outcome: Outcome, schedule: Schedule) -> None:
         """Update the schedule after ``address`` reached ``outcome``."""
+        self._hashes_in_use.settled(address)
         match outcome:
             case Outcome.FAILED:
                 for blocked in schedule.failed(address):
@@ -472,3 +477,35 @@ def _skip_text(decision) -> str:
         case Action.RUN | Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
             raise AssertionError(f"{decision.address}: {decision.action.name} is work, not a skip")
     assert_never(decision.action)
+
+
+class _HashesInUse:
+    """The hashes of a stage's outs stay memoised (in the hasher) while a
+    stage still to settle in this run may read them as deps, and are
+    forgotten then: at 100,000 stages, keeping every output's hash to the
+    end was most of a run's growing memory."""
+
+    def __init__(self, work: list[str], pipeline: "Pipeline", hasher: "Hasher") -> None:
+        self._pending = set(work)
+        self._readers = {a: sum(1 for d in pipeline.downstream[a] if d in self._pending) for a in work}
+        self._pipeline = pipeline
+        self._hasher = hasher
+
+    def settled(self, address: str) -> None:
+        if address not in self._pending:
+            return
+        self._pending.discard(address)
+        for upstream in self._pipeline.upstream[address]:
+            left = self._readers.get(upstream)
+            if left is None:  # not part of this run, or already forgotten
+                continue
+            self._readers[upstream] = left - 1
+            if left == 1 and upstream not in self._pending:
+                self._forget(upstream)
+        if self._readers.get(address) == 0:
+            self._forget(address)
+
+    def _forget(self, address: str) -> None:
+        del self._readers[address]
+        for out in self._pipeline.stage(address).outs:
+            self._hasher.forget(out.path)

@@ -174,6 +174,11 @@ class Hasher:
             for known in [p for p in self._hashes if p.startswith(prefix)]:
                 self._forget(known)
 
+    def forget(self, relpath: str) -> None:
+        """Drop what is memoised of ``relpath`` alone: nothing will ask for it
+        again in this command (a long run keeps memory flat)."""
+        self._forget(relpath)
+
     def _forget(self, relpath: str) -> None:
         self._hashes.pop(relpath, None)
         self._manifests.pop(relpath, None)

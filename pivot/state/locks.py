@@ -188,7 +188,8 @@ class LockStore:
         # The file names in the directory, listed once: a stage without a
         # record then costs a set lookup instead of a failed stat and open
         # (a never-run pipeline of 20,000 stages).  Kept up to date by this
-        # store's own writes; None when the directory cannot be listed.
+        # store's own removals; None when the directory cannot be listed, or
+        # once this store made a new record.
         self._names: set[str] | None = None
         self._listed = False
 
@@ -283,8 +284,10 @@ class LockStore:
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
             self.dir.mkdir(parents=True, exist_ok=True)
             atomic.write_text(path, json.dumps(record.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-            if self._names is not None:
-                self._names.add(path.name)
+            if self._names is not None and path.name not in self._names:
+                # a new record: rather than growing the listing by a name per
+                # stage of a long run, look each record up on its own from now on
+                self._names = None
         except OSError as exc:
             hint = "; remove it" if exc.errno == errno.EISDIR else ""
             raise StateError(
