@@ -500,17 +500,21 @@ def test_emit_removes_bridge_files_of_stages_and_dirs_that_are_gone(ws):
     ws.pivot("emit", "ninja")
     _ninja(ws)
     bridge = ws.root / ".pivot/ninja"
-    assert (bridge / "keys/count").exists() and (bridge / "dirs/corpus").exists()
+    assert (bridge / "dirs/corpus").exists() and (bridge / "fresh/count").exists()
     assert (bridge / "lists/corpus").exists() and (bridge / "outs/counts").exists()
-    # count goes away, and with it the only directory dep
+    # count goes away, and with it the only directory dep; train now reads
+    # counts/listing.txt, a change of its own: its edge reads a key
     ws.write("dvc.yaml", DVC_YAML_WITHOUT_COUNT)
     ws.pivot("emit", "ninja")
     left = {p.relative_to(bridge).as_posix() for p in bridge.rglob("*") if p.is_file()}
     assert not any("count" in name or "corpus" in name for name in left), sorted(left)
-    assert {"keys/prep", "keys/train", "outs/model.txt", "fresh/prep"} <= left
+    assert {"keys/train", "outs/model.txt", "fresh/prep"} <= left and "keys/prep" not in left
     _ninja(ws)
     assert _ninja(ws) == NO_WORK
     assert "Pipelines are up to date" in ws.pivot("status").stdout
+    ws.pivot("emit", "ninja")  # train is up to date now: its key goes
+    assert not any((bridge / "keys").iterdir())
+    assert _ninja(ws) == NO_WORK
 
 
 # The example without its count stage; train reads the listing count left behind.

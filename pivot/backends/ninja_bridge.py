@@ -41,6 +41,7 @@ from pivot.backends.ninja import (
     list_path,
     out_stamp,
     related_outs,
+    wrote_stamp,
 )
 from pivot.containment import writable_path
 from pivot.errors import PivotError
@@ -129,21 +130,17 @@ def touch(root: Path, relpath: str) -> None:
     os.utime(path)
 
 
-def key_text(stage: Stage, state: "State") -> str:
-    """What the key file of ``stage`` holds: its commands and params values."""
-    params = {p.path: state.params.values(p) for p in stage.params}
-    return json.dumps({"cmds": list(stage.cmds), "params": params}, sort_keys=True, indent=1, default=str) + "\n"
-
-
-# A key file created for a stage that is already up to date gets this mtime,
-# so that it does not look newer than the stage's outputs.
-_OLD = 1.0
+def key_text(decision: Decision) -> str:
+    """What a key file holds: why emit forced the stage's edge (for people;
+    Ninja reads only its mtime)."""
+    return "".join(f"{reason.describe()}\n" for reason in decision.own_reasons) or f"{decision.action.name}\n"
 
 
 def _has_work_ninja_cannot_see(decision: Decision) -> bool:
-    """Whether the plan has work for the stage that no mtime may show (an
-    output edited by hand, a dep restored with an old mtime, a frozen
-    stage's outputs to re-record): its key must look newer than anything."""
+    """Whether the plan has work for the stage that no mtime may show (a
+    params value changed, an output edited by hand, a dep restored with an
+    old mtime, a frozen stage's outputs to re-record): its edge must read a
+    key newer than anything."""
     action = decision.action
     match action:
         case Action.CHECKOUT | Action.RECORD_FROZEN:
@@ -155,22 +152,21 @@ def _has_work_ninja_cannot_see(decision: Decision) -> bool:
     assert_never(action)
 
 
-def write_keys(root: Path, decisions: Iterable[Decision], state: "State") -> None:
-    """Bring every stage's key file up to date with the plan.
+def forced_stages(decisions: Iterable[Decision]) -> dict[str, Decision]:
+    """The decisions, by address, of the stages whose edges read a key file."""
+    return {d.stage.address: d for d in decisions if _has_work_ninja_cannot_see(d)}
 
-    A stage the plan has work for of its own gets a key newer than anything,
-    so Ninja reruns its edge even when no mtime shows it.  Other keys are
-    rewritten only when their text changes.
-    """
-    for decision in decisions:
-        stage = decision.stage
-        relpath = key_path(stage.address)
-        changed = write_if_changed(root, relpath, key_text(stage, state))
-        if _has_work_ninja_cannot_see(decision):
-            now = time.time()
-            os.utime(root / relpath, (now, now))
-        elif changed:
-            os.utime(root / relpath, (_OLD, _OLD))
+
+def write_keys(root: Path, forced: Mapping[str, Decision]) -> None:
+    """Write the key file of every forced stage with a newer mtime than
+    anything, so that Ninja reruns its edge even when no other mtime shows
+    why.  Other stages have none (``prune_bridge_files`` removes them)."""
+    _bridge_file(root, f"{NINJA_DIR}/keys/x").parent.mkdir(parents=True, exist_ok=True)  # rsp files go there too
+    now = time.time()
+    for address, decision in forced.items():
+        relpath = key_path(address)
+        write_if_changed(root, relpath, key_text(decision))
+        os.utime(root / relpath, (now, now))
 
 
 def write_probe(root: Path, missing: Collection[str]) -> None:
@@ -255,15 +251,17 @@ def mark_fresh(
     for build in model.stage_edges:
         if build.stage in fresh:
             write_out_stamps(root, fresh[build.stage], state)
-            for stamp in build.implicit_outputs:
-                if not (root / stamp).exists():
-                    touch(root, stamp)  # a wrote/ stamp
+            wrote = wrote_stamp(build.stage)
+            if wrote in build.outputs and not (root / wrote).exists():
+                touch(root, wrote)
     racy_after = time.time_ns() - RACY_WINDOW_NS
     for build in model.stage_edges:
         assert build.stage is not None
         relpath = fresh_marker(build.stage)
         marker = _bridge_file(root, relpath)
-        newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after) if build.stage in fresh else None
+        newest = None
+        if build.stage in fresh and build.fresh is not None:
+            newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after)
         if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
             marker.unlink(missing_ok=True)
             continue
@@ -297,7 +295,7 @@ def prune_bridge_files(root: Path, model: NinjaFile, source_dirs: Collection[str
     named = {path for build in model.builds
              for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
     named.update(list_path(path) for path in source_dirs)
-    named.update(fresh_marker(build.stage) for build in model.stage_edges if build.stage is not None)
+    named.update(build.fresh for build in model.stage_edges if build.fresh is not None)
     for kind in _BRIDGE_DIRS:
         relpath = f"{NINJA_DIR}/{kind}"
         directory = root / relpath

@@ -142,20 +142,23 @@ def ninja_command(output: str | None, force: bool) -> None:
     build_file = proj.relpath(target)
     missing = ninja_bridge.scan_missing(proj.root, pipeline)
     source_dirs = ninja_bridge.scan_source_dirs(proj.root, pipeline)
-    model = ninja.build_ninja(
-        pipeline,
-        build_file=build_file,
-        pivot_command=_pivot_command(),
-        source_dirs=source_dirs,
-        missing=missing,
-    )
-    text = ninja.render_ninja(model)
     with _one_line_errors("cannot write the Ninja bridge files"):
-        ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
         with CacheLock(proj), State.open(proj) as state:
             plan = optimizer.make_plan(pipeline, pipeline.stages, state)
             persist_adoptions(plan.adopted, state)  # emitting writes: make dvc.lock adoptions stick
-            ninja_bridge.write_keys(proj.root, plan.decisions, state)
+            # The plan decides which edges read a key file: it comes before the model.
+            forced = ninja_bridge.forced_stages(plan.decisions)
+            model = ninja.build_ninja(
+                pipeline,
+                build_file=build_file,
+                pivot_command=_pivot_command(),
+                source_dirs=source_dirs,
+                missing=missing,
+                forced=forced,
+            )
+            text = ninja.render_ninja(model)  # refuses unwritable paths before any bridge file is written
+            ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
+            ninja_bridge.write_keys(proj.root, forced)
             ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
         if missing:  # before the Ninja file, so that it is not newer
             ninja_bridge.write_probe(proj.root, missing)
