@@ -27,6 +27,7 @@ through small files under ``.pivot/ninja/`` named here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -60,6 +61,7 @@ WIDTH = 78  # lines are broken (``$`` + newline) beyond this, where a space allo
 # -- where the bridge files live ------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)  # the emitter asks for each path more than once
 def _flat(name: str) -> str:
     """``name`` as one safe file name (percent-encoded, bounded length)."""
     flat = urllib.parse.quote(name, safe="@+,=-._")
