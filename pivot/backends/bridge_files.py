@@ -115,10 +115,14 @@ class BridgeFiles:
         except OSError:
             return None
         try:
-            with os.fdopen(handle, "rb") as stream:
-                return stream.read().decode("utf-8")
+            chunks = []
+            while chunk := os.read(handle, 65536):
+                chunks.append(chunk)
+            return b"".join(chunks).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
+        finally:
+            os.close(handle)
 
     def write_if_changed(self, relpath: str, text: str) -> bool:
         """Atomically write ``text`` unless ``relpath`` already holds it (its
