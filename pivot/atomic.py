@@ -75,6 +75,24 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o666)
         handle.write(data)
 
 
+def write_bytes_at(dir_fd: int, name: str, data: bytes, *, mode: int = 0o666) -> None:
+    """Replace ``name`` in the directory open as ``dir_fd`` with ``data``,
+    never through a symlink: the temporary file is created with
+    ``O_NOFOLLOW``, and a symlink at ``name`` is replaced, not followed."""
+    tmp = temp_path(name).name
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), mode, dir_fd=dir_fd)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+
+
 def write_text(path: str | os.PathLike[str], text: str, *, mode: int = 0o666) -> None:
     """Replace ``path`` with ``text`` (UTF-8, newlines as given)."""
     write_bytes(path, text.encode("utf-8"), mode=mode)

@@ -193,3 +193,38 @@ def test_emit_ninja_in_a_read_only_project_is_one_line(unprivileged):
     assert proc.returncode == 1
     assert proc.stderr.startswith("ERROR: ") and proc.stderr.count("\n") == 1, proc.stderr
     assert not (root / "build.ninja").exists()
+
+
+# -- symlinks planted in .pivot/ninja -------------------------------------------------
+
+
+def _ran_once(ws) -> None:
+    ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
+    ws.pivot("run")
+
+
+def test_a_bridge_directory_leading_outside_is_refused_in_one_line(ws, decoy):
+    _ran_once(ws)
+    (ws.root / ".pivot/ninja").mkdir(parents=True)
+    (ws.root / ".pivot/ninja/fresh").symlink_to(decoy)
+    failed = ws.pivot("emit", "ninja", expect=1)
+    assert "outside the project" in failed.stderr and len(failed.stderr.strip().splitlines()) == 1
+    assert sorted(p.name for p in decoy.iterdir()) == ["x.txt"]
+    assert (decoy / "x.txt").read_text() == "precious\n"
+
+
+@pytest.mark.slow
+def test_bridge_files_planted_as_symlinks_are_replaced_never_written_through(ws, decoy):
+    _ran_once(ws)
+    ws.pivot("emit", "ninja")
+    bridge = ws.root / ".pivot/ninja"
+    planted = [bridge / "outs/s.txt", bridge / "fresh/s"]
+    before = (decoy / "x.txt").stat().st_mtime_ns
+    for path in planted:
+        path.unlink()
+        path.symlink_to(decoy / "x.txt")
+    ws.pivot("emit", "ninja")
+    proc = _ninja(ws.root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not any(path.is_symlink() for path in planted)
+    assert (decoy / "x.txt").read_text() == "precious\n" and (decoy / "x.txt").stat().st_mtime_ns == before

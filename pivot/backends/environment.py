@@ -12,9 +12,15 @@ def stage_env(root: Path, stage: Stage) -> dict[str, str]:
 
     ``DVC_ROOT``/``DVC_STAGE`` are set too, so scripts written for DVC work.
     """
+    return env_for(str(root), stage.address)
+
+
+def env_for(root: str, address: str) -> dict[str, str]:
+    """``stage_env`` from the root and the address alone (the Ninja rule
+    writes it once, with Ninja variables in their place)."""
     return {
-        "PIVOT_ROOT": str(root),
-        "PIVOT_STAGE": stage.address,
-        "DVC_ROOT": str(root),
-        "DVC_STAGE": stage.address,
+        "PIVOT_ROOT": root,
+        "PIVOT_STAGE": address,
+        "DVC_ROOT": root,
+        "DVC_STAGE": address,
     }

@@ -11,8 +11,11 @@ Ninja file's edges call back into at build time lives in
 Ninja decides by mtimes, pivot by content.  The file bridges the two
 through small files under ``.pivot/ninja/`` named here:
 
-* each stage edge also reads a key file (``keys/``) holding its commands
-  and params values, rewritten only when they change;
+* the edge of a stage the plan has work for that no mtime shows (a params
+  value changed, an output edited by hand, a frozen stage to re-record)
+  also reads a key file (``keys/``) that emit makes newer than anything;
+  other edges read none (a changed command reruns an edge through Ninja's
+  own command hash in ``.ninja_log``);
 * downstream edges read per-output stamps (``outs/``) holding the output's
   content hash, rewritten only when it changes (with ``restat``, an output
   rewritten with the same content stops propagation);
@@ -24,16 +27,16 @@ through small files under ``.pivot/ninja/`` named here:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Collection, Mapping, Sequence
 
 from pivot import __version__
-from pivot.backends.environment import stage_env
+from pivot.backends.environment import env_for
 from pivot.backends.execute import is_long_command, shell_prefix_sh
 from pivot.backends.escape import (
     check_path,
@@ -53,12 +56,12 @@ PROBE = f"{NINJA_DIR}/missing"  # touched when a dep or params file missing at e
 RELIST = f"{NINJA_DIR}/relist"  # touched when a source directory no longer matches its listing
 FRESH_EXIT = 3  # ninja-prepare: nothing to run, the edge is done
 WIDTH = 78  # lines are broken (``$`` + newline) beyond this, where a space allows
-_ROOT_MARK = Path("/__pivot_root__")
 
 
 # -- where the bridge files live ------------------------------------------------
 
 
+@functools.lru_cache(maxsize=None)  # the emitter asks for each path more than once
 def _flat(name: str) -> str:
     """``name`` as one safe file name (percent-encoded, bounded length)."""
     flat = urllib.parse.quote(name, safe="@+,=-._")
@@ -197,7 +200,9 @@ class NinjaRule:
 @dataclass(frozen=True)
 class NinjaBuild:
     """A ``build`` edge.  Paths and variable values are plain text; ``text``
-    escapes them, binding paths with ``|`` (unescapable) to variables."""
+    escapes them, binding paths with ``|`` (unescapable) to variables.
+    ``stage`` and ``fresh`` are not written: what the bridge needs to know
+    about a stage edge."""
 
     outputs: tuple[str, ...]
     rule: str
@@ -207,6 +212,7 @@ class NinjaBuild:
     variables: tuple[tuple[str, str], ...] = ()
     comment: str | None = None
     stage: str | None = None  # the address of the stage a `stage` edge runs
+    fresh: str | None = None  # the fresh marker a `stage` edge checks (None: it checks none)
 
     def text(self) -> str:
         bound: list[tuple[str, str]] = []
@@ -286,8 +292,12 @@ def build_ninja(
     pivot_command: str,
     source_dirs: Mapping[str, SourceDir],
     missing: Collection[str] = frozenset(),
+    forced: Collection[str] = frozenset(),
 ) -> NinjaFile:
     """The Ninja model of every stage of ``pipeline``.
+
+    ``forced``: the addresses of the stages whose edges read a key file
+    (``ninja_bridge.forced_stages``: work the plan sees and mtimes do not).
 
     ``source_dirs`` and ``missing`` (see ``ninja_bridge.scan_source_dirs``,
     ``ninja_bridge.scan_missing``) are what the disk held at emit time.  Every
@@ -353,8 +363,9 @@ def build_ninja(
 
     uses_always = bool(missing)
     for stage in pipeline.stages:
-        build = _stage_build(stage, index, source_dirs, sources, writes_into_dep=stage.address in writers)
-        uses_always |= ALWAYS in build.implicit
+        build = _stage_build(stage, index, source_dirs, sources, writes_into_dep=stage.address in writers,
+                             forced=stage.address in forced)
+        uses_always |= ALWAYS in build.inputs
         builds.append(build)
     if uses_always:
         builds.append(NinjaBuild(outputs=(ALWAYS,), rule="phony"))
@@ -373,15 +384,41 @@ def build_ninja(
     )
 
 
-# What a stage edge runs (rules ``stage`` and ``stage_long``).
+def _env_exports() -> str:
+    """The environment of ``pivot.backends.environment`` as the stage rule's
+    shell code (Ninja text): the root found when the edge runs, the
+    address from the edge's ``$addr``."""
+    root, address = "\0root", "\0address"  # stand-ins no real value can equal
+    env = env_for(root, address)
+    assert env.get("PIVOT_ROOT") == root
+    words = []
+    for name, value in env.items():
+        if name == "PIVOT_ROOT":
+            continue
+        if value == root:
+            words.append(f'{name}="$$PIVOT_ROOT"')
+        elif value == address:
+            words.append(f"{name}=$addr")
+        else:
+            words.append(f"{name}={ninja_escape(sh_quote(value))}")
+    return 'PIVOT_ROOT="$$(pwd -P)" && export PIVOT_ROOT ' + " ".join(words) + " &&"
+
+
+# What a stage edge runs (rules ``stage`` and ``stage_long``).  Per edge:
+# ``$in`` (everything it reads), ``$out`` (outputs and stamps), ``$addr``
+# (the address as a shell word), ``$fresh`` (its marker, when it has one),
+# ``$script`` (the commands), ``$touch`` (edges writing into a directory dep).
 _STAGE_COMMAND = (
-    # Found up to date at emit time, every output there and no
-    # input newer since: nothing to ask pivot (see mark_fresh).
-    'm=; for p in $made; do [ -e "$$p" ] || m=1; done;',
-    'if [ -z "$$m" ] && [ -f $fresh ] && [ -z "$$(find -L $watch -prune -newer $fresh 2>&1)" ];'
+    # Found up to date at emit time, every output there and no input newer
+    # since: nothing to ask pivot (see mark_fresh).  The marker leads the
+    # paths so that find never reads the current directory for an edge
+    # without inputs.
+    'm=; for p in $out; do [ -e "$$p" ] || m=1; done;',
+    'if [ -z "$$m" ] && [ -f "$fresh" ] && [ -z "$$(find -L "$fresh" $in -prune -newer "$fresh" 2>&1)" ];'
     " then exit 0; fi;",
     f"$pivot emit ninja-prepare $touch -- $addr; case $$? in 0) ;; {FRESH_EXIT}) exit 0 ;; *) exit 1 ;; esac;",
     f"{ninja_escape(shell_prefix_sh())};",  # "$@": the shell `pivot run` would use
+    _env_exports(),
     "$script &&",
     "$pivot emit ninja-finish -- $addr",  # records the stage, refreshes its stamps
 )
@@ -392,7 +429,7 @@ RULES = (
     NinjaRule(
         name="stage",
         command=_STAGE_COMMAND,
-        description="$desc",
+        description="$addr",
         restat=True,
     ),
     NinjaRule(
@@ -424,12 +461,12 @@ RULES = (
 LONG_STAGE_RULE = NinjaRule(
     name="stage_long",
     command=("/bin/sh $rsp",),
-    description="$desc",
+    description="$addr",
     restat=True,
     rspfile="$rsp",
     rspfile_content=_STAGE_COMMAND,
 )
-_LONG_EDGE = 100_000  # bytes of the edge's own variables; the rule's text adds < 1 KB
+_LONG_EDGE = 100_000  # bytes of the edge's variables, $in and $out; the rule's text adds < 1 KB
 
 
 def rsp_path(address: str) -> str:
@@ -465,10 +502,16 @@ def _stage_build(
     sources: dict[str, None],
     *,
     writes_into_dep: bool,
+    forced: bool,
 ) -> NinjaBuild:
     """The stage's edge; the source files it reads are added to ``sources``.
     ``writes_into_dep``: it has outputs inside a directory dep, and touches
-    its ``wrote/`` stamp when it writes them."""
+    its ``wrote/`` stamp when it writes them.  ``forced``: it reads its key
+    file, as an implicit input: ``$in`` (what the rule's fresh check
+    watches) and so the command stay the same whether the stage is forced
+    or not, and Ninja's command hash does not rerun the edge when that
+    changes.  A forced stage has no fresh marker anyway.  Every other path
+    is explicit, so that ``$in`` and ``$out`` name them all."""
     where = f"stage '{stage.address}'"
     inputs: dict[str, None] = {}
     for dep in stage.deps:
@@ -481,61 +524,67 @@ def _stage_build(
             inputs[dep.path] = None
             sources[dep.path] = None
     for params in stage.params:
-        # Params values reach the edge through the key file; a params file
-        # some stage writes is also read through that output's stamp.
+        # Params values reach the edge through the regenerate edge and the
+        # key file; a params file some stage writes is also read through
+        # that output's stamp.
         inputs.update(dict.fromkeys(out_stamp(o) for o in related_outs(index, params.path)))
-    implicit = [key_path(stage.address)]
     if stage.always_changed or stage.is_callback:
-        implicit.append(ALWAYS)
+        inputs[ALWAYS] = None
 
     for out in stage.outs:
         check_path(out.path, what=f"output of {where}")
     outputs = tuple(out.path for out in stage.outs) or (done_stamp(stage.address),)
-    stamps = tuple(out_stamp(out.path) for out in stage.outs)
+    outputs += tuple(out_stamp(out.path) for out in stage.outs)
     touch: tuple[tuple[str, str], ...] = ()
     if writes_into_dep:
-        stamps += (wrote_stamp(stage.address),)
+        outputs += (wrote_stamp(stage.address),)
         touch = (("touch", f"--touch {sh_path(wrote_stamp(stage.address))}"),)
+    # find would read an input such as `-false` or `!` as part of its
+    # expression: such an edge checks no marker and always asks pivot.
+    fresh = None if any(_find_operator(p) for p in inputs) else fresh_marker(stage.address)
     variables = (
         ("addr", sh_quote(stage.address)),
-        ("desc", stage.address),
         *touch,
-        ("fresh", sh_path(fresh_marker(stage.address))),
-        ("watch", " ".join(sh_path(p) for p in (*inputs, *implicit))),
-        ("made", " ".join(sh_path(p) for p in (*outputs, *stamps))),
+        *((("fresh", fresh),) if fresh else ()),
         ("script", stage_script(stage)),
     )
     rule = "stage"
-    if sum(len(value.encode(errors="surrogateescape")) for _, value in variables) > _LONG_EDGE:
+    if _edge_bytes(variables, (*inputs, *outputs)) > _LONG_EDGE:
         rule = LONG_STAGE_RULE.name
         variables += (("rsp", rsp_path(stage.address)),)
     return NinjaBuild(
         outputs=outputs,
         rule=rule,
         inputs=tuple(inputs),
-        implicit=tuple(implicit),
-        implicit_outputs=stamps,
+        implicit=(key_path(stage.address),) if forced else (),
         variables=variables,
         comment=f"{stage.address} ({stage.location or stage.file})",
         stage=stage.address,
+        fresh=fresh,
     )
+
+
+def _find_operator(path: str) -> bool:
+    """Whether ``find`` would read ``path`` as the start of its expression."""
+    return path.startswith(("-", "(", ")", "!", ","))
+
+
+def _edge_bytes(variables: Sequence[tuple[str, str]], paths: Sequence[str]) -> int:
+    """About how long the edge makes the command line: its variables, and
+    its paths as Ninja shell-quotes them in ``$in`` and ``$out``."""
+    size = sum(len(value.encode(errors="surrogateescape")) for _, value in variables)
+    return size + sum(len(p.encode(errors="surrogateescape")) + 3 + 3 * p.count("'") for p in paths)
 
 
 def stage_script(stage: Stage) -> str:
-    """The stage's commands as one shell line: the environment of `pivot run`,
-    then each command run by ``"$@"`` (the stage rule sets it to the shell
-    `pivot run` would use), started in the wdir, stdin from /dev/null."""
-    env = stage_env(_ROOT_MARK, stage)
-    exports = " ".join(
-        f'{name}="$PIVOT_ROOT"' if value == str(_ROOT_MARK) else f"{name}={sh_quote(value)}"
-        for name, value in env.items()
-        if name != "PIVOT_ROOT"
-    )
+    """The stage's commands as one shell line, each run by ``"$@"`` (the
+    stage rule sets it to the shell `pivot run` would use, and exports the
+    environment of `pivot run` first), started in the wdir, stdin from
+    /dev/null."""
     cd = "" if stage.wdir == "." else f"cd -- {sh_quote(stage.wdir)} && "
     for cmd in stage.cmds:
         ninja_escape(cmd, what=f"a command of stage '{stage.address}'")  # refuse line breaks early
-    commands = " && ".join(_run_command(cmd, cd) for cmd in stage.cmds) or "true"
-    return f'PIVOT_ROOT="$(pwd -P)" && export PIVOT_ROOT {exports} && {commands}'
+    return " && ".join(_run_command(cmd, cd) for cmd in stage.cmds) or "true"
 
 
 def _run_command(cmd: str, cd: str) -> str:

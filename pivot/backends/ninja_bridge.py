@@ -13,21 +13,22 @@ files Meson generates:
   ``finish_stage`` after them (record the stage, refresh its stamps), and
   the directory stamps.
 
-Every path written, replaced or removed is checked with
-``pivot.containment.writable_path`` first: a cloned repository can hold a
-symlink on the way to an output or to ``.pivot/ninja``.
+Every path written, replaced or removed is checked first: outputs with
+``pivot.containment.writable_path``, the files under ``.pivot/ninja`` through
+``pivot.backends.bridge_files`` (each directory checked once, no symlink
+followed): a cloned repository can hold a symlink on the way to an output
+or to ``.pivot/ninja``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Iterable, Mapping, assert_never
 
-from pivot import atomic
+from pivot.backends.bridge_files import BridgeFiles
 from pivot.backends.ninja import (
     NINJA_DIR,
     PROBE,
@@ -41,6 +42,7 @@ from pivot.backends.ninja import (
     list_path,
     out_stamp,
     related_outs,
+    wrote_stamp,
 )
 from pivot.containment import writable_path
 from pivot.errors import PivotError
@@ -96,54 +98,24 @@ def scan_missing(root: Path, pipeline: Pipeline) -> frozenset[str]:
     """Deps and params files that no stage produces and that are absent now."""
     index = OutIndex.build(pipeline.stages)
     paths = dict.fromkeys(p.path for stage in pipeline.stages for p in (*stage.deps, *stage.params))
-    return frozenset(p for p in paths if not os.path.lexists(root / p) and not related_outs(index, p))
+    base = os.fspath(root)
+    return frozenset(p for p in paths if not os.path.lexists(os.path.join(base, p)) and not related_outs(index, p))
 
 
 # -- writing bridge files -------------------------------------------------------------
 
 
-def _bridge_file(root: Path, relpath: str) -> Path:
-    """``relpath`` (under .pivot/ninja) once it is known to stay inside the project."""
-    return writable_path(root, relpath, what="Ninja bridge file")
-
-
-def write_if_changed(root: Path, relpath: str, text: str) -> bool:
-    """Atomically write ``text`` unless ``relpath`` already holds it (its
-    mtime is what Ninja looks at).  True when written."""
-    path = _bridge_file(root, relpath)
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError):
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(path, text)
-    return True
-
-
-def touch(root: Path, relpath: str) -> None:
-    """Create ``relpath`` or set its mtime to now (what Ninja looks at)."""
-    path = _bridge_file(root, relpath)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch()
-    os.utime(path)
-
-
-def key_text(stage: Stage, state: "State") -> str:
-    """What the key file of ``stage`` holds: its commands and params values."""
-    params = {p.path: state.params.values(p) for p in stage.params}
-    return json.dumps({"cmds": list(stage.cmds), "params": params}, sort_keys=True, indent=1, default=str) + "\n"
-
-
-# A key file created for a stage that is already up to date gets this mtime,
-# so that it does not look newer than the stage's outputs.
-_OLD = 1.0
+def key_text(decision: Decision) -> str:
+    """What a key file holds: why emit forced the stage's edge (for people;
+    Ninja reads only its mtime)."""
+    return "".join(f"{reason.describe()}\n" for reason in decision.own_reasons) or f"{decision.action.name}\n"
 
 
 def _has_work_ninja_cannot_see(decision: Decision) -> bool:
-    """Whether the plan has work for the stage that no mtime may show (an
-    output edited by hand, a dep restored with an old mtime, a frozen
-    stage's outputs to re-record): its key must look newer than anything."""
+    """Whether the plan has work for the stage that no mtime may show (a
+    params value changed, an output edited by hand, a dep restored with an
+    old mtime, a frozen stage's outputs to re-record): its edge must read a
+    key newer than anything."""
     action = decision.action
     match action:
         case Action.CHECKOUT | Action.RECORD_FROZEN:
@@ -155,71 +127,69 @@ def _has_work_ninja_cannot_see(decision: Decision) -> bool:
     assert_never(action)
 
 
-def write_keys(root: Path, decisions: Iterable[Decision], state: "State") -> None:
-    """Bring every stage's key file up to date with the plan.
-
-    A stage the plan has work for of its own gets a key newer than anything,
-    so Ninja reruns its edge even when no mtime shows it.  Other keys are
-    rewritten only when their text changes.
-    """
-    for decision in decisions:
-        stage = decision.stage
-        relpath = key_path(stage.address)
-        changed = write_if_changed(root, relpath, key_text(stage, state))
-        if _has_work_ninja_cannot_see(decision):
-            now = time.time()
-            os.utime(root / relpath, (now, now))
-        elif changed:
-            os.utime(root / relpath, (_OLD, _OLD))
+def forced_stages(decisions: Iterable[Decision]) -> dict[str, Decision]:
+    """The decisions, by address, of the stages whose edges read a key file."""
+    return {d.stage.address: d for d in decisions if _has_work_ninja_cannot_see(d)}
 
 
-def write_probe(root: Path, missing: Collection[str]) -> None:
+def write_keys(files: BridgeFiles, forced: Mapping[str, Decision]) -> None:
+    """Write the key file of every forced stage with a newer mtime than
+    anything, so that Ninja reruns its edge even when no other mtime shows
+    why.  Other stages have none (``prune_bridge_files`` removes them)."""
+    files.directory(f"{NINJA_DIR}/keys")  # always there: rsp files go there too
+    now = time.time_ns()
+    for address, decision in forced.items():
+        relpath = key_path(address)
+        files.write_if_changed(relpath, key_text(decision))
+        files.set_mtime_ns(relpath, now)
+
+
+def write_probe(files: BridgeFiles, missing: Collection[str]) -> None:
     """Create the probe edge's stamp (its text: the paths it looks for)."""
-    write_if_changed(root, PROBE, "".join(f"{p}\n" for p in sorted(missing)))
+    files.write_if_changed(PROBE, "".join(f"{p}\n" for p in sorted(missing)))
 
 
-def write_listings(root: Path, source_dirs: Mapping[str, SourceDir]) -> None:
+def write_listings(files: BridgeFiles, source_dirs: Mapping[str, SourceDir]) -> None:
     """Keep the listing of each source directory the Ninja file reads, and
     create the RELIST stamp (older than the Ninja file written next)."""
     for sd in source_dirs.values():
-        write_if_changed(root, list_path(sd.path), sd.listing_text())
+        files.write_if_changed(list_path(sd.path), sd.listing_text())
     if source_dirs:
-        write_if_changed(root, RELIST, "newer than the Ninja file: a directory dep gained or lost entries\n")
+        files.write_if_changed(RELIST, "newer than the Ninja file: a directory dep gained or lost entries\n")
 
 
-def listing_changed(root: Path, relpath: str) -> bool:
+def listing_changed(files: BridgeFiles, relpath: str) -> bool:
     """True when directory ``relpath`` no longer holds what the Ninja file
     lists (entries added or removed, the directory gone); outputs inside it
     do not count.  A missing or unreadable listing counts as changed."""
-    try:
-        listed = SourceDir.from_listing_text((root / list_path(relpath)).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError):
-        return True
+    text = files.read_text(list_path(relpath))
+    listed = SourceDir.from_listing_text(text) if text is not None else None
     if listed is None or listed.path != relpath:
         return True
+    root = files.root
     full = root / relpath
     if not full.is_dir() or full.is_symlink():
         return True
     return list_dir(root, relpath, listed.outs) != listed
 
 
-def write_out_stamps(root: Path, stage: Stage, state: "State") -> None:
+def write_out_stamps(files: BridgeFiles, stage: Stage, state: "State") -> None:
     """Stamp each output with its recorded hash; untouched when unchanged,
     so ``restat`` stops Ninja from rerunning what depends on it."""
     record = state.locks.read(stage.address)
     for out in stage.outs:
         entry = record.out(out.path) if record else None
-        write_if_changed(root, out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
+        files.write_if_changed(out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
     if not stage.outs:
-        write_if_changed(root, done_stamp(stage.address), "done\n")
-        os.utime(root / done_stamp(stage.address))
+        files.write_if_changed(done_stamp(stage.address), "done\n")
+        files.touch(done_stamp(stage.address))
 
 
-def write_dir_stamp(root: Path, relpath: str, stamp: str, state: "State") -> None:
+def write_dir_stamp(files: BridgeFiles, relpath: str, stamp: str, state: "State") -> None:
     """Stamp source directory ``relpath`` with its content hash, only when it changed."""
     state.hasher.invalidate(relpath)
     info = state.hasher.hash(relpath)
-    write_if_changed(root, stamp, (info.hash if info else "absent") + "\n")
+    files.write_if_changed(stamp, (info.hash if info else "absent") + "\n")
 
 
 def _is_fresh(action: Action) -> bool:
@@ -233,7 +203,8 @@ def _is_fresh(action: Action) -> bool:
 
 
 def mark_fresh(
-    root: Path, model: NinjaFile, decisions: Iterable[Decision], source_dirs: Collection[str], state: "State"
+    files: BridgeFiles, model: NinjaFile, decisions: Iterable[Decision], source_dirs: Collection[str],
+    state: "State",
 ) -> None:
     """Spare Ninja a pivot start-up for each stage the plan finds up to date.
 
@@ -249,26 +220,30 @@ def mark_fresh(
     """
     from pivot.state.statdb import RACY_WINDOW_NS
 
+    root = files.root
+    base = os.fspath(root)  # str joins: pathlib is slow at 10,000 stages
     fresh = {d.stage.address: d.stage for d in decisions if _is_fresh(d.action)}
     for relpath in source_dirs:
-        write_dir_stamp(root, relpath, dir_stamp(relpath), state)
+        write_dir_stamp(files, relpath, dir_stamp(relpath), state)
     for build in model.stage_edges:
         if build.stage in fresh:
-            write_out_stamps(root, fresh[build.stage], state)
-            for stamp in build.implicit_outputs:
-                if not (root / stamp).exists():
-                    touch(root, stamp)  # a wrote/ stamp
+            write_out_stamps(files, fresh[build.stage], state)
+            wrote = wrote_stamp(build.stage)
+            if wrote in build.outputs and not files.exists(wrote):
+                files.touch(wrote)
     racy_after = time.time_ns() - RACY_WINDOW_NS
     for build in model.stage_edges:
         assert build.stage is not None
         relpath = fresh_marker(build.stage)
-        marker = _bridge_file(root, relpath)
-        newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after) if build.stage in fresh else None
-        if newest is None or not all(os.path.lexists(root / p) for p in (*build.outputs, *build.implicit_outputs)):
-            marker.unlink(missing_ok=True)
+        newest = None
+        if build.stage in fresh and build.fresh is not None:
+            newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after)
+        if newest is None or not all(os.path.lexists(os.path.join(base, p))
+                                     for p in (*build.outputs, *build.implicit_outputs)):
+            files.unlink(relpath)
             continue
-        write_if_changed(root, relpath, "up to date when the Ninja file was written\n")
-        os.utime(marker, ns=(newest, newest))
+        files.write_if_changed(relpath, "up to date when the Ninja file was written\n")
+        files.set_mtime_ns(relpath, newest)
 
 
 def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
@@ -277,9 +252,10 @@ def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | No
     ``racy_after``: a change within the same mtime tick would then go unseen
     (the stat cache's racy rule; pivot's own stamps are not edited behind it)."""
     newest = 0
+    base = os.fspath(root)
     for path in paths:
         try:
-            mtime = os.stat(root / path).st_mtime_ns
+            mtime = os.stat(os.path.join(base, path)).st_mtime_ns
         except OSError:
             return None
         if mtime > racy_after and not path.startswith(NINJA_DIR + "/"):
@@ -291,28 +267,24 @@ def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | No
 _BRIDGE_DIRS = ("keys", "outs", "dirs", "lists", "wrote", "done", "fresh")
 
 
-def prune_bridge_files(root: Path, model: NinjaFile, source_dirs: Collection[str]) -> None:
+def prune_bridge_files(files: BridgeFiles, model: NinjaFile, source_dirs: Collection[str]) -> None:
     """Remove the files under ``.pivot/ninja/`` that the Ninja file no longer
     names: stages, outputs and directory deps that are gone."""
     named = {path for build in model.builds
              for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
     named.update(list_path(path) for path in source_dirs)
-    named.update(fresh_marker(build.stage) for build in model.stage_edges if build.stage is not None)
+    named.update(build.fresh for build in model.stage_edges if build.fresh is not None)
     for kind in _BRIDGE_DIRS:
         relpath = f"{NINJA_DIR}/{kind}"
-        directory = root / relpath
-        if not directory.is_dir() or directory.is_symlink():
-            continue
-        _bridge_file(root, f"{relpath}/x")  # its real path is inside the project
-        for entry in os.scandir(directory):
-            if entry.is_file(follow_symlinks=False) and f"{relpath}/{entry.name}" not in named:
-                os.unlink(entry.path)
+        for name in files.file_names(relpath):
+            if f"{relpath}/{name}" not in named:
+                files.unlink(f"{relpath}/{name}")
 
 
 # -- around a stage edge's commands ---------------------------------------------------
 
 
-def prepare_stage(root: Path, stage: Stage, state: "State", *, wrote: str | None = None) -> bool:
+def prepare_stage(files: BridgeFiles, stage: Stage, state: "State", *, wrote: str | None = None) -> bool:
     """Before a stage edge's commands, do what ``pivot run`` does for the
     stage's action, short of running the commands: True when they must run
     (outputs then prepared as the runner does); otherwise restore, re-record
@@ -323,40 +295,41 @@ def prepare_stage(root: Path, stage: Stage, state: "State", *, wrote: str | None
     from pivot import optimizer
 
     decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
-    must_run = _carry_out(root, decision, state, wrote)
+    must_run = _carry_out(files, decision, state, wrote)
     if not must_run:
-        write_out_stamps(root, stage, state)
+        write_out_stamps(files, stage, state)
     return must_run
 
 
-def _carry_out(root: Path, decision: Decision, state: "State", wrote: str | None) -> bool:
+def _carry_out(files: BridgeFiles, decision: Decision, state: "State", wrote: str | None) -> bool:
     """The work of ``decision`` (True: the commands must run now)."""
+    root = files.root
     stage = decision.stage
     action = decision.action
     match action:
         case Action.RUN:
-            _touch_wrote(root, wrote, writes=True)
+            _touch_wrote(files, wrote, writes=True)
             prepare_outputs(root, stage)
             return True
         case Action.CHECKOUT | Action.RESTORE_RUN:
-            _touch_wrote(root, wrote, writes=True)
+            _touch_wrote(files, wrote, writes=True)
             if not _restore(root, decision, state):
                 prepare_outputs(root, stage)  # the restore could not happen: run instead, as `pivot run` does
                 return True
             return False
         case Action.RECORD_FROZEN:
-            _touch_wrote(root, wrote, writes=False)
+            _touch_wrote(files, wrote, writes=False)
             _record_frozen(decision, state)
             return False
         case Action.UP_TO_DATE | Action.FROZEN:
-            _touch_wrote(root, wrote, writes=False)
+            _touch_wrote(files, wrote, writes=False)
             return False
     assert_never(action)
 
 
-def _touch_wrote(root: Path, wrote: str | None, *, writes: bool) -> None:
-    if wrote is not None and (writes or not (root / wrote).exists()):
-        touch(root, wrote)
+def _touch_wrote(files: BridgeFiles, wrote: str | None, *, writes: bool) -> None:
+    if wrote is not None and (writes or not files.exists(wrote)):
+        files.touch(wrote)
 
 
 def prepare_outputs(root: Path, stage: Stage) -> None:
@@ -396,7 +369,7 @@ def _record_frozen(decision: Decision, state: "State") -> None:
     record.commit_stage(stage, state, adopted_from=adopted_from)
 
 
-def finish_stage(root: Path, stage: Stage, state: "State") -> None:
+def finish_stage(files: BridgeFiles, stage: Stage, state: "State") -> None:
     """After a stage edge's commands: record the stage (as ``pivot commit``
     does) and refresh its output stamps."""
     from pivot.state import record
@@ -404,4 +377,4 @@ def finish_stage(root: Path, stage: Stage, state: "State") -> None:
     for out in stage.outs:
         state.hasher.invalidate(out.path)
     record.commit_stage(stage, state)
-    write_out_stamps(root, stage, state)
+    write_out_stamps(files, stage, state)

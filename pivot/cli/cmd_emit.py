@@ -128,6 +128,7 @@ def _check_addressable(pipeline, proj, address: str) -> None:
 def ninja_command(output: str | None, force: bool) -> None:
     from pivot import optimizer
     from pivot.backends import ninja, ninja_bridge
+    from pivot.backends.bridge_files import BridgeFiles
     from pivot.state import State
     from pivot.state.record import persist_adoptions
     from pivot.state.runlock import CacheLock
@@ -142,26 +143,29 @@ def ninja_command(output: str | None, force: bool) -> None:
     build_file = proj.relpath(target)
     missing = ninja_bridge.scan_missing(proj.root, pipeline)
     source_dirs = ninja_bridge.scan_source_dirs(proj.root, pipeline)
-    model = ninja.build_ninja(
-        pipeline,
-        build_file=build_file,
-        pivot_command=_pivot_command(),
-        source_dirs=source_dirs,
-        missing=missing,
-    )
-    text = ninja.render_ninja(model)
-    with _one_line_errors("cannot write the Ninja bridge files"):
-        ninja_bridge.write_listings(proj.root, source_dirs)  # before the Ninja file, so that RELIST is older
+    with _one_line_errors("cannot write the Ninja bridge files"), BridgeFiles(proj.root) as files:
         with CacheLock(proj), State.open(proj) as state:
             plan = optimizer.make_plan(pipeline, pipeline.stages, state)
             persist_adoptions(plan.adopted, state)  # emitting writes: make dvc.lock adoptions stick
-            ninja_bridge.write_keys(proj.root, plan.decisions, state)
-            ninja_bridge.mark_fresh(proj.root, model, plan.decisions, source_dirs, state)
+            # The plan decides which edges read a key file: it comes before the model.
+            forced = ninja_bridge.forced_stages(plan.decisions)
+            model = ninja.build_ninja(
+                pipeline,
+                build_file=build_file,
+                pivot_command=_pivot_command(),
+                source_dirs=source_dirs,
+                missing=missing,
+                forced=forced,
+            )
+            text = ninja.render_ninja(model)  # refuses unwritable paths before any bridge file is written
+            ninja_bridge.write_listings(files, source_dirs)  # before the Ninja file, so that RELIST is older
+            ninja_bridge.write_keys(files, forced)
+            ninja_bridge.mark_fresh(files, model, plan.decisions, source_dirs, state)
         if missing:  # before the Ninja file, so that it is not newer
-            ninja_bridge.write_probe(proj.root, missing)
+            ninja_bridge.write_probe(files, missing)
     _write(Path(output) if output else target, text, force=force)
-    with _one_line_errors("cannot prune the Ninja bridge files"):
-        ninja_bridge.prune_bridge_files(proj.root, model, source_dirs)
+    with _one_line_errors("cannot prune the Ninja bridge files"), BridgeFiles(proj.root) as files:
+        ninja_bridge.prune_bridge_files(files, model, source_dirs)
 
 
 @contextmanager
@@ -209,13 +213,15 @@ def ninja_prepare(address: str, wrote: str | None) -> None:
     """Exit 0 when the stage must run (outputs prepared), 3 when it has no
     commands to run (restored, re-recorded or up to date)."""
     from pivot.backends import ninja, ninja_bridge
+    from pivot.backends.bridge_files import BridgeFiles
     from pivot.state import State
     from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
     # it may restore from the cache: take the lock `pivot checkout` and gc take
-    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
-        must_run = ninja_bridge.prepare_stage(proj.root, stage, state, wrote=proj.relpath(wrote) if wrote else None)
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state, \
+            BridgeFiles(proj.root) as files:
+        must_run = ninja_bridge.prepare_stage(files, stage, state, wrote=proj.relpath(wrote) if wrote else None)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)
 
@@ -228,13 +234,15 @@ def ninja_finish(address: str) -> None:
     import time
 
     from pivot.backends import ninja_bridge
+    from pivot.backends.bridge_files import BridgeFiles
     from pivot.state import State, audit
     from pivot.state.runlock import CacheLock
 
     proj, stage = _stage(address)
     # gc waits for us, we wait for gc
-    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state:
-        ninja_bridge.finish_stage(proj.root, stage, state)
+    with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state, \
+            BridgeFiles(proj.root) as files:
+        ninja_bridge.finish_stage(files, stage, state)
     now = time.time()
     entry = audit.StageEntry(stage.address, audit.Outcome.COMMITTED, started=now, ended=now)
     audit.append_commit(proj, ["pivot", "emit", "ninja-finish", "--", stage.address], [entry])
@@ -247,12 +255,13 @@ def ninja_dirstamp(directory: str, stamp: str) -> None:
     """Rewrite STAMP with DIRECTORY's content hash, only when it changed; when
     its entries differ from the Ninja file's listing, have the file rewritten."""
     from pivot.backends import ninja, ninja_bridge
+    from pivot.backends.bridge_files import BridgeFiles
     from pivot.state import State
 
     proj = common.project()
     relpath = proj.relpath(directory)
-    with _one_line_errors(f"directory '{relpath}'"):
-        if ninja_bridge.listing_changed(proj.root, relpath):
-            ninja_bridge.touch(proj.root, ninja.RELIST)  # the next `ninja` rewrites the file
+    with _one_line_errors(f"directory '{relpath}'"), BridgeFiles(proj.root) as files:
+        if ninja_bridge.listing_changed(files, relpath):
+            files.touch(ninja.RELIST)  # the next `ninja` rewrites the file
         with State.open(proj) as state:
-            ninja_bridge.write_dir_stamp(proj.root, relpath, proj.relpath(stamp), state)
+            ninja_bridge.write_dir_stamp(files, relpath, proj.relpath(stamp), state)
