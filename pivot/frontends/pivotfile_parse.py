@@ -12,13 +12,13 @@ error -- lark's included -- becomes a :class:`PipelineError` reading
 from __future__ import annotations
 
 import hashlib
-import io
+import operator
 import pickle
 import re
 import sys
 import textwrap
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from pivot import atomic, resources
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_lalr as lalr
 from pivot.frontends.pivotfile_lalr import Token
-from pivot.frontends.safepickle import RestrictedUnpickler, classes_of
+from pivot.frontends.safepickle import RestrictedUnpickler
 
 # ---------------------------------------------------------------- positions
 
@@ -191,10 +191,10 @@ class ConfigFile:
 
 Statement = RuleDecl | Assign | Include | ConfigFile
 
-# What a cached syntax tree may name when unpickled (see _StatementCache).
-_AST_CLASSES = classes_of(
-    __name__, "Pos", "Literal", "Var", "ListExpr", "DictExpr", "GetItem", "GetAttr", "Call",
-    "Item", "Section", "RuleDecl", "Assign", "Include", "ConfigFile",
+# The statement cache stores nodes as tuples: (tag, rel_line, column, *fields),
+# the tag an index into this tuple (see _encode_tree).
+_NODE_CLASSES: tuple[type, ...] = (
+    Literal, Var, ListExpr, DictExpr, GetItem, GetAttr, Call, Item, Section, RuleDecl, Assign, Include, ConfigFile,
 )
 
 
@@ -210,7 +210,7 @@ def _grammar_key() -> str:
 
 
 # Bump when the syntax tree classes change shape, to invalidate cached trees.
-AST_FORMAT = 3
+AST_FORMAT = 4
 
 
 def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...]:
@@ -236,11 +236,15 @@ def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...
     if missing:
         # Parse only the statements not cached, in place: the other lines are
         # blanked, so lines and columns stay those of the file.
-        blanked = [""] * len(lines)
-        for i in missing:
-            blanked[bounds[i] - 1 : bounds[i + 1] - 1] = lines[bounds[i] - 1 : bounds[i + 1] - 1]
+        if len(missing) == len(chunks):  # nothing cached (a first load): the text as it is
+            partial = text
+        else:
+            blanked = [""] * len(lines)
+            for i in missing:
+                blanked[bounds[i] - 1 : bounds[i + 1] - 1] = lines[bounds[i] - 1 : bounds[i + 1] - 1]
+            partial = "\n".join(blanked)
         try:
-            fresh = _parse(source, "\n".join(blanked), [origins[i] for i in missing])
+            fresh = _parse(source, partial, [origins[i] for i in missing])
         except PipelineError:
             return _parse(source, text, [1])  # the error exactly as the whole file gives it
         for i in missing:
@@ -310,98 +314,104 @@ STATEMENT_CACHE_FILES = 64
 class _StatementCache:
     """Syntax trees of one Pivotfile's statements, keyed by their text, in
     ``<cache_dir>/statements/``: one pickle per Pivotfile, written atomically,
-    the newest STATEMENT_CACHE_FILES kept.  Each statement's tree is pickled
-    on its own, without its Origin: read back, it gets the Origin of the
-    statement that now has its text, so a statement that moved stays cached,
-    and after an edit only the new statements are pickled.  Anything
-    unreadable is a miss."""
+    the newest STATEMENT_CACHE_FILES kept.  Each statement's tree is kept
+    without its Origin, as plain tuples (:func:`_encode_tree`): read back, it
+    gets the Origin of the statement that now has its text, so a statement
+    that moved stays cached.  Anything unreadable is a miss."""
 
     def __init__(self, cache_dir: Path, relpath: str) -> None:
         key = hashlib.sha256(f"{_grammar_key()}\0{relpath}".encode()).hexdigest()[:32]
         self.path = cache_dir / "statements" / f"{key}.pickle"
-        self.blobs: dict[str, bytes] = {}
+        self.trees: dict[str, Any] = {}
 
     def load(self, chunks: list[str], origins: list[Origin]) -> list[list[Statement] | None]:
         """The cached trees of ``chunks`` (None where not cached)."""
         try:
             with open(self.path, "rb") as f:
-                blobs = RestrictedUnpickler(f, ()).load()  # str -> bytes only
-            self.blobs = blobs if isinstance(blobs, dict) else {}
+                trees = RestrictedUnpickler(f, ()).load()  # plain data only: no class is resolved
+            self.trees = trees if isinstance(trees, dict) else {}
         except Exception:  # absent, or unreadable: parse everything
-            self.blobs = {}
-        return [self._tree(self.blobs.get(text), origin) for text, origin in zip(chunks, origins)]
+            self.trees = {}
+        if not self.trees:
+            return [None] * len(chunks)
+        return [self._tree(self.trees.get(text), origin) for text, origin in zip(chunks, origins)]
 
     @staticmethod
-    def _tree(blob: bytes | None, origin: Origin) -> list[Statement] | None:
-        if blob is None:
+    def _tree(data: Any, origin: Origin) -> list[Statement] | None:
+        if data is None:
             return None
-        unpickler = _TreeUnpickler(io.BytesIO(blob), origin)
         try:
-            return unpickler.load()
-        except Exception:
+            statements = _decode_tree(data, origin)
+        except Exception:  # not a tree this version wrote: a miss
             return None
+        return statements if all(type(s) in _STATEMENT_CLASSES for s in statements) else None
 
     def save(self, chunks: list[str], origins: list[Origin], parsed: list[list[Statement] | None],
              fresh: set[int]) -> None:
         """Keep the trees of this parse (``fresh``: the indexes just parsed);
         a read-only project only costs speed."""
-        blobs: dict[str, bytes] = {}
+        trees: dict[str, Any] = {}
         for i, (text, origin, statements) in enumerate(zip(chunks, origins, parsed)):
-            blob = self._blob(origin, statements) if i in fresh else self.blobs.get(text)
-            if blob is not None:
-                blobs[text] = blob
+            tree = _encode_tree(statements, origin) if i in fresh else self.trees.get(text)
+            if tree is not None:
+                trees[text] = tree
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic.writing(self.path) as f:
-                pickle.dump(blobs, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickle.dump(trees, f, protocol=pickle.HIGHEST_PROTOCOL)
             entries = sorted(self.path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
             for old in entries[:-STATEMENT_CACHE_FILES]:
                 old.unlink(missing_ok=True)
-        except OSError:
+        except (OSError, pickle.PicklingError, RecursionError):
             pass
 
-    @staticmethod
-    def _blob(origin: Origin, statements: list[Statement] | None) -> bytes | None:
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
 
-        # The Origin is left out: it is pickled as a call of the placeholder
-        # below, which the reader answers with the statement's new Origin.
-        # (A ``persistent_id`` hook would do the same, but pickle calls that
-        # Python function for every object of every tree; a dispatch table
-        # is consulted only for the one class.)
-        def reduce_origin(obj: Origin) -> tuple:
-            if obj is not origin:  # a tree reaching into the next statement's text
-                raise pickle.PicklingError("a statement spans two chunks")
-            return _statement_origin, ()
-
-        pickler.dispatch_table = {Origin: reduce_origin}
-        try:
-            pickler.dump(statements)
-        except (pickle.PicklingError, RecursionError):
-            return None
-        return buffer.getvalue()
+# Pickling the node objects themselves cost ~9,000 instructions a node (the
+# generic __reduce_ex__ and a state dict each), 17 % of a first load; tuples,
+# lists and strings are pickled and unpickled in C.
+_NODE_TAGS = {cls: tag for tag, cls in enumerate(_NODE_CLASSES)}
+_NODE_FIELDS = {cls: operator.attrgetter(*(f.name for f in fields(cls))) for cls in _NODE_CLASSES}
+_STATEMENT_CLASSES = frozenset({RuleDecl, Assign, Include, ConfigFile})
+_PLAIN = frozenset({str, int, float, type(None)})
 
 
-def _statement_origin() -> Origin:
-    """Stands for a cached statement's Origin in its pickle; never called
-    (:class:`_TreeUnpickler` resolves the name to the new Origin)."""
-    raise AssertionError("resolved by _TreeUnpickler")
+class _SpansChunks(Exception):
+    """A tree reaching into the next statement's text: not cached."""
 
 
-class _TreeUnpickler(RestrictedUnpickler):
-    """Reads one cached statement: the syntax tree classes only, and the
-    Origin placeholder bound to ``origin``."""
+def _encode_tree(statements: list[Statement] | None, origin: Origin) -> list | None:
+    """``statements`` as plain data: a node is ``(tag, rel_line, column,
+    *fields)``, a tuple field a list; None when it cannot be cached."""
+    tags, getters, plain = _NODE_TAGS, _NODE_FIELDS, _PLAIN
 
-    def __init__(self, file: io.BytesIO, origin: Origin) -> None:
-        super().__init__(file, _AST_CLASSES)
-        self.origin = origin
+    def encode(value: Any) -> Any:
+        kind = type(value)
+        if kind is tuple:
+            return [v if type(v) in plain else encode(v) for v in value]
+        pos, *values = getters[kind](value)  # KeyError: not a node
+        if pos.origin is not origin:
+            raise _SpansChunks
+        return (tags[kind], pos.rel_line, pos.column, *[v if type(v) in plain else encode(v) for v in values])
 
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == (__name__, "_statement_origin"):
-            origin = self.origin
-            return lambda: origin
-        return super().find_class(module, name)
+    if statements is None:
+        return None
+    try:
+        return [encode(statement) for statement in statements]
+    except (_SpansChunks, KeyError, RecursionError):
+        return None
+
+
+def _decode_tree(data: list, origin: Origin) -> list[Statement]:
+    """The statements :func:`_encode_tree` encoded, positioned at ``origin``."""
+    classes = _NODE_CLASSES
+
+    def decode(value: Any) -> Any:
+        if type(value) is list:
+            return tuple([decode(v) if type(v) in (tuple, list) else v for v in value])
+        return classes[value[0]](Pos(origin, value[1], value[2]),
+                                 *[decode(v) if type(v) in (tuple, list) else v for v in value[3:]])
+
+    return [decode(statement) for statement in data]
 
 
 # ---------------------------------------------------------------- tree -> AST
