@@ -12,13 +12,12 @@ error -- lark's included -- becomes a :class:`PipelineError` reading
 from __future__ import annotations
 
 import hashlib
-import operator
 import pickle
 import re
 import sys
 import textwrap
 from bisect import bisect_right
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,14 @@ class Origin:
     first_line: int
 
 
-@dataclass(frozen=True, eq=False)
+# Positions and syntax tree nodes are built by the ten thousand (a 1,000-rule
+# Pivotfile makes 54,000): a frozen dataclass pays object.__setattr__ per
+# field, three times the cost of a plain slotted one.  They are never
+# changed once built.
+_node = dataclass(eq=False, slots=True)
+
+
+@_node
 class Pos:
     """Where a node starts: file, 1-based line and column."""
 
@@ -103,51 +109,51 @@ def _excerpt(text: str, column: int) -> tuple[str, int]:
 # ---------------------------------------------------------------- syntax tree
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Expr:
     pos: Pos
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Literal(Expr):
     value: str | int | float
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Var(Expr):
     name: str
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class ListExpr(Expr):
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class DictExpr(Expr):
     pairs: tuple[tuple[Expr, Expr], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class GetItem(Expr):
     target: Expr
     key: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class GetAttr(Expr):
     target: Expr
     name: str
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Call(Expr):
     function: str
     args: tuple[Expr, ...]
     kwargs: tuple[tuple[str, Expr], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Item:
     """One entry of a section: positional (``name`` is None) or ``name=expr``."""
 
@@ -156,47 +162,40 @@ class Item:
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Section:
     pos: Pos
     name: str
     items: tuple[Item, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class RuleDecl:
     pos: Pos
     name: str
     sections: tuple[Section, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Assign:
     pos: Pos
     name: str
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Include:
     pos: Pos
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class ConfigFile:
     pos: Pos
     expr: Expr
 
 
 Statement = RuleDecl | Assign | Include | ConfigFile
-
-# The statement cache stores nodes as tuples: (tag, rel_line, column, *fields),
-# the tag an index into this tuple (see _encode_tree).
-_NODE_CLASSES: tuple[type, ...] = (
-    Literal, Var, ListExpr, DictExpr, GetItem, GetAttr, Call, Item, Section, RuleDecl, Assign, Include, ConfigFile,
-)
-
 
 # ---------------------------------------------------------------- parser
 
@@ -366,13 +365,13 @@ class _StatementCache:
             pass
 
 
-# Pickling the node objects themselves cost ~9,000 instructions a node (the
-# generic __reduce_ex__ and a state dict each), 17 % of a first load; tuples,
-# lists and strings are pickled and unpickled in C.
-_NODE_TAGS = {cls: tag for tag, cls in enumerate(_NODE_CLASSES)}
-_NODE_FIELDS = {cls: operator.attrgetter(*(f.name for f in fields(cls))) for cls in _NODE_CLASSES}
+# The statement cache's form of a tree: a node is ``(tag, rel_line, column,
+# *fields)``, a tuple of nodes a list, a pair a 2-list.  Pickling the node
+# objects themselves cost ~9,000 instructions a node (the generic
+# __reduce_ex__ and a state dict each), 17 % of a first load; tuples, lists
+# and strings pickle in C.  Coded by hand, most frequent classes first: a
+# generic walk over the fields cost four times as much.
 _STATEMENT_CLASSES = frozenset({RuleDecl, Assign, Include, ConfigFile})
-_PLAIN = frozenset({str, int, float, type(None)})
 
 
 class _SpansChunks(Exception):
@@ -380,38 +379,87 @@ class _SpansChunks(Exception):
 
 
 def _encode_tree(statements: list[Statement] | None, origin: Origin) -> list | None:
-    """``statements`` as plain data: a node is ``(tag, rel_line, column,
-    *fields)``, a tuple field a list; None when it cannot be cached."""
-    tags, getters, plain = _NODE_TAGS, _NODE_FIELDS, _PLAIN
+    """``statements`` (one chunk's) in the cache's form; None when they
+    cannot be cached."""
 
-    def encode(value: Any) -> Any:
-        kind = type(value)
-        if kind is tuple:
-            return [v if type(v) in plain else encode(v) for v in value]
-        pos, *values = getters[kind](value)  # KeyError: not a node
+    def enc(n: Any) -> tuple:
+        kind = type(n)
+        pos = n.pos
         if pos.origin is not origin:
             raise _SpansChunks
-        return (tags[kind], pos.rel_line, pos.column, *[v if type(v) in plain else encode(v) for v in values])
+        line, column = pos.rel_line, pos.column
+        if kind is Literal:
+            return (0, line, column, n.value)
+        if kind is Item:
+            return (7, line, column, n.name, enc(n.expr))
+        if kind is Section:
+            return (8, line, column, n.name, list(map(enc, n.items)))
+        if kind is Var:
+            return (1, line, column, n.name)
+        if kind is RuleDecl:
+            return (9, line, column, n.name, list(map(enc, n.sections)))
+        if kind is ListExpr:
+            return (2, line, column, list(map(enc, n.items)))
+        if kind is GetAttr:
+            return (5, line, column, enc(n.target), n.name)
+        if kind is GetItem:
+            return (4, line, column, enc(n.target), enc(n.key))
+        if kind is Call:
+            return (6, line, column, n.function, list(map(enc, n.args)), [[k, enc(v)] for k, v in n.kwargs])
+        if kind is DictExpr:
+            return (3, line, column, [[enc(k), enc(v)] for k, v in n.pairs])
+        if kind is Assign:
+            return (10, line, column, n.name, enc(n.expr))
+        if kind is Include:
+            return (11, line, column, enc(n.expr))
+        if kind is ConfigFile:
+            return (12, line, column, enc(n.expr))
+        raise TypeError(f"not a syntax tree node: {kind.__name__}")
 
     if statements is None:
         return None
     try:
-        return [encode(statement) for statement in statements]
-    except (_SpansChunks, KeyError, RecursionError):
+        return list(map(enc, statements))
+    except (_SpansChunks, RecursionError):
         return None
 
 
 def _decode_tree(data: list, origin: Origin) -> list[Statement]:
-    """The statements :func:`_encode_tree` encoded, positioned at ``origin``."""
-    classes = _NODE_CLASSES
+    """The statements :func:`_encode_tree` encoded, positioned at ``origin``;
+    any other data raises."""
 
-    def decode(value: Any) -> Any:
-        if type(value) is list:
-            return tuple([decode(v) if type(v) in (tuple, list) else v for v in value])
-        return classes[value[0]](Pos(origin, value[1], value[2]),
-                                 *[decode(v) if type(v) in (tuple, list) else v for v in value[3:]])
+    def dec(t: tuple) -> Any:
+        tag = t[0]
+        pos = Pos(origin, t[1], t[2])
+        if tag == 0:
+            return Literal(pos, t[3])
+        if tag == 7:
+            return Item(pos, t[3], dec(t[4]))
+        if tag == 8:
+            return Section(pos, t[3], tuple(map(dec, t[4])))
+        if tag == 1:
+            return Var(pos, t[3])
+        if tag == 9:
+            return RuleDecl(pos, t[3], tuple(map(dec, t[4])))
+        if tag == 2:
+            return ListExpr(pos, tuple(map(dec, t[3])))
+        if tag == 5:
+            return GetAttr(pos, dec(t[3]), t[4])
+        if tag == 4:
+            return GetItem(pos, dec(t[3]), dec(t[4]))
+        if tag == 6:
+            return Call(pos, t[3], tuple(map(dec, t[4])), tuple((k, dec(v)) for k, v in t[5]))
+        if tag == 3:
+            return DictExpr(pos, tuple((dec(k), dec(v)) for k, v in t[3]))
+        if tag == 10:
+            return Assign(pos, t[3], dec(t[4]))
+        if tag == 11:
+            return Include(pos, dec(t[3]))
+        if tag == 12:
+            return ConfigFile(pos, dec(t[3]))
+        raise ValueError(f"not a node tag: {tag!r}")
 
-    return [decode(statement) for statement in data]
+    return list(map(dec, data))
 
 
 # ---------------------------------------------------------------- tree -> AST
