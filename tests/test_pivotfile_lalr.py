@@ -187,6 +187,25 @@ def test_generated_tables_do_not_depend_on_the_hash_seed() -> None:
     assert len(outputs) == 1
 
 
+def test_unrolled_lexers_match_what_the_grammar_s_lexers_match() -> None:
+    """The lexers run with their string loops unrolled: same terminal, same text."""
+    import re
+
+    patterns = [pivotfile_tables.ROOT_PATTERN, *(spec[0] for spec in pivotfile_tables.LEXERS)]
+    assert lalr.unroll_escape_loops(patterns[0]) != patterns[0], "the string loops are found"
+    rng = random.Random(5)
+    alphabet = "\"'\\\nar x#:,=[]{}()1.-e\t"
+    cases = [EVERY_CONSTRUCT, PROGRAM, '"a\\"b" x', "'''a\\'''b'''", 'r"a\\\nb"', '"""x\\"""y"""']
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(1000)]
+    for pattern in patterns:
+        theirs, ours = re.compile(pattern), re.compile(lalr.unroll_escape_loops(pattern))
+        for case in cases:
+            for start in range(0, len(case), 3):
+                expected, got = theirs.match(case, start), ours.match(case, start)
+                assert (got and (got.lastgroup, got.group())) == (expected and (expected.lastgroup, expected.group())), (
+                    f"{case!r} at {start}")
+
+
 def test_stale_tables_are_built_from_the_grammar(monkeypatch) -> None:
     """A grammar edited without regenerating still parses as it now reads."""
     monkeypatch.setattr(pivotfile_tables, "GRAMMAR_SHA256", "stale")
