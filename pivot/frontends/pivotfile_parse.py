@@ -223,14 +223,13 @@ def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...
     """
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     if cache_dir is None:
-        return _parse(source, text, [1])
+        return _parse(source, text)
     lines = text.split("\n")
     first_lines = statement_lines(text)
     bounds = [*first_lines, len(lines)]
     chunks = ["\n".join(lines[a - 1 : b - 1]) for a, b in zip(bounds, bounds[1:])]
-    origins = [Origin(source, line) for line in first_lines]
     store = _StatementCache(cache_dir, source.relpath)
-    parsed = store.load(chunks, origins)
+    parsed = store.load(source, chunks, first_lines)
     missing = [i for i, statements in enumerate(parsed) if statements is None]
     if missing:
         # Parse only the statements not cached, in place: the other lines are
@@ -243,24 +242,28 @@ def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...
                 blanked[bounds[i] - 1 : bounds[i + 1] - 1] = lines[bounds[i] - 1 : bounds[i + 1] - 1]
             partial = "\n".join(blanked)
         try:
-            fresh = _parse(source, partial, [origins[i] for i in missing])
+            fresh = _parse(source, partial)
         except PipelineError:
-            return _parse(source, text, [1])  # the error exactly as the whole file gives it
-        for i in missing:
-            parsed[i] = []
-        index = {id(origins[i]): i for i in missing}
+            return _parse(source, text)  # the error exactly as the whole file gives it
+        found: dict[int, list[Statement]] = {i: [] for i in missing}
         for statement in fresh:
-            parsed[index[id(statement.pos.origin)]].append(statement)
-        store.save(chunks, origins, parsed, set(missing))
+            # the statement whose text holds it (nothing else parsed: a split gone wrong)
+            statements = found.get(bisect_right(first_lines, statement.pos.rel_line) - 1)
+            if statements is None:
+                return _parse(source, text)
+            statements.append(statement)
+        for i, statements in found.items():
+            parsed[i] = statements
+        store.save(chunks, bounds, parsed, found)
     return tuple(statement for statements in parsed for statement in statements or ())
 
 
-def _parse(source: Source, text: str, anchors: list[int] | list[Origin]) -> tuple[Statement, ...]:
+def _parse(source: Source, text: str) -> tuple[Statement, ...]:
     """Parse ``text`` (``source``'s text, or the part of it to parse with the
-    other lines blank); positions are relative to ``anchors``, the statements
-    starting at those lines (or Origins), sorted."""
+    other lines blank); positions are in one Origin at line 1, so a node's
+    ``rel_line`` is its line in the file."""
     try:
-        return lalr.parse(text, _ToAst(source, anchors))
+        return lalr.parse(text, _ToAst(source))
     except lalr.NotParsed:
         from pivot.frontends.pivotfile_syntax_errors import syntax_error
 
@@ -323,8 +326,9 @@ class _StatementCache:
         self.path = cache_dir / "statements" / f"{key}.pickle"
         self.trees: dict[str, Any] = {}
 
-    def load(self, chunks: list[str], origins: list[Origin]) -> list[list[Statement] | None]:
-        """The cached trees of ``chunks`` (None where not cached)."""
+    def load(self, source: Source, chunks: list[str], first_lines: list[int]) -> list[list[Statement] | None]:
+        """The cached trees of ``chunks``, the statements of ``source``
+        starting at ``first_lines`` (None where not cached)."""
         try:
             with open(self.path, "rb") as f:
                 trees = RestrictedUnpickler(f, ()).load()  # plain data only: no class is resolved
@@ -333,25 +337,26 @@ class _StatementCache:
             self.trees = {}
         if not self.trees:
             return [None] * len(chunks)
-        return [self._tree(self.trees.get(text), origin) for text, origin in zip(chunks, origins)]
+        get = self.trees.get
+        return [None if (data := get(text)) is None else self._tree(data, Origin(source, line))
+                for text, line in zip(chunks, first_lines)]
 
     @staticmethod
     def _tree(data: Any, origin: Origin) -> list[Statement] | None:
-        if data is None:
-            return None
         try:
             statements = _decode_tree(data, origin)
         except Exception:  # not a tree this version wrote: a miss
             return None
         return statements if all(type(s) in _STATEMENT_CLASSES for s in statements) else None
 
-    def save(self, chunks: list[str], origins: list[Origin], parsed: list[list[Statement] | None],
-             fresh: set[int]) -> None:
-        """Keep the trees of this parse (``fresh``: the indexes just parsed);
-        a read-only project only costs speed."""
+    def save(self, chunks: list[str], bounds: list[int], parsed: list[list[Statement] | None],
+             fresh: dict[int, list[Statement]]) -> None:
+        """Keep the trees of this parse (``fresh``: the statements just
+        parsed, by chunk; chunk ``i`` holds lines ``bounds[i]`` to
+        ``bounds[i + 1] - 1``); a read-only project only costs speed."""
         trees: dict[str, Any] = {}
-        for i, (text, origin, statements) in enumerate(zip(chunks, origins, parsed)):
-            tree = _encode_tree(statements, origin) if i in fresh else self.trees.get(text)
+        for i, text in enumerate(chunks):
+            tree = _encode_tree(fresh[i], bounds[i], bounds[i + 1]) if i in fresh else self.trees.get(text)
             if tree is not None:
                 trees[text] = tree
         try:
@@ -378,16 +383,20 @@ class _SpansChunks(Exception):
     """A tree reaching into the next statement's text: not cached."""
 
 
-def _encode_tree(statements: list[Statement] | None, origin: Origin) -> list | None:
-    """``statements`` (one chunk's) in the cache's form; None when they
-    cannot be cached."""
+def _encode_tree(statements: list[Statement], first: int, end: int) -> list | None:
+    """Freshly parsed ``statements`` (positions in the file's lines) in the
+    cache's form, lines relative to ``first``; None when a node lies outside
+    the chunk's lines ``first`` to ``end - 1``."""
+    offset = first - 1
 
     def enc(n: Any) -> tuple:
         kind = type(n)
         pos = n.pos
-        if pos.origin is not origin:
+        line = pos.rel_line
+        if not first <= line < end:
             raise _SpansChunks
-        line, column = pos.rel_line, pos.column
+        line -= offset
+        column = pos.column
         if kind is Literal:
             return (0, line, column, n.value)
         if kind is Item:
@@ -416,8 +425,6 @@ def _encode_tree(statements: list[Statement] | None, origin: Origin) -> list | N
             return (12, line, column, enc(n.expr))
         raise TypeError(f"not a syntax tree node: {kind.__name__}")
 
-    if statements is None:
-        return None
     try:
         return list(map(enc, statements))
     except (_SpansChunks, RecursionError):
@@ -509,23 +516,11 @@ class _ToAst:
     with the rule's kept children; every node takes its position from a
     token, so no parse tree is needed."""
 
-    def __init__(self, source: Source, anchors: list[int] | list[Origin]) -> None:
-        """Positions in ``source``, relative to the statement (of ``anchors``:
-        first lines or Origins, sorted) at or above them."""
-        self.source = source
-        self.origins = [a if isinstance(a, Origin) else Origin(source, a) for a in anchors]
-        self.first_lines = [origin.first_line for origin in self.origins]
-        if len(self.origins) == 1:  # the whole file: no statement to look up
-            self._pos = self._pos_in_one_origin  # type: ignore[method-assign]
+    def __init__(self, source: Source) -> None:
+        self.origin = Origin(source, 1)  # positions are the file's lines
 
     def _pos(self, token: Token) -> Pos:
-        line = token.line
-        origin = self.origins[max(bisect_right(self.first_lines, line) - 1, 0)]
-        return Pos(origin, line - origin.first_line + 1, token.column)
-
-    def _pos_in_one_origin(self, token: Token) -> Pos:
-        origin = self.origins[0]
-        return Pos(origin, token.line - origin.first_line + 1, token.column)
+        return Pos(self.origin, token.line, token.column)
 
     def start(self, children) -> tuple[Statement, ...]:
         return tuple(children)
