@@ -208,7 +208,7 @@ def test_unrolled_lexers_match_what_the_grammar_s_lexers_match() -> None:
 
 def test_stale_tables_are_built_from_the_grammar(monkeypatch) -> None:
     """A grammar edited without regenerating still parses as it now reads."""
-    monkeypatch.setattr(pivotfile_tables, "GRAMMAR_SHA256", "stale")
+    monkeypatch.setattr(pivotfile_tables, "GRAMMAR_DIGEST", "stale")
     lalr.tables.cache_clear()
     lalr._lexers.cache_clear()
     try:

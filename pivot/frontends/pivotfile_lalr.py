@@ -13,7 +13,6 @@ message is lark's.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from functools import cache, partial
 from types import ModuleType, SimpleNamespace
@@ -50,12 +49,11 @@ def tables() -> ModuleType | SimpleNamespace:
     is; otherwise (the grammar edited, not yet regenerated) the same tables
     built from it now, with lark."""
     from pivot.frontends import pivotfile_tables
+    from pivot.frontends.pivotfile_tablegen import build_tables, grammar_digest  # lark only when building
 
     grammar = resources.grammar_path("pivotfile.lark").read_text()
-    if pivotfile_tables.GRAMMAR_SHA256 == hashlib.sha256(grammar.encode()).hexdigest():
+    if pivotfile_tables.GRAMMAR_DIGEST == grammar_digest(grammar):
         return pivotfile_tables
-    from pivot.frontends.pivotfile_tablegen import build_tables
-
     return SimpleNamespace(**build_tables(grammar))
 
 

@@ -11,7 +11,6 @@ error -- lark's included -- becomes a :class:`PipelineError` reading
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import re
 import sys
@@ -21,6 +20,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+import xxhash
 
 from pivot import atomic, resources
 from pivot.errors import PipelineError
@@ -205,7 +206,7 @@ def _grammar_key() -> str:
     """Changes whenever the grammar, the syntax tree classes or the Python version do."""
     grammar = resources.grammar_path("pivotfile.lark").read_text()
     text = f"{grammar}\0{sys.version_info[:2]}\0{AST_FORMAT}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return xxhash.xxh3_128_hexdigest(text.encode())[:20]
 
 
 # Bump when the syntax tree classes change shape, to invalidate cached trees.
@@ -322,7 +323,7 @@ class _StatementCache:
     that moved stays cached.  Anything unreadable is a miss."""
 
     def __init__(self, cache_dir: Path, relpath: str) -> None:
-        key = hashlib.sha256(f"{_grammar_key()}\0{relpath}".encode()).hexdigest()[:32]
+        key = xxhash.xxh3_128_hexdigest(f"{_grammar_key()}\0{relpath}".encode())
         self.path = cache_dir / "statements" / f"{key}.pickle"
         self.trees: dict[str, Any] = {}
 
@@ -362,7 +363,9 @@ class _StatementCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic.writing(self.path) as f:
-                pickle.dump(trees, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler.fast = True  # no memo: trees share nothing (a third faster, and smaller)
+                pickler.dump(trees)
             entries = sorted(self.path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
             for old in entries[:-STATEMENT_CACHE_FILES]:
                 old.unlink(missing_ok=True)
