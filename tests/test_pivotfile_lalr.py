@@ -168,6 +168,25 @@ def test_accepts_rejects_and_shapes_as_lark_on_mutated_texts() -> None:
     assert accepted > 300 and rejected > 300, "both kinds of text were tried"
 
 
+def test_the_parser_finds_the_statements_the_splitter_finds() -> None:
+    """A first load cuts the file where the parse says statements start; later
+    loads where statement_lines says: on every text that parses, the same lines."""
+    from pivot.frontends.pivotfile_parse import statement_lines
+
+    rng = random.Random(23)
+    texts = list(CORPUS.values()) + [text for name in sorted(CORPUS) for text in _mutations(CORPUS[name], rng, 200)]
+    tried = 0
+    for text in texts:
+        starts: list[int] = []
+        try:
+            lalr.parse(text, _Trees(), starts)
+        except lalr.NotParsed:
+            continue
+        tried += 1
+        assert [1, *starts] == statement_lines(text), text
+    assert tried > 200
+
+
 def test_tables_are_generated_from_the_grammar_as_it_is() -> None:
     grammar = resources.grammar_path("pivotfile.lark").read_text()
     assert tablegen.render(grammar) == tablegen.TABLES_PATH.read_text(), (

@@ -104,11 +104,14 @@ def _lexers() -> _Lexers:
     return _Lexers(tables())
 
 
-def parse(text: str, handler: object) -> Any:
+def parse(text: str, handler: object, starts: list[int] | None = None) -> Any:
     """Parse ``text``; each rule's kept children go to the ``handler``
     method named after the rule (or its ``-> alias``), and what that returns
     is the rule's value.  Raises NotParsed when the text is not in the
-    language; the handler's own exceptions pass through."""
+    language; the handler's own exceptions pass through.  ``starts`` (when
+    given) receives the lines after line 1 where a top-level statement
+    starts: a line beginning at the left margin, outside brackets, strings
+    and continued lines (as ``pivotfile_parse.statement_lines`` finds them)."""
     t = tables()
     lexers = _lexers()
     root_match, state_specs = lexers.root, lexers.state_specs
@@ -185,6 +188,8 @@ def parse(text: str, handler: object) -> Any:
                     shift(DEDENT_TYPE, None)
                 if indent != levels[-1]:
                     raise NotParsed  # dedented to no enclosing block
+                if not indent and starts is not None and pos < end and not text[pos].isspace():
+                    starts.append(line)
             continue
         value = new_token((type_, m.group(), token_line, column)) if type_ in kept else None
         while True:  # shift() inlined: this runs for every token
