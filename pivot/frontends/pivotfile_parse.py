@@ -568,26 +568,33 @@ class _ToAst:
         return RuleDecl(self._pos(name_token), name, tuple(sections))
 
     def section(self, children) -> Section:
-        name, *lists = children
-        items = tuple(item for item_list in lists for item in item_list)
-        return Section(self._pos(name), name.value, items)
+        name = children[0]
+        if len(children) == 2:  # the usual: one line of items
+            items = tuple(children[1])
+        else:
+            items = tuple(item for item_list in children[1:] for item in item_list)
+        return Section(Pos(self.origin, name.line, name.column), name.value, items)
 
     def item_list(self, children) -> list[Item]:
         return children
 
     def item(self, children) -> Item:
-        return Item(children[0].pos, None, children[0])
+        expr = children[0]
+        return Item(expr.pos, None, expr)
 
     def named_item(self, children) -> Item:
         name, expr = children
         return Item(self._pos(name), name.value, expr)
 
     def string(self, children) -> Literal:
-        token = children[0]
-        value = decode_string(token.value)
-        if token.type == "LONG_STRING":  # a block of text: drop its indentation
-            value = textwrap.dedent(value).strip("\n").rstrip()
-        return Literal(self._pos(token), value)
+        type_, text, line, column = children[0]
+        if type_ == "LONG_STRING":  # a block of text: drop its indentation
+            value = textwrap.dedent(decode_string(text)).strip("\n").rstrip()
+        elif "\\" in text or text[0] in "rR":
+            value = decode_string(text)
+        else:  # the usual: quoted, nothing to decode (STRING never starts with three quotes)
+            value = text[1:-1]
+        return Literal(Pos(self.origin, line, column), value)
 
     def number(self, children) -> Literal:
         text = children[0].value
