@@ -168,6 +168,25 @@ def test_accepts_rejects_and_shapes_as_lark_on_mutated_texts() -> None:
     assert accepted > 300 and rejected > 300, "both kinds of text were tried"
 
 
+def test_the_parser_finds_the_statements_the_splitter_finds() -> None:
+    """A first load cuts the file where the parse says statements start; later
+    loads where statement_lines says: on every text that parses, the same lines."""
+    from pivot.frontends.pivotfile_parse import statement_lines
+
+    rng = random.Random(23)
+    texts = list(CORPUS.values()) + [text for name in sorted(CORPUS) for text in _mutations(CORPUS[name], rng, 200)]
+    tried = 0
+    for text in texts:
+        starts: list[int] = []
+        try:
+            lalr.parse(text, _Trees(), starts)
+        except lalr.NotParsed:
+            continue
+        tried += 1
+        assert [1, *starts] == statement_lines(text), text
+    assert tried > 200
+
+
 def test_tables_are_generated_from_the_grammar_as_it_is() -> None:
     grammar = resources.grammar_path("pivotfile.lark").read_text()
     assert tablegen.render(grammar) == tablegen.TABLES_PATH.read_text(), (
@@ -187,9 +206,28 @@ def test_generated_tables_do_not_depend_on_the_hash_seed() -> None:
     assert len(outputs) == 1
 
 
+def test_unrolled_lexers_match_what_the_grammar_s_lexers_match() -> None:
+    """The lexers run with their string loops unrolled: same terminal, same text."""
+    import re
+
+    patterns = [pivotfile_tables.ROOT_PATTERN, *(spec[0] for spec in pivotfile_tables.LEXERS)]
+    assert lalr.unroll_escape_loops(patterns[0]) != patterns[0], "the string loops are found"
+    rng = random.Random(5)
+    alphabet = "\"'\\\nar x#:,=[]{}()1.-e\t"
+    cases = [EVERY_CONSTRUCT, PROGRAM, '"a\\"b" x', "'''a\\'''b'''", 'r"a\\\nb"', '"""x\\"""y"""']
+    cases += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 16))) for _ in range(1000)]
+    for pattern in patterns:
+        theirs, ours = re.compile(pattern), re.compile(lalr.unroll_escape_loops(pattern))
+        for case in cases:
+            for start in range(0, len(case), 3):
+                expected, got = theirs.match(case, start), ours.match(case, start)
+                assert (got and (got.lastgroup, got.group())) == (expected and (expected.lastgroup, expected.group())), (
+                    f"{case!r} at {start}")
+
+
 def test_stale_tables_are_built_from_the_grammar(monkeypatch) -> None:
     """A grammar edited without regenerating still parses as it now reads."""
-    monkeypatch.setattr(pivotfile_tables, "GRAMMAR_SHA256", "stale")
+    monkeypatch.setattr(pivotfile_tables, "GRAMMAR_DIGEST", "stale")
     lalr.tables.cache_clear()
     lalr._lexers.cache_clear()
     try:

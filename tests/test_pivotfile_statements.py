@@ -144,6 +144,63 @@ def test_cached_parse_equals_whole_parse_cold_warm_and_after_edits(tmp_path) -> 
         assert _cached(text, tmp_path) == whole, f"cached parse of\n{text}"
 
 
+EVERY_NODE = '''\
+configfile: "params.yaml"
+include: "more.pivot"
+N = {"a": [1, 2.5, -3e2], "b": config.x["y"], 'c': r"raw"}
+rule "odd name":
+    input: "a", extra=N["a"][0]
+    params: "train.lr"
+    shell:
+        """
+        echo {input}
+        """
+        f(1, k=N.b, j=[])
+    desc: {}
+'''
+
+
+def _node_classes(node: object) -> set[str]:
+    if dataclasses.is_dataclass(node) and not isinstance(node, syntax.Pos):
+        found = {type(node).__name__}
+        for f in dataclasses.fields(node):
+            found |= _node_classes(getattr(node, f.name))
+        return found
+    if isinstance(node, (list, tuple)):
+        return set().union(*map(_node_classes, node)) if node else set()
+    return set()
+
+
+def test_every_kind_of_node_comes_back_from_the_cache_as_parsed(tmp_path) -> None:
+    statements = parse(Source("Pivotfile", EVERY_NODE))
+    classes = {"Literal", "Var", "ListExpr", "DictExpr", "GetItem", "GetAttr", "Call", "Item", "Section",
+               "RuleDecl", "Assign", "Include", "ConfigFile"}
+    assert _node_classes(statements) == classes, "the program holds every node class"
+    expected = _whole(EVERY_NODE)
+    assert _cached(EVERY_NODE, tmp_path) == expected, "cold"
+    moved = "# moved\n\n" + EVERY_NODE
+    assert _cached(moved, tmp_path) == _whole(moved), "warm, every statement moved"
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param({"X = 1": [(99, 1, 1, "x")]}, id="unknown-tag"),
+        pytest.param({"X = 1": [(0, 1, 1, "x")]}, id="not-a-statement"),
+        pytest.param({"X = 1": [(10, 1, 1)]}, id="too-short"),
+        pytest.param({"X = 1": "text"}, id="not-a-list"),
+        pytest.param(["X = 1"], id="not-a-dict"),
+    ],
+)
+def test_a_statement_cache_holding_anything_else_is_a_miss(tmp_path, stored) -> None:
+    import pickle
+
+    _cached("X = 1\n", tmp_path)
+    [path] = (tmp_path / "statements").glob("*.pickle")
+    path.write_bytes(pickle.dumps(stored))
+    assert _cached("X = 1\n", tmp_path) == _whole("X = 1\n")
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -11,8 +11,6 @@ error -- lark's included -- becomes a :class:`PipelineError` reading
 
 from __future__ import annotations
 
-import hashlib
-import io
 import pickle
 import re
 import sys
@@ -21,13 +19,15 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+import xxhash
 
 from pivot import atomic, resources
 from pivot.errors import PipelineError
 from pivot.frontends import pivotfile_lalr as lalr
 from pivot.frontends.pivotfile_lalr import Token
-from pivot.frontends.safepickle import RestrictedUnpickler, classes_of
+from pivot.frontends.safepickle import RestrictedUnpickler
 
 # ---------------------------------------------------------------- positions
 
@@ -54,7 +54,14 @@ class Origin:
     first_line: int
 
 
-@dataclass(frozen=True, eq=False)
+# Positions and syntax tree nodes are built by the ten thousand (a 1,000-rule
+# Pivotfile makes 54,000): a frozen dataclass pays object.__setattr__ per
+# field, three times the cost of a plain slotted one.  They are never
+# changed once built.
+_node = dataclass(eq=False, slots=True)
+
+
+@_node
 class Pos:
     """Where a node starts: file, 1-based line and column."""
 
@@ -103,51 +110,51 @@ def _excerpt(text: str, column: int) -> tuple[str, int]:
 # ---------------------------------------------------------------- syntax tree
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Expr:
     pos: Pos
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Literal(Expr):
     value: str | int | float
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Var(Expr):
     name: str
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class ListExpr(Expr):
     items: tuple[Expr, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class DictExpr(Expr):
     pairs: tuple[tuple[Expr, Expr], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class GetItem(Expr):
     target: Expr
     key: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class GetAttr(Expr):
     target: Expr
     name: str
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Call(Expr):
     function: str
     args: tuple[Expr, ...]
     kwargs: tuple[tuple[str, Expr], ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Item:
     """One entry of a section: positional (``name`` is None) or ``name=expr``."""
 
@@ -156,47 +163,40 @@ class Item:
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Section:
     pos: Pos
     name: str
     items: tuple[Item, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class RuleDecl:
     pos: Pos
     name: str
     sections: tuple[Section, ...]
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Assign:
     pos: Pos
     name: str
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class Include:
     pos: Pos
     expr: Expr
 
 
-@dataclass(frozen=True, eq=False)
+@_node
 class ConfigFile:
     pos: Pos
     expr: Expr
 
 
 Statement = RuleDecl | Assign | Include | ConfigFile
-
-# What a cached syntax tree may name when unpickled (see _StatementCache).
-_AST_CLASSES = classes_of(
-    __name__, "Pos", "Literal", "Var", "ListExpr", "DictExpr", "GetItem", "GetAttr", "Call",
-    "Item", "Section", "RuleDecl", "Assign", "Include", "ConfigFile",
-)
-
 
 # ---------------------------------------------------------------- parser
 
@@ -206,11 +206,11 @@ def _grammar_key() -> str:
     """Changes whenever the grammar, the syntax tree classes or the Python version do."""
     grammar = resources.grammar_path("pivotfile.lark").read_text()
     text = f"{grammar}\0{sys.version_info[:2]}\0{AST_FORMAT}"
-    return hashlib.sha256(text.encode()).hexdigest()[:20]
+    return xxhash.xxh3_128_hexdigest(text.encode())[:20]
 
 
 # Bump when the syntax tree classes change shape, to invalidate cached trees.
-AST_FORMAT = 3
+AST_FORMAT = 4
 
 
 def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...]:
@@ -224,14 +224,24 @@ def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...
     """
     text = source.text if source.text.endswith("\n") else source.text + "\n"
     if cache_dir is None:
-        return _parse(source, text, [1])
-    lines = text.split("\n")
-    first_lines = statement_lines(text)
-    bounds = [*first_lines, len(lines)]
-    chunks = ["\n".join(lines[a - 1 : b - 1]) for a, b in zip(bounds, bounds[1:])]
-    origins = [Origin(source, line) for line in first_lines]
+        return _parse(source, text)
     store = _StatementCache(cache_dir, source.relpath)
-    parsed = store.load(chunks, origins)
+    lines = text.split("\n")
+    if not store.read():
+        # Nothing cached (a first load): the parse itself says where the
+        # statements start (scanning the text for them first cost 2.5 % of
+        # the load; a test holds both to the same lines).
+        starts: list[int] = []
+        statements = _parse(source, text, starts)
+        first_lines = [1, *(line for line in starts if line > 1)]
+        bounds, chunks = _chunks(lines, first_lines)
+        found = _by_chunk(statements, first_lines, range(len(chunks)))
+        assert found is not None, "every chunk was parsed"
+        store.save(chunks, bounds, found)
+        return statements
+    first_lines = statement_lines(text)
+    bounds, chunks = _chunks(lines, first_lines)
+    parsed = store.load(source, chunks, first_lines)
     missing = [i for i, statements in enumerate(parsed) if statements is None]
     if missing:
         # Parse only the statements not cached, in place: the other lines are
@@ -240,24 +250,43 @@ def parse(source: Source, cache_dir: Path | None = None) -> tuple[Statement, ...
         for i in missing:
             blanked[bounds[i] - 1 : bounds[i + 1] - 1] = lines[bounds[i] - 1 : bounds[i + 1] - 1]
         try:
-            fresh = _parse(source, "\n".join(blanked), [origins[i] for i in missing])
+            fresh = _by_chunk(_parse(source, "\n".join(blanked)), first_lines, missing)
         except PipelineError:
-            return _parse(source, text, [1])  # the error exactly as the whole file gives it
-        for i in missing:
-            parsed[i] = []
-        index = {id(origins[i]): i for i in missing}
-        for statement in fresh:
-            parsed[index[id(statement.pos.origin)]].append(statement)
-        store.save(chunks, origins, parsed, set(missing))
+            fresh = None
+        if fresh is None:
+            return _parse(source, text)  # the error exactly as the whole file gives it
+        for i, statements in fresh.items():
+            parsed[i] = statements
+        store.save(chunks, bounds, fresh)
     return tuple(statement for statements in parsed for statement in statements or ())
 
 
-def _parse(source: Source, text: str, anchors: list[int] | list[Origin]) -> tuple[Statement, ...]:
+def _chunks(lines: list[str], first_lines: list[int]) -> tuple[list[int], list[str]]:
+    """Each statement's text (from its first line to the next statement's)
+    and the bounds: chunk ``i`` holds lines ``bounds[i]`` to ``bounds[i + 1] - 1``."""
+    bounds = [*first_lines, len(lines)]
+    return bounds, ["\n".join(lines[a - 1 : b - 1]) for a, b in zip(bounds, bounds[1:])]
+
+
+def _by_chunk(statements: tuple[Statement, ...], first_lines: list[int],
+              parsed: Iterable[int]) -> dict[int, list[Statement]] | None:
+    """``statements`` sorted into the chunks ``parsed`` by line; None when one
+    falls elsewhere (a split gone wrong)."""
+    found: dict[int, list[Statement]] = {i: [] for i in parsed}
+    for statement in statements:
+        chunk = found.get(bisect_right(first_lines, statement.pos.rel_line) - 1)
+        if chunk is None:
+            return None
+        chunk.append(statement)
+    return found
+
+
+def _parse(source: Source, text: str, starts: list[int] | None = None) -> tuple[Statement, ...]:
     """Parse ``text`` (``source``'s text, or the part of it to parse with the
-    other lines blank); positions are relative to ``anchors``, the statements
-    starting at those lines (or Origins), sorted."""
+    other lines blank); positions are in one Origin at line 1, so a node's
+    ``rel_line`` is its line in the file.  ``starts``: see :func:`lalr.parse`."""
     try:
-        return lalr.parse(text, _ToAst(source, anchors))
+        return lalr.parse(text, _ToAst(source), starts)
     except lalr.NotParsed:
         from pivot.frontends.pivotfile_syntax_errors import syntax_error
 
@@ -310,98 +339,160 @@ STATEMENT_CACHE_FILES = 64
 class _StatementCache:
     """Syntax trees of one Pivotfile's statements, keyed by their text, in
     ``<cache_dir>/statements/``: one pickle per Pivotfile, written atomically,
-    the newest STATEMENT_CACHE_FILES kept.  Each statement's tree is pickled
-    on its own, without its Origin: read back, it gets the Origin of the
-    statement that now has its text, so a statement that moved stays cached,
-    and after an edit only the new statements are pickled.  Anything
-    unreadable is a miss."""
+    the newest STATEMENT_CACHE_FILES kept.  Each statement's tree is kept
+    without its Origin, as plain tuples (:func:`_encode_tree`): read back, it
+    gets the Origin of the statement that now has its text, so a statement
+    that moved stays cached.  Anything unreadable is a miss."""
 
     def __init__(self, cache_dir: Path, relpath: str) -> None:
-        key = hashlib.sha256(f"{_grammar_key()}\0{relpath}".encode()).hexdigest()[:32]
+        key = xxhash.xxh3_128_hexdigest(f"{_grammar_key()}\0{relpath}".encode())
         self.path = cache_dir / "statements" / f"{key}.pickle"
-        self.blobs: dict[str, bytes] = {}
+        self.trees: dict[str, Any] = {}
 
-    def load(self, chunks: list[str], origins: list[Origin]) -> list[list[Statement] | None]:
-        """The cached trees of ``chunks`` (None where not cached)."""
+    def read(self) -> bool:
+        """Read the cache file; whether it holds any tree."""
         try:
             with open(self.path, "rb") as f:
-                blobs = RestrictedUnpickler(f, ()).load()  # str -> bytes only
-            self.blobs = blobs if isinstance(blobs, dict) else {}
+                trees = RestrictedUnpickler(f, ()).load()  # plain data only: no class is resolved
+            self.trees = trees if isinstance(trees, dict) else {}
         except Exception:  # absent, or unreadable: parse everything
-            self.blobs = {}
-        return [self._tree(self.blobs.get(text), origin) for text, origin in zip(chunks, origins)]
+            self.trees = {}
+        return bool(self.trees)
+
+    def load(self, source: Source, chunks: list[str], first_lines: list[int]) -> list[list[Statement] | None]:
+        """The cached trees of ``chunks``, the statements of ``source``
+        starting at ``first_lines`` (None where not cached)."""
+        get = self.trees.get
+        return [None if (data := get(text)) is None else self._tree(data, Origin(source, line))
+                for text, line in zip(chunks, first_lines)]
 
     @staticmethod
-    def _tree(blob: bytes | None, origin: Origin) -> list[Statement] | None:
-        if blob is None:
-            return None
-        unpickler = _TreeUnpickler(io.BytesIO(blob), origin)
+    def _tree(data: Any, origin: Origin) -> list[Statement] | None:
         try:
-            return unpickler.load()
-        except Exception:
+            statements = _decode_tree(data, origin)
+        except Exception:  # not a tree this version wrote: a miss
             return None
+        return statements if all(type(s) in _STATEMENT_CLASSES for s in statements) else None
 
-    def save(self, chunks: list[str], origins: list[Origin], parsed: list[list[Statement] | None],
-             fresh: set[int]) -> None:
-        """Keep the trees of this parse (``fresh``: the indexes just parsed);
-        a read-only project only costs speed."""
-        blobs: dict[str, bytes] = {}
-        for i, (text, origin, statements) in enumerate(zip(chunks, origins, parsed)):
-            blob = self._blob(origin, statements) if i in fresh else self.blobs.get(text)
-            if blob is not None:
-                blobs[text] = blob
+    def save(self, chunks: list[str], bounds: list[int], fresh: dict[int, list[Statement]]) -> None:
+        """Keep the trees of this parse (``fresh``: the statements just
+        parsed, by chunk; chunk ``i`` holds lines ``bounds[i]`` to
+        ``bounds[i + 1] - 1``); a read-only project only costs speed."""
+        trees: dict[str, Any] = {}
+        for i, text in enumerate(chunks):
+            tree = _encode_tree(fresh[i], bounds[i], bounds[i + 1]) if i in fresh else self.trees.get(text)
+            if tree is not None:
+                trees[text] = tree
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with atomic.writing(self.path) as f:
-                pickle.dump(blobs, f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler = pickle.Pickler(f, protocol=pickle.HIGHEST_PROTOCOL)
+                pickler.fast = True  # no memo: trees share nothing (a third faster, and smaller)
+                pickler.dump(trees)
             entries = sorted(self.path.parent.glob("*.pickle"), key=lambda p: p.stat().st_mtime)
             for old in entries[:-STATEMENT_CACHE_FILES]:
                 old.unlink(missing_ok=True)
-        except OSError:
+        except (OSError, pickle.PicklingError, RecursionError):
             pass
 
-    @staticmethod
-    def _blob(origin: Origin, statements: list[Statement] | None) -> bytes | None:
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
 
-        # The Origin is left out: it is pickled as a call of the placeholder
-        # below, which the reader answers with the statement's new Origin.
-        # (A ``persistent_id`` hook would do the same, but pickle calls that
-        # Python function for every object of every tree; a dispatch table
-        # is consulted only for the one class.)
-        def reduce_origin(obj: Origin) -> tuple:
-            if obj is not origin:  # a tree reaching into the next statement's text
-                raise pickle.PicklingError("a statement spans two chunks")
-            return _statement_origin, ()
-
-        pickler.dispatch_table = {Origin: reduce_origin}
-        try:
-            pickler.dump(statements)
-        except (pickle.PicklingError, RecursionError):
-            return None
-        return buffer.getvalue()
+# The statement cache's form of a tree: a node is ``(tag, rel_line, column,
+# *fields)``, a tuple of nodes a list, a pair a 2-list.  Pickling the node
+# objects themselves cost ~9,000 instructions a node (the generic
+# __reduce_ex__ and a state dict each), 17 % of a first load; tuples, lists
+# and strings pickle in C.  Coded by hand, most frequent classes first: a
+# generic walk over the fields cost four times as much.
+_STATEMENT_CLASSES = frozenset({RuleDecl, Assign, Include, ConfigFile})
 
 
-def _statement_origin() -> Origin:
-    """Stands for a cached statement's Origin in its pickle; never called
-    (:class:`_TreeUnpickler` resolves the name to the new Origin)."""
-    raise AssertionError("resolved by _TreeUnpickler")
+class _SpansChunks(Exception):
+    """A tree reaching into the next statement's text: not cached."""
 
 
-class _TreeUnpickler(RestrictedUnpickler):
-    """Reads one cached statement: the syntax tree classes only, and the
-    Origin placeholder bound to ``origin``."""
+def _encode_tree(statements: list[Statement], first: int, end: int) -> list | None:
+    """Freshly parsed ``statements`` (positions in the file's lines) in the
+    cache's form, lines relative to ``first``; None when a node lies outside
+    the chunk's lines ``first`` to ``end - 1``."""
+    offset = first - 1
 
-    def __init__(self, file: io.BytesIO, origin: Origin) -> None:
-        super().__init__(file, _AST_CLASSES)
-        self.origin = origin
+    def enc(n: Any) -> tuple:
+        kind = type(n)
+        pos = n.pos
+        line = pos.rel_line
+        if not first <= line < end:
+            raise _SpansChunks
+        line -= offset
+        column = pos.column
+        if kind is Literal:
+            return (0, line, column, n.value)
+        if kind is Item:
+            return (7, line, column, n.name, enc(n.expr))
+        if kind is Section:
+            return (8, line, column, n.name, list(map(enc, n.items)))
+        if kind is Var:
+            return (1, line, column, n.name)
+        if kind is RuleDecl:
+            return (9, line, column, n.name, list(map(enc, n.sections)))
+        if kind is ListExpr:
+            return (2, line, column, list(map(enc, n.items)))
+        if kind is GetAttr:
+            return (5, line, column, enc(n.target), n.name)
+        if kind is GetItem:
+            return (4, line, column, enc(n.target), enc(n.key))
+        if kind is Call:
+            return (6, line, column, n.function, list(map(enc, n.args)), [[k, enc(v)] for k, v in n.kwargs])
+        if kind is DictExpr:
+            return (3, line, column, [[enc(k), enc(v)] for k, v in n.pairs])
+        if kind is Assign:
+            return (10, line, column, n.name, enc(n.expr))
+        if kind is Include:
+            return (11, line, column, enc(n.expr))
+        if kind is ConfigFile:
+            return (12, line, column, enc(n.expr))
+        raise TypeError(f"not a syntax tree node: {kind.__name__}")
 
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == (__name__, "_statement_origin"):
-            origin = self.origin
-            return lambda: origin
-        return super().find_class(module, name)
+    try:
+        return list(map(enc, statements))
+    except (_SpansChunks, RecursionError):
+        return None
+
+
+def _decode_tree(data: list, origin: Origin) -> list[Statement]:
+    """The statements :func:`_encode_tree` encoded, positioned at ``origin``;
+    any other data raises."""
+
+    def dec(t: tuple) -> Any:
+        tag = t[0]
+        pos = Pos(origin, t[1], t[2])
+        if tag == 0:
+            return Literal(pos, t[3])
+        if tag == 7:
+            return Item(pos, t[3], dec(t[4]))
+        if tag == 8:
+            return Section(pos, t[3], tuple(map(dec, t[4])))
+        if tag == 1:
+            return Var(pos, t[3])
+        if tag == 9:
+            return RuleDecl(pos, t[3], tuple(map(dec, t[4])))
+        if tag == 2:
+            return ListExpr(pos, tuple(map(dec, t[3])))
+        if tag == 5:
+            return GetAttr(pos, dec(t[3]), t[4])
+        if tag == 4:
+            return GetItem(pos, dec(t[3]), dec(t[4]))
+        if tag == 6:
+            return Call(pos, t[3], tuple(map(dec, t[4])), tuple((k, dec(v)) for k, v in t[5]))
+        if tag == 3:
+            return DictExpr(pos, tuple((dec(k), dec(v)) for k, v in t[3]))
+        if tag == 10:
+            return Assign(pos, t[3], dec(t[4]))
+        if tag == 11:
+            return Include(pos, dec(t[3]))
+        if tag == 12:
+            return ConfigFile(pos, dec(t[3]))
+        raise ValueError(f"not a node tag: {tag!r}")
+
+    return list(map(dec, data))
 
 
 # ---------------------------------------------------------------- tree -> AST
@@ -451,23 +542,11 @@ class _ToAst:
     with the rule's kept children; every node takes its position from a
     token, so no parse tree is needed."""
 
-    def __init__(self, source: Source, anchors: list[int] | list[Origin]) -> None:
-        """Positions in ``source``, relative to the statement (of ``anchors``:
-        first lines or Origins, sorted) at or above them."""
-        self.source = source
-        self.origins = [a if isinstance(a, Origin) else Origin(source, a) for a in anchors]
-        self.first_lines = [origin.first_line for origin in self.origins]
-        if len(self.origins) == 1:  # the whole file: no statement to look up
-            self._pos = self._pos_in_one_origin  # type: ignore[method-assign]
+    def __init__(self, source: Source) -> None:
+        self.origin = Origin(source, 1)  # positions are the file's lines
 
     def _pos(self, token: Token) -> Pos:
-        line = token.line
-        origin = self.origins[max(bisect_right(self.first_lines, line) - 1, 0)]
-        return Pos(origin, line - origin.first_line + 1, token.column)
-
-    def _pos_in_one_origin(self, token: Token) -> Pos:
-        origin = self.origins[0]
-        return Pos(origin, token.line - origin.first_line + 1, token.column)
+        return Pos(self.origin, token.line, token.column)
 
     def start(self, children) -> tuple[Statement, ...]:
         return tuple(children)
@@ -490,26 +569,33 @@ class _ToAst:
         return RuleDecl(self._pos(name_token), name, tuple(sections))
 
     def section(self, children) -> Section:
-        name, *lists = children
-        items = tuple(item for item_list in lists for item in item_list)
-        return Section(self._pos(name), name.value, items)
+        name = children[0]
+        if len(children) == 2:  # the usual: one line of items
+            items = tuple(children[1])
+        else:
+            items = tuple(item for item_list in children[1:] for item in item_list)
+        return Section(Pos(self.origin, name.line, name.column), name.value, items)
 
     def item_list(self, children) -> list[Item]:
         return children
 
     def item(self, children) -> Item:
-        return Item(children[0].pos, None, children[0])
+        expr = children[0]
+        return Item(expr.pos, None, expr)
 
     def named_item(self, children) -> Item:
         name, expr = children
         return Item(self._pos(name), name.value, expr)
 
     def string(self, children) -> Literal:
-        token = children[0]
-        value = decode_string(token.value)
-        if token.type == "LONG_STRING":  # a block of text: drop its indentation
-            value = textwrap.dedent(value).strip("\n").rstrip()
-        return Literal(self._pos(token), value)
+        type_, text, line, column = children[0]
+        if type_ == "LONG_STRING":  # a block of text: drop its indentation
+            value = textwrap.dedent(decode_string(text)).strip("\n").rstrip()
+        elif "\\" in text or text[0] in "rR":
+            value = decode_string(text)
+        else:  # the usual: quoted, nothing to decode (STRING never starts with three quotes)
+            value = text[1:-1]
+        return Literal(Pos(self.origin, line, column), value)
 
     def number(self, children) -> Literal:
         text = children[0].value

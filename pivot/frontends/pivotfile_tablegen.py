@@ -12,7 +12,6 @@ fails until the file is up to date)::
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,12 @@ from pivot import resources
 TABLES_PATH = Path(__file__).with_name("pivotfile_tables.py")
 
 
-def grammar_sha256(grammar: str) -> str:
-    return hashlib.sha256(grammar.encode()).hexdigest()
+def grammar_digest(grammar: str) -> str:
+    """What the tables record of the grammar they were made from (xxhash: the
+    pipeline cache loads it anyway, hashlib would be one more import)."""
+    import xxhash
+
+    return xxhash.xxh3_128_hexdigest(grammar.encode())
 
 
 def build_tables(grammar: str) -> dict[str, Any]:
@@ -87,7 +90,7 @@ def build_tables(grammar: str) -> dict[str, Any]:
         rule_specs.append((str(rule.origin.name), len(rule.expansion), callback, expand1, keep))
 
     return {
-        "GRAMMAR_SHA256": grammar_sha256(grammar),
+        "GRAMMAR_DIGEST": grammar_digest(grammar),
         "START_STATE": 0,
         "END_STATE": number[table.end_states["start"]],
         "IGNORE_TYPES": sorted(any_lexer.ignore_types),

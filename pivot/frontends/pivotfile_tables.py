@@ -2,7 +2,7 @@
 ``python -m pivot.frontends.pivotfile_tablegen``; do not edit (see pivotfile_tablegen)."""
 
 # fmt: off
-GRAMMAR_SHA256 = 'e50ce9fabbb5594fb803e64695bb7b88190cfcf85184cacb164dc357800f8a81'
+GRAMMAR_DIGEST = '119bc58a7ba3db3785c106a309187077'
 START_STATE = 0
 END_STATE = 12
 IGNORE_TYPES = ['COMMENT', '__IGNORE_0', '__IGNORE_1']
