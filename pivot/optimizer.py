@@ -629,7 +629,7 @@ def make_plan(
     with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
         plan = _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
-        if not force and len(stages) == len(pipeline.stages):  # the whole pipeline: worth uniting
+        if not force and not plan.has_work and len(stages) == len(pipeline.stages):  # worth uniting
             state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
     return plan
 
@@ -667,7 +667,9 @@ def _plan(pipeline: Pipeline, stages: Sequence[Stage], state: "State", *, force:
             if force:
                 decision = replace(decision, action=Action.RUN, source=None,
                                    reasons=(Reason(ReasonKind.FORCED), *decision.reasons))
-            rerun = [u for u in pipeline.upstream.get(stage.address, ()) if u in running] if running else ()
+            upstream_of = pipeline.upstream.get(stage.address, ())
+            if running and upstream_of and not running.isdisjoint(upstream_of):
+                rerun = [u for u in upstream_of if u in running]
             if rerun and (decision.action is not Action.RUN or explain):
                 upstream = tuple(Reason(ReasonKind.UPSTREAM, upstream=u) for u in rerun)
                 decision = replace(decision, action=Action.RUN, source=None,
