@@ -35,8 +35,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import xxhash
 
-from pivot.errors import StateError
-from pivot.state.hashing import HashInfo
+from pivot.state.verdicts import contents_unchanged
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,21 +96,8 @@ class SettledMemo:
             return None
         if not (_unchanged(self._locks_prefix, lock_names, lock_sigs) and _unchanged(self._prefix, files, file_sigs)):
             return None
-        hasher = self._state.hasher
-        for relpath, digest in dirs:
-            try:
-                info = hasher.hash(relpath)
-            except StateError:
-                return None
-            if info is None or info.hash != digest:
-                return None
-        cache = self._state.cache
-        for digest in file_objects:
-            if not cache.has_object(digest):
-                return None
-        for digest, size, nfiles in dir_objects:
-            if not cache.contains(HashInfo(digest, size, nfiles)):
-                return None
+        if not contents_unchanged(self._state, dirs, file_objects, dir_objects):
+            return None
         if _leaves_project(self._state.project.root, written_dirs):
             return None
         return Settled(verdicts, notices)

@@ -140,20 +140,8 @@ class VerdictMemo:
                 current = known[relpath] = stat_signature(prefix + relpath)
             if current != seen:
                 return None
-        for relpath, digest in dirs:  # a directory: its content, through the stat cache
-            try:
-                info = self._state.hasher.hash(relpath)
-            except StateError:  # a dangling link, an unreadable file: decide as before (and say so)
-                return None
-            if info is None or info.hash != digest:
-                return None
-        cache = self._state.cache
-        for digest in file_objects:
-            if not cache.has_object(digest):
-                return None
-        for digest, size, nfiles in dir_objects:
-            if not cache.contains(HashInfo(digest, size, nfiles)):
-                return None
+        if not contents_unchanged(self._state, dirs, file_objects, dir_objects):
+            return None
         if self._seen is not None:
             self.confirmed[stage.address] = entry
         return action
@@ -205,6 +193,29 @@ class VerdictMemo:
         self._statdb.remember_verdict(stage.address, entry_bytes)
         if self._seen is not None:
             self.confirmed[stage.address] = entry
+
+
+def contents_unchanged(state: "State", dirs: Iterable[tuple[str, str]], file_objects: Iterable[str],
+                       dir_objects: Iterable[tuple[str, int, int]]) -> bool:
+    """Whether each directory still hashes as recorded (through the stat
+    cache: an edit below a directory does not move its own signature) and
+    each cached object is still in the cache."""
+    hasher = state.hasher
+    for relpath, digest in dirs:
+        try:
+            info = hasher.hash(relpath)
+        except StateError:  # a dangling link, an unreadable file: decide as before (and say so)
+            return False
+        if info is None or info.hash != digest:
+            return False
+    cache = state.cache
+    for digest in file_objects:
+        if not cache.has_object(digest):
+            return False
+    for digest, size, nfiles in dir_objects:
+        if not cache.contains(HashInfo(digest, size, nfiles)):
+            return False
+    return True
 
 
 def stat_signature(path: str) -> tuple[int, int, int, int, int] | None:
