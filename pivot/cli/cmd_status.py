@@ -21,23 +21,18 @@ from pivot.cli import common
 def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: bool, no_run_cache: bool,
             use_remote: bool, remote_name: str | None) -> None:
     from pivot import optimizer
-    from pivot import targets as targets_mod
     from pivot.backends import report
     from pivot.state import State
 
     proj = common.project()
     with State.open(proj, inspect=True) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=use_remote or remote_name is not None):
-        # the whole pipeline, nothing changed since it was found up to date: recalled without loading it
-        settled = None if targets else common.recall_settled(proj, state)
-        if settled is None:
-            pipeline = common.load(proj, targets)
-            stages = targets_mod.select(pipeline, proj, targets, single_item=not with_deps)
-            # the workspace as it is, every reason: DVC lists all changed entries
-            plan = optimizer.make_plan(pipeline, stages, state, explain=True, assume_restored=False,
-                                       run_cache=not no_run_cache)
-    if settled is not None:
-        plan, out_filter, frozen_notices = settled, {}, settled.frozen_notices
+        # the workspace as it is, every reason: DVC lists all changed entries
+        pipeline, plan = common.plan_selected(proj, state, targets, single_item=not with_deps, explain=True,
+                                              assume_restored=False, run_cache=not no_run_cache)
+    if pipeline is None:  # a settled pipeline, recalled without loading it
+        assert isinstance(plan, optimizer.SettledPlan)
+        out_filter, frozen_notices = {}, plan.frozen_notices
     else:
         # DVC lists stages in the order it found them, not in run order
         position = {stage.address: index for index, stage in enumerate(pipeline.stages)}

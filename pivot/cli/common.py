@@ -14,7 +14,7 @@ from pivot.ir import Pipeline
 from pivot.project import Project
 
 if TYPE_CHECKING:
-    from pivot.optimizer import Plan, SettledPlan
+    from pivot.optimizer import Plan
     from pivot.state import State
 
 
@@ -36,16 +36,6 @@ def load(proj: Project, targets: Sequence[str] = ()) -> Pipeline:
     return pipeline
 
 
-def recall_settled(proj: Project, state: "State") -> "SettledPlan | None":
-    """``optimizer.recall_settled`` for the project's cached pipeline: the
-    whole pipeline's plan when nothing changed since every stage was found
-    up to date; else None."""
-    from pivot import optimizer
-    from pivot.frontends import cached_identity
-
-    return optimizer.recall_settled(state, cached_identity(proj))
-
-
 def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, force: bool = False,
                   downstream: bool = False, single_item: bool = False,
                   **options: bool) -> "tuple[Pipeline | None, Plan]":
@@ -54,9 +44,10 @@ def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, forc
     then the pipeline is None (and the plan has no work)."""
     from pivot import optimizer
     from pivot import targets as targets_mod
+    from pivot.frontends import cached_identity
 
     if not targets and not force:
-        settled = recall_settled(proj, state)
+        settled = optimizer.recall_settled(state, cached_identity(proj))
         if settled is not None:
             return None, settled
     pipeline = load(proj, targets)
