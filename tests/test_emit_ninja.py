@@ -44,6 +44,7 @@ def test_ninja_text_is_stable(ws, snapshot):
     write_example(ws)
     ws.pivot("emit", "ninja")
     assert scrub(ws.read("build.ninja"), ws.root) == snapshot
+    assert scrub(ws.read(".pivot/ninja/edge.sh"), ws.root) == snapshot(name="edge script")
 
 
 @pytest.mark.slow
@@ -385,7 +386,7 @@ def test_outputs_inside_a_directory_dep_are_not_part_of_its_listing(ws):
     ws.write("data/a.txt", "1\n")
     ws.pivot("emit", "ninja")
     text = unwrapped(ws.read("build.ninja"))
-    assert "touch = --touch .pivot/ninja/wrote/gen" in text
+    assert "touch = .pivot/ninja/wrote/gen" in text
     assert "build .pivot/ninja/dirs/data: dirstamp | data data/a.txt .pivot/ninja/wrote/gen\n" in text
     assert sorted(_ran(_ninja(ws))) == ["cnt", "gen"]
     assert _ninja(ws) == NO_WORK  # data/made.txt appeared, but it is an output
@@ -399,16 +400,20 @@ def test_outputs_inside_a_directory_dep_are_not_part_of_its_listing(ws):
 
 
 def _spy_on_pivot(ws) -> Path:
-    """Point the Ninja file's ``pivot`` at a wrapper that logs each call."""
+    """Point the Ninja file's ``pivot`` and the edge script's at a wrapper
+    that logs each call."""
     log = ws.root / "pivot-calls.log"
     spy = ws.root / "pivot-spy"
     spy.write_text(f'#!/bin/sh\necho "$*" >> {shlex.quote(str(log))}\nexec {shlex.quote(sys.executable)} -m pivot "$@"\n')
     spy.chmod(0o755)
-    text = ws.read("build.ninja")
-    text, count = re.subn(r"^pivot = .*$", f"pivot = {spy}", text, flags=re.M)
-    assert count == 1
-    (ws.root / "build.ninja").write_text(text)
-    os.utime(ws.root / "build.ninja", None)
+    for name, pattern, replacement in (
+        ("build.ninja", r"^pivot = .*$", f"pivot = {spy}"),
+        (".pivot/ninja/edge.sh", r"^_pivot\(\) \{ .* \"\$@\"; \}$", f'_pivot() {{ {spy} "$@"; }}'),
+    ):
+        text, count = re.subn(pattern, lambda _: replacement, ws.read(name), flags=re.M)
+        assert count == 1, name
+        (ws.root / name).write_text(text)
+    os.utime(ws.root / "build.ninja", None)  # after the edge script: the regenerate edge stays clean
     return log
 
 
@@ -592,3 +597,20 @@ def test_a_changed_command_reruns_its_edge(ws):
     assert "rate=0.1" in ws.read("model.txt")
     assert _ninja(ws) == NO_WORK
     assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_a_deleted_edge_script_is_written_again_by_the_regenerate_edge(ws):
+    write_example(ws)
+    ws.pivot("emit", "ninja")
+    assert sorted(_ran(_ninja(ws))) == ["count", "prep", "sub/dvc.yaml:report", "train"]
+    script = ws.root / ".pivot/ninja/edge.sh"
+    text = script.read_text()
+    script.unlink()
+    out = _ninja(ws)
+    assert "regenerating build.ninja" in out and _ran(out) == []
+    assert script.read_text() == text
+    assert _ninja(ws) == NO_WORK
+    ws.write("my data/in put.txt", "changed\n")  # the edges source it again
+    assert _ran(_ninja(ws)) == ["prep", "train", "sub/dvc.yaml:report"]
+    assert ws.read("it's.txt") == "CHANGED\n"

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Collection, Iterable, Mapping, assert_never
 
 from pivot.backends.bridge_files import BridgeFiles
 from pivot.backends.ninja import (
+    EDGE_SCRIPT,
     NINJA_DIR,
     PROBE,
     RELIST,
@@ -147,6 +148,14 @@ def write_keys(files: BridgeFiles, forced: Mapping[str, Decision]) -> None:
 def write_probe(files: BridgeFiles, missing: Collection[str]) -> None:
     """Create the probe edge's stamp (its text: the paths it looks for)."""
     files.write_if_changed(PROBE, "".join(f"{p}\n" for p in sorted(missing)))
+
+
+def write_edge_script(files: BridgeFiles, text: str) -> None:
+    """Write the edge script with the current time as its mtime, written or
+    not: it is an output of the regenerate edge, which must find it newer
+    than its inputs once it has run."""
+    if not files.write_if_changed(EDGE_SCRIPT, text):
+        files.touch(EDGE_SCRIPT)
 
 
 def write_listings(files: BridgeFiles, source_dirs: Mapping[str, SourceDir]) -> None:

@@ -163,6 +163,8 @@ def ninja_command(output: str | None, force: bool) -> None:
             ninja_bridge.mark_fresh(files, model, plan.decisions, source_dirs, state)
         if missing:  # before the Ninja file, so that it is not newer
             ninja_bridge.write_probe(files, missing)
+        # An output of the regenerate edge like the file: written last, newer than its inputs
+        ninja_bridge.write_edge_script(files, model.edge_script)
     _write(Path(output) if output else target, text, force=force)
     with _one_line_errors("cannot prune the Ninja bridge files"), BridgeFiles(proj.root) as files:
         ninja_bridge.prune_bridge_files(files, model, source_dirs)
