@@ -209,8 +209,10 @@ class LockStore:
 
     def read(self, address: str) -> LockRecord | None:
         """The stage's record; None if absent or unreadable (with a warning)."""
-        name = lock_filename(address)
         names = self._listing()
+        if names is not None and not names:  # no records at all: no name to compute
+            return None
+        name = lock_filename(address)
         if names is not None and name not in names:
             return None
         path = f"{self._dir_str}/{name}"
