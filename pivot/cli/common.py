@@ -25,15 +25,28 @@ def project() -> Project:
 
 def load(proj: Project, targets: Sequence[str] = ()) -> Pipeline:
     """Every pipeline under the project root, as one IR."""
-    import gc
-
     from pivot.frontends import load_pipeline
 
-    pipeline = load_pipeline(proj, targets)
-    # The pipeline lives as long as the command: keep the cyclic collector
-    # from walking its (at 20,000 stages, a million) objects again and again.
-    gc.freeze()
-    return pipeline
+    with _kept_for_the_command():
+        return load_pipeline(proj, targets)
+
+
+@contextmanager
+def _kept_for_the_command() -> Iterator[None]:
+    """What the block makes lives as long as the command (a pipeline, a
+    plan): keep the cyclic collector from walking its objects (at 20,000
+    stages, a million) again and again.  They are frozen before the
+    collector is back on, or its first pass would walk them all."""
+    import gc
+
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, force: bool = False,
@@ -52,7 +65,9 @@ def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, forc
             return None, settled
     pipeline = load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
-    return pipeline, optimizer.make_plan(pipeline, stages, state, force=force, **options)
+    with _kept_for_the_command():
+        plan = optimizer.make_plan(pipeline, stages, state, force=force, **options)
+    return pipeline, plan
 
 
 def echo_json(data: Any) -> None:
