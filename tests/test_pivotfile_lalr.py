@@ -249,3 +249,24 @@ def test_a_pivotfile_loads_without_importing_lark(tmp_path) -> None:
     *listed, imported = done.stdout.splitlines()
     assert listed[0].startswith("r "), done.stdout
     assert imported == "False", "lark was imported"
+
+
+def test_no_terminal_but_the_ignored_blanks_starts_with_a_blank() -> None:
+    """The lexer takes the blanks after a token along with it (they are the
+    ignored token it would find next): only sound while no other terminal
+    can start with a blank."""
+    import re
+
+    blank = lalr.blank_run(pivotfile_tables)
+    assert blank is not None, "the grammar ignores runs of blanks"
+    tails = ["", *map(chr, range(32, 127)), "\n", "\t", "\f", '"x"', "'x'", '"""x"""', "1.5", "-2", "# c", "\\\n"]
+    takes_blanks = set()
+    for terminal in _lark().terminals:
+        pattern = re.compile(terminal.pattern.to_regexp())
+        for c in blank[1:-1]:
+            for tail in tails:
+                found = pattern.match(c + tail)
+                if found is not None:
+                    assert re.fullmatch(f"{blank}+", found.group()), (terminal.name, c + tail)
+                    takes_blanks.add(terminal.name)
+    assert len(takes_blanks) == 1 and takes_blanks <= set(pivotfile_tables.IGNORE_TYPES), takes_blanks

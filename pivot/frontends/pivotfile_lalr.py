@@ -57,6 +57,16 @@ def tables() -> ModuleType | SimpleNamespace:
     return SimpleNamespace(**build_tables(grammar))
 
 
+# What a terminal asks of the parser loop besides driving the table (bits).
+_PLAIN = 0  # dropped from the tree, on one line, no bracket: nothing
+_KEPT = 1  # a token the tree keeps
+_HAS_NEWLINES = 2  # may span lines (lark's own test of its pattern): lines are counted
+_SKIPPED = 4  # an %ignore terminal
+_NEWLINE = 8  # the newline the indentation rules act on
+_OPENS = 16
+_CLOSES = 32
+
+
 class _Lexers:
     """Which terminal comes next, as lark's contextual lexer decides it.
 
@@ -65,18 +75,50 @@ class _Lexers:
     terminals finds the same terminal whenever the terminal it finds is
     accepted: an earlier alternative that matched would have been found
     first.  Only otherwise (nearly always a syntax error) is the state's own
-    alternation compiled and tried."""
+    alternation compiled and tried.
+
+    That alternation also takes the blanks after a token (see
+    :func:`blank_run`): a fifth of a Pivotfile's tokens are blanks the
+    parser would only skip."""
 
     def __init__(self, t: ModuleType | SimpleNamespace) -> None:
-        self.root = re.compile(unroll_escape_loops(t.ROOT_PATTERN)).match
+        root = unroll_escape_loops(t.ROOT_PATTERN)
+        blank = blank_run(t)
+        self.root = re.compile(f"(?:{root}){blank}*" if blank else root).match
         self.specs = t.LEXERS
         self.state_specs = [(frozenset(t.LEXERS[i][2]), t.LEXERS[i][1], i) for i in t.STATE_LEXERS]
         self.compiled: dict[int, Callable[[str, int], re.Match[str] | None]] = {}
+        kinds = {}
+        for terminals in (spec[2] for spec in t.LEXERS):
+            for name in terminals:
+                kinds[name] = (
+                    (_KEPT if name in t.KEPT_TERMINALS else 0)
+                    | (_HAS_NEWLINES if name in t.NEWLINE_TYPES else 0)
+                    | (_SKIPPED if name in t.IGNORE_TYPES else 0)
+                    | (_NEWLINE if name == NL_TYPE else 0)
+                    | (_OPENS if name in OPEN_PAREN_TYPES else 0)
+                    | (_CLOSES if name in CLOSE_PAREN_TYPES else 0)
+                )
+        self.kinds = kinds
 
     def own(self, index: int) -> Callable[[str, int], re.Match[str] | None]:
         if index not in self.compiled:
             self.compiled[index] = re.compile(unroll_escape_loops(self.specs[index][0])).match
         return self.compiled[index]
+
+
+def blank_run(t: ModuleType | SimpleNamespace) -> str | None:
+    """The character class of an ignored terminal that is a run of blanks
+    (the grammar's ``%ignore /[\\t \\f]+/``).  No other terminal starts with
+    one of its characters (a test holds the grammar to that), so after any
+    token a run of them is exactly the ignored token the lexer would find
+    next, and the token's match may take it along.  None when the tables
+    have no such terminal."""
+    for name in t.IGNORE_TYPES:
+        found = re.search(rf"\(\?P<{re.escape(name)}>(\[[^\]\\^\n\r-]+\])\+\)", t.ROOT_PATTERN)
+        if found is not None:
+            return found.group(1)
+    return None
 
 
 # A string's body in the grammar, ``([^"\\\n]|\\.)*``: "a character that is
@@ -114,13 +156,9 @@ def parse(text: str, handler: object, starts: list[int] | None = None) -> Any:
     and continued lines (as ``pivotfile_parse.statement_lines`` finds them)."""
     t = tables()
     lexers = _lexers()
-    root_match, state_specs = lexers.root, lexers.state_specs
+    root_match, state_specs, kinds = lexers.root, lexers.state_specs, lexers.kinds
     actions: list[dict[str, int]] = t.ACTIONS
-    skipped = frozenset(t.IGNORE_TYPES)
-    newline_types = frozenset(t.NEWLINE_TYPES)
-    kept = frozenset(t.KEPT_TERMINALS)
     new_token = partial(tuple.__new__, Token)  # Token(...) without its Python __new__
-    paren_change = dict.fromkeys(OPEN_PAREN_TYPES, 1) | dict.fromkeys(CLOSE_PAREN_TYPES, -1)
     reducers = _reducers(t.RULES, handler)
     stack = [t.START_STATE]
     values: list[Any] = []
@@ -152,46 +190,58 @@ def parse(text: str, handler: object, starts: list[int] | None = None) -> Any:
     parens = 0
     levels = [0]
     while pos < end:
-        types, keywords, own = state_specs[stack[-1]]
         m = root_match(text, pos)
-        type_ = m and m.lastgroup
+        type_ = group = m and m.lastgroup  # the token is its group: the match may hold blanks after it
+        types, keywords, own = state_specs[stack[-1]]
         if type_ in keywords:
-            type_ = keywords[type_].get(m.group(), type_)
+            type_ = keywords[type_].get(m.group(group), type_)
         if type_ not in types:
             m = lexers.own(own)(text, pos)
             if m is None:
                 raise NotParsed
-            type_ = m.lastgroup
+            type_ = group = m.lastgroup
             if type_ in keywords:
-                type_ = keywords[type_].get(m.group(), type_)
+                type_ = keywords[type_].get(m.group(group), type_)
         start, pos = pos, m.end()
-        token_line, column = line, start - line_start + 1
-        if type_ in newline_types:
-            newlines = text.count("\n", start, pos)
-            if newlines:
-                line += newlines
-                line_start = text.rfind("\n", start, pos) + 1
-        if type_ in skipped:
-            continue
-        if type_ == NL_TYPE:
-            if parens:  # inside brackets a newline is only space
+        kind = kinds[type_]
+        if kind == _PLAIN:  # most tokens: one line, no brackets, not kept
+            value = None
+        elif kind == _KEPT:
+            value = new_token((type_, m.group(group), line, start - line_start + 1))
+        else:
+            token_line, column = line, start - line_start + 1
+            if kind & _HAS_NEWLINES:
+                newlines = text.count("\n", start, pos)
+                if newlines:
+                    line += newlines
+                    line_start = text.rfind("\n", start, pos) + 1
+            if kind & _SKIPPED:
                 continue
-            shift(NL_TYPE, None)
-            indent_text = m.group().rpartition("\n")[2]
-            indent = indent_text.count(" ") + indent_text.count("\t") * TAB_LEN
-            if indent > levels[-1]:
-                levels.append(indent)
-                shift(INDENT_TYPE, None)
-            else:
-                while indent < levels[-1]:
-                    levels.pop()
-                    shift(DEDENT_TYPE, None)
-                if indent != levels[-1]:
-                    raise NotParsed  # dedented to no enclosing block
-                if not indent and starts is not None and pos < end and not text[pos].isspace():
-                    starts.append(line)
-            continue
-        value = new_token((type_, m.group(), token_line, column)) if type_ in kept else None
+            if kind & _NEWLINE:
+                if parens:  # inside brackets a newline is only space
+                    continue
+                shift(NL_TYPE, None)
+                nl = m.group(group)
+                indent_text = nl.rpartition("\n")[2]
+                indent = indent_text.count(" ") + indent_text.count("\t") * TAB_LEN
+                if indent > levels[-1]:
+                    levels.append(indent)
+                    shift(INDENT_TYPE, None)
+                else:
+                    while indent < levels[-1]:
+                        levels.pop()
+                        shift(DEDENT_TYPE, None)
+                    if indent != levels[-1]:
+                        raise NotParsed  # dedented to no enclosing block
+                    nl_end = start + len(nl)
+                    if not indent and starts is not None and nl_end < end and not text[nl_end].isspace():
+                        starts.append(line)
+                continue
+            value = new_token((type_, m.group(group), token_line, column)) if kind & _KEPT else None
+            if kind & _OPENS:
+                parens += 1
+            elif kind & _CLOSES:
+                parens -= 1
         while True:  # shift() inlined: this runs for every token
             action = actions[stack[-1]].get(type_)
             if action is None:
@@ -202,17 +252,15 @@ def parse(text: str, handler: object, starts: list[int] | None = None) -> Any:
                 break
             origin, size, reduce = reducers[~action]
             if size == 1:
-                del stack[-1]
                 if reduce is not None:
                     values[-1] = reduce(values[-1:])
+                stack[-1] = actions[stack[-2]][origin]
             else:
                 children = values[len(values) - size :]
                 del values[len(values) - size :]
                 del stack[len(stack) - size :]
                 values.append(reduce(children))
-            stack.append(actions[stack[-1]][origin])
-        if type_ in paren_change:
-            parens += paren_change[type_]
+                stack.append(actions[stack[-1]][origin])
     for _ in levels[1:]:
         shift(DEDENT_TYPE, None)
     return _finish(actions, reducers, stack, values, t.END_STATE)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pickle
 import re
 import sys
-import textwrap
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache
@@ -590,6 +589,8 @@ class _ToAst:
     def string(self, children) -> Literal:
         type_, text, line, column = children[0]
         if type_ == "LONG_STRING":  # a block of text: drop its indentation
+            import textwrap  # only here: most Pivotfiles have no long string
+
             value = textwrap.dedent(decode_string(text)).strip("\n").rstrip()
         elif "\\" in text or text[0] in "rR":
             value = decode_string(text)
