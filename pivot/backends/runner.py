@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping, Sequence, assert_never
 
-from pivot.backends import execute
+from pivot.backends import execute, heap
 from pivot.backends.executor import Done, Executor, Job, LocalExecutor
 from pivot.backends.progress import Failure, Progress, Summary
 from pivot.backends.schedule import Schedule
@@ -175,6 +175,7 @@ class Runner:
         self.executor: Executor = executor or LocalExecutor(self.root, options.jobs, self.groups)
         self._resources = resources or {}
         self._tally = _Tally()
+        self._settled_count = 0  # stages settled, for heap.TRIM_EVERY
         self._reasons: dict[str, tuple[ReasonNote, ...]] = {}  # of the running stages only
 
     # -- the coordinating loop ----------------------------------------------
@@ -266,6 +267,9 @@ class Runner:
     def _settled(self, address: str, outcome: Outcome, schedule: Schedule) -> None:
         """Update the schedule after ``address`` reached ``outcome``."""
         self._hashes_in_use.settled(address)
+        self._settled_count += 1
+        if self._settled_count % heap.TRIM_EVERY == 0:
+            heap.release_free_memory()  # what settled stages freed: flat memory over a long run
         match outcome:
             case Outcome.FAILED:
                 for blocked in schedule.failed(address):
