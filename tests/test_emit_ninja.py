@@ -113,19 +113,22 @@ def test_file_edited_inside_a_directory_dep_reruns_its_stage(ws):
 
 
 @pytest.mark.slow
-def test_output_edited_by_hand_is_restored_after_emit(ws):
+def test_output_edited_by_hand_is_restored_before_its_consumer_decides(ws):
     write_example(ws)
     ws.pivot("emit", "ninja")
     _ninja(ws)
     path = ws.root / "model.txt"
     good = path.read_text()
+    report = (ws.root / "sub/report.txt").stat().st_mtime_ns
     os.chmod(path, 0o644)
     path.write_text("edited by hand\n")
-    # Ninja alone sees a newer output: nothing to do (mtimes cannot tell).
-    assert "ninja: no work to do." in _ninja(ws)
-    ws.pivot("emit", "ninja")  # the plan says: restore train
-    assert _ran(_ninja(ws)) == ["train"]
+    # Ninja sees the edit through report's input; report's edge restores
+    # train's output first, as `pivot run` would, and then has nothing to do.
+    assert _ran(_ninja(ws)) == ["sub/dvc.yaml:report"]
     assert path.read_text() == good
+    assert (ws.root / "sub/report.txt").stat().st_mtime_ns == report, "report ran no command"
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
 
 
 @pytest.mark.slow
@@ -483,7 +486,7 @@ def test_only_stages_fresh_at_emit_time_keep_a_marker(ws):
     ws.pivot("emit", "ninja")
     markers = sorted(p.name for p in (ws.root / ".pivot/ninja/fresh").iterdir())
     assert "prep" not in markers, "its dep was written a moment ago: racy, no marker"
-    assert "train" in markers, "it reads only pivot's stamps"
+    assert "train" in markers, "it reads only outputs of fresh stages, recorded just now"
     _age(ws)
     ws.pivot("emit", "ninja")
     assert (ws.root / ".pivot/ninja/fresh/train").exists()
@@ -552,7 +555,11 @@ def test_only_stages_the_plan_must_force_read_a_key(ws):
     ws.pivot("emit", "ninja")
     assert _keyed(ws) == ["train"]
     assert ws.read(".pivot/ninja/keys/train") == "out 'model.txt' modified\n"  # why, for people
-    assert _ran(_ninja(ws)) == ["train"]
+    report = (ws.root / "sub/report.txt").stat().st_mtime_ns
+    # train restores its output with its old mtime, not the one Ninja saw
+    # (the edit's), so report's edge asks pivot once, and runs no command
+    assert _ran(_ninja(ws)) == ["train", "sub/dvc.yaml:report"]
+    assert (ws.root / "sub/report.txt").stat().st_mtime_ns == report
     assert _ninja(ws) == NO_WORK
 
     ws.pivot("emit", "ninja")  # up to date again: no key, and the edge stays clean
@@ -614,3 +621,94 @@ def test_a_deleted_edge_script_is_written_again_by_the_regenerate_edge(ws):
     ws.write("my data/in put.txt", "changed\n")  # the edges source it again
     assert _ran(_ninja(ws)) == ["prep", "train", "sub/dvc.yaml:report"]
     assert ws.read("it's.txt") == "CHANGED\n"
+
+
+# -- outputs' mtimes: changed only when their content changes ------------------------
+
+FAN_OUT = """\
+stages:
+  make:
+    cmd: {make}
+    deps: [{deps}]
+    outs: [out.txt]{frozen}
+  left:
+    cmd: cat out.txt > left.txt
+    deps: [out.txt]
+    outs: [left.txt]
+  right:
+    cmd: cat out.txt out.txt > right.txt
+    deps: [out.txt]
+    outs: [right.txt]
+"""
+
+
+def _fan_out(ws, make: str = "cut -c1-3 in.txt > out.txt", deps: str = "in.txt", frozen: bool = False) -> None:
+    ws.write("dvc.yaml", FAN_OUT.format(make=make, deps=deps, frozen="\n    frozen: true" if frozen else ""))
+    ws.write("in.txt", "abcdef\n")
+
+
+def _mtimes(ws, *paths: str) -> list[int]:
+    return [(ws.root / p).stat().st_mtime_ns for p in paths]
+
+
+@pytest.mark.slow
+def test_an_upstream_rerun_with_the_same_output_stops_there(ws):
+    _fan_out(ws)
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    before = _mtimes(ws, "out.txt", "left.txt", "right.txt")
+    ws.write("in.txt", "abcxyz\n")  # make reruns; its output keeps its content
+    _bump(ws, "in.txt")
+    assert _ran(_ninja(ws)) == ["make"]
+    assert _mtimes(ws, "out.txt", "left.txt", "right.txt") == before, "out.txt got its mtime back"
+    assert ws.read(".pivot/ninja/outs/out.txt").split()[1] == str(before[0])
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_an_output_written_with_an_old_mtime_still_reruns_what_reads_it(ws):
+    ws.write("src/a.txt", "first\n")
+    ws.write("src/b.txt", "second\n")
+    ws.write("choice.txt", "a.txt\n")
+    _age(ws)  # src/b.txt is older than any build below
+    _fan_out(ws, make='cp -p "src/$(cat choice.txt)" out.txt', deps="choice.txt, src")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    ws.write("choice.txt", "b.txt\n")
+    _bump(ws, "choice.txt")
+    # cp -p gives out.txt src/b.txt's old mtime: pivot gives it a new one
+    assert sorted(_ran(_ninja(ws))) == ["left", "make", "right"]
+    assert ws.read("left.txt") == "second\n"
+    assert _ninja(ws) == NO_WORK
+
+
+@pytest.mark.slow
+def test_consumers_side_by_side_restore_an_edited_output_once(ws):
+    _fan_out(ws)
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    good = ws.read("out.txt")
+    before = _mtimes(ws, "left.txt", "right.txt")
+    os.chmod(ws.root / "out.txt", 0o644)
+    ws.write("out.txt", "edited by hand\n")
+    assert sorted(_ran(_ninja(ws, "-j", "2"))) == ["left", "right"]
+    assert ws.read("out.txt") == good
+    assert _mtimes(ws, "left.txt", "right.txt") == before, "neither ran a command"
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_an_edited_output_of_a_frozen_stage_is_recorded_and_read(ws):
+    _fan_out(ws)
+    ws.pivot("run")
+    _fan_out(ws, frozen=True)
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    os.chmod(ws.root / "out.txt", 0o644)
+    ws.write("out.txt", "edited by hand\n")
+    assert sorted(_ran(_ninja(ws))) == ["left", "right"]
+    assert ws.read("left.txt") == "edited by hand\n", "a frozen stage's outputs are recorded as they are"
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout

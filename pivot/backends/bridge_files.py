@@ -15,6 +15,7 @@ replaced or removed, never written through.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import posixpath
 import stat
@@ -153,6 +154,28 @@ class BridgeFiles:
                 os.utime(handle)
             finally:
                 os.close(handle)
+
+    @contextmanager
+    def exclusive(self, relpath: str) -> Iterator[None]:
+        """Hold an exclusive ``flock`` on ``relpath`` (created when missing; a
+        symlink there is replaced, never followed): one holder at a time
+        among the commands Ninja runs side by side."""
+        fd, name = self._where(relpath)
+        assert fd is not None
+        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
+        with self._naming(relpath):
+            try:
+                handle = os.open(name, flags, 0o666, dir_fd=fd)
+            except OSError:
+                if not self._is_link(fd, name):
+                    raise
+                os.unlink(name, dir_fd=fd)
+                handle = os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # the kernel drops it if we die
+            yield
+        finally:
+            os.close(handle)
 
     @staticmethod
     def _is_link(fd: int, name: str) -> bool:

@@ -16,9 +16,10 @@ through small files under ``.pivot/ninja/`` named here:
   also reads a key file (``keys/``) that emit makes newer than anything;
   other edges read none (a changed command reruns an edge through Ninja's
   own command hash in ``.ninja_log``);
-* downstream edges read per-output stamps (``outs/``) holding the output's
-  content hash, rewritten only when it changes (with ``restat``, an output
-  rewritten with the same content stops propagation);
+* downstream edges read the outputs themselves; the bridge gives an output
+  rewritten with the same content its previous mtime back (remembered in
+  ``outs/``), so that with ``restat`` it stops propagation as Ninja's own
+  "unchanged output" does;
 * a source directory dep is read through a stamp (``dirs/``) whose edge
   depends on every file and subdirectory listed at emit time (``lists/``);
 * an edge Ninja finds dirty first asks pivot (``pivot emit ninja-prepare``)
@@ -75,7 +76,9 @@ def key_path(address: str) -> str:
     return f"{NINJA_DIR}/keys/{_flat(address)}"
 
 
-def out_stamp(path: str) -> str:
+def out_record(path: str) -> str:
+    """What the bridge last recorded of an output (its hash, the mtime it
+    gave it); not read by Ninja (see ninja_bridge.settle_outputs)."""
     return f"{NINJA_DIR}/outs/{_flat(path)}"
 
 
@@ -421,7 +424,7 @@ def edge_script(pivot_command: str) -> str:
         "#   set -- ADDRESS FRESH TOUCH OUTPUT... '' INPUT...",
         "# FRESH: the stage's fresh marker ('' for none); TOUCH: the stamp to touch",
         "# when it writes into a directory dep ('' for none); OUTPUT: Ninja's $out,",
-        "# the outputs and their stamps; INPUT: Ninja's $in.  It exits when the",
+        "# the outputs and that stamp; INPUT: Ninja's $in.  It exits when the",
         "# stage has no command to run, else leaves \"$@\" set to the shell",
         "# `pivot run` would use, the environment exported, and _pivot_finish",
         "# (record the stage) defined.",
@@ -454,13 +457,13 @@ def edge_script(pivot_command: str) -> str:
 # What a stage edge runs (rules ``stage`` and ``stage_long``).  Per edge:
 # ``$addr`` (the address as a shell word), ``$fresh`` (its marker, when it
 # has one), ``$touch`` (the stamp of an edge writing into a directory dep),
-# ``$out`` (outputs and stamps), ``$in`` (everything it reads), ``$script``
+# ``$out`` (outputs, and that stamp), ``$in`` (everything it reads), ``$script``
 # (the commands).  The rest is in the edge script: few words here, since
 # Ninja expands and hashes this for every edge on every run.
 _STAGE_COMMAND = (
     """set -- $addr "$fresh" "$touch" $out '' $in;""",
     f". {EDGE_SCRIPT};",
-    "$script && _pivot_finish",  # _pivot_finish: records the stage, refreshes its stamps
+    "$script && _pivot_finish",  # _pivot_finish: records the stage, settles its outputs' mtimes
 )
 
 # The four rules every emitted file holds.  Stage addresses reach pivot
@@ -557,7 +560,7 @@ def _stage_build(
     for dep in stage.deps:
         check_path(dep.path, what=f"dependency of {where}")
         related = related_outs(index, dep.path)
-        inputs.update(dict.fromkeys(out_stamp(o) for o in related))
+        inputs.update(dict.fromkeys(related))
         if dep.path in source_dirs:
             inputs[dir_stamp(dep.path)] = None
         elif not related:
@@ -565,16 +568,15 @@ def _stage_build(
             sources[dep.path] = None
     for params in stage.params:
         # Params values reach the edge through the regenerate edge and the
-        # key file; a params file some stage writes is also read through
-        # that output's stamp.
-        inputs.update(dict.fromkeys(out_stamp(o) for o in related_outs(index, params.path)))
+        # key file; a params file some stage writes is also read as that
+        # stage's output.
+        inputs.update(dict.fromkeys(related_outs(index, params.path)))
     if stage.always_changed or stage.is_callback:
         inputs[ALWAYS] = None
 
     for out in stage.outs:
         check_path(out.path, what=f"output of {where}")
     outputs = tuple(out.path for out in stage.outs) or (done_stamp(stage.address),)
-    outputs += tuple(out_stamp(out.path) for out in stage.outs)
     touch: tuple[tuple[str, str], ...] = ()
     if writes_into_dep:
         outputs += (wrote_stamp(stage.address),)

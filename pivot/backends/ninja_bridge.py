@@ -10,8 +10,8 @@ files Meson generates:
 * at build time, through the hidden ``pivot emit ninja-*`` commands:
   ``prepare_stage`` before a stage edge's commands (do what ``pivot run``
   does for the stage's action, short of running the commands),
-  ``finish_stage`` after them (record the stage, refresh its stamps), and
-  the directory stamps.
+  ``finish_stage`` after them (record the stage, settle its outputs'
+  mtimes), and the directory stamps.
 
 Every path written, replaced or removed is checked first: outputs with
 ``pivot.containment.writable_path``, the files under ``.pivot/ninja`` through
@@ -41,7 +41,7 @@ from pivot.backends.ninja import (
     fresh_marker,
     key_path,
     list_path,
-    out_stamp,
+    out_record,
     related_outs,
     wrote_stamp,
 )
@@ -53,6 +53,7 @@ from pivot.optimizer import Action, Decision
 
 if TYPE_CHECKING:
     from pivot.state import State
+    from pivot.state.locks import LockRecord
 
 
 # -- what is on disk at emit time ---------------------------------------------------
@@ -122,7 +123,7 @@ def _has_work_ninja_cannot_see(decision: Decision) -> bool:
         case Action.CHECKOUT | Action.RECORD_FROZEN:
             return True
         case Action.RUN | Action.RESTORE_RUN:
-            return bool(decision.own_reasons)  # an upstream rerun shows through the stamps
+            return bool(decision.own_reasons)  # an upstream rerun shows through its outputs' mtimes
         case Action.UP_TO_DATE | Action.FROZEN:
             return False
     assert_never(action)
@@ -182,16 +183,93 @@ def listing_changed(files: BridgeFiles, relpath: str) -> bool:
     return list_dir(root, relpath, listed.outs) != listed
 
 
-def write_out_stamps(files: BridgeFiles, stage: Stage, state: "State") -> None:
-    """Stamp each output with its recorded hash; untouched when unchanged,
-    so ``restat`` stops Ninja from rerunning what depends on it."""
-    record = state.locks.read(stage.address)
-    for out in stage.outs:
-        entry = record.out(out.path) if record else None
-        files.write_if_changed(out_stamp(out.path), (entry.hash if entry else "absent") + "\n")
+def _read_out_record(files: BridgeFiles, relpath: str) -> tuple[str, int] | None:
+    """(hash, mtime in ns) from an ``outs/`` record; None when there is none
+    (or it is unreadable, or from an older pivot: nothing to go by)."""
+    text = files.read_text(relpath)
+    parts = text.split() if text is not None else ()
+    if len(parts) != 2 or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
+
+
+def _write_out_record(files: BridgeFiles, out_path: str, digest: str | None, mtime_ns: int | None) -> None:
+    relpath = out_record(out_path)
+    if digest is None or mtime_ns is None:
+        files.unlink(relpath)  # nothing recorded or nothing there: no mtime to keep
+    else:
+        files.write_if_changed(relpath, f"{digest} {mtime_ns}\n")
+
+
+def _mark_done(files: BridgeFiles, stage: Stage) -> None:
+    """A stage without outputs: its edge's output is a marker, new each time."""
     if not stage.outs:
         files.write_if_changed(done_stamp(stage.address), "done\n")
         files.touch(done_stamp(stage.address))
+
+
+def _recorded_hash(record: "LockRecord | None", path: str) -> str | None:
+    entry = record.out(path) if record is not None else None
+    return entry.hash if entry is not None else None
+
+
+def remember_outputs(files: BridgeFiles, stage: Stage, state: "State") -> None:
+    """Record each output of a stage found up to date as it is (its recorded
+    hash, its mtime now): what ``settle_outputs`` compares with next."""
+    record = state.locks.read(stage.address)
+    base = os.fspath(files.root)
+    for out in stage.outs:
+        try:
+            mtime: int | None = os.stat(os.path.join(base, out.path)).st_mtime_ns
+        except OSError:
+            mtime = None
+        _write_out_record(files, out.path, _recorded_hash(record, out.path), mtime)
+    _mark_done(files, stage)
+
+
+def settle_outputs(files: BridgeFiles, stage: Stage, state: "State") -> None:
+    """After pivot wrote a stage's outputs (its commands ran, or they were
+    restored or re-recorded): give each the mtime Ninja must see.
+
+    Ninja reruns what reads a file newer than its last build; pivot, what
+    reads changed content.  So an output whose content is what the last
+    record says gets that record's mtime back (with ``restat``, Ninja then
+    stops there: pivot's early cutoff), and one whose content changed gets
+    the current time, newer than anything read before, even when it was
+    written with an old mtime (``cp -p``, a link to an older cache object).
+    The stat cache learns the restored mtime, so no later command hashes
+    the file again.  An output leading outside the project (a symlink) keeps
+    its mtime: pivot changes nothing there."""
+    record = state.locks.read(stage.address)
+    base = os.fspath(files.root)
+    real_root = os.path.realpath(base)
+    now = time.time_ns()
+    for out in stage.outs:
+        digest = _recorded_hash(record, out.path)
+        path = os.path.join(base, out.path)
+        previous = _read_out_record(files, out_record(out.path))
+        wanted = previous[1] if previous is not None and previous[0] == digest else now
+        try:
+            st = os.stat(path)
+            real = os.path.realpath(path)
+            if st.st_mtime_ns != wanted and (real == real_root or real.startswith(real_root + os.sep)):
+                os.utime(path, ns=(st.st_atime_ns, wanted))
+                st = os.stat(path)
+                _teach_stat_cache(state, out.path, st, digest)
+            mtime: int | None = st.st_mtime_ns
+        except OSError:  # gone, or not ours to change: Ninja sees what is there
+            mtime = None
+        _write_out_record(files, out.path, digest, mtime)
+    _mark_done(files, stage)
+
+
+def _teach_stat_cache(state: "State", relpath: str, st: os.stat_result, digest: str | None) -> None:
+    """Remember a file's hash under the mtime it was just given (the hash
+    was taken a moment ago, under the mtime its writer left)."""
+    info = state.hasher.hash(relpath)  # known already: recorded just now
+    statdb = state.hasher.statdb
+    if statdb is not None and info is not None and not info.is_dir and info.hash == digest:
+        statdb.store(relpath, st, digest)
 
 
 def write_dir_stamp(files: BridgeFiles, relpath: str, stamp: str, state: "State") -> None:
@@ -219,8 +297,8 @@ def mark_fresh(
 
     Without a ``.ninja_log`` (the first ``ninja``, say after ``pivot run``)
     Ninja finds every edge dirty, and each would start pivot only to hear
-    that its stage is fresh.  So for each fresh stage this writes the stamps
-    that ``ninja-prepare`` would write, then a marker whose mtime is that of
+    that its stage is fresh.  So for each fresh stage this records its
+    outputs as ``ninja-prepare`` would, then a marker whose mtime is that of
     the edge's newest input: while every output exists and no input is newer
     than the marker, the edge knows without pivot that nothing changed since
     (Ninja's own rule, with the marker for the log).  Any other stage loses
@@ -236,17 +314,21 @@ def mark_fresh(
         write_dir_stamp(files, relpath, dir_stamp(relpath), state)
     for build in model.stage_edges:
         if build.stage in fresh:
-            write_out_stamps(files, fresh[build.stage], state)
+            remember_outputs(files, fresh[build.stage], state)
             wrote = wrote_stamp(build.stage)
             if wrote in build.outputs and not files.exists(wrote):
                 files.touch(wrote)
     racy_after = time.time_ns() - RACY_WINDOW_NS
+    # Outputs just recorded above: a later change comes from their stage's
+    # edge (settle_outputs: a new mtime) or by hand (which Ninja never saw
+    # through a marker either way; the next emit's plan does).
+    recorded = {out.path for stage in fresh.values() for out in stage.outs}
     for build in model.stage_edges:
         assert build.stage is not None
         relpath = fresh_marker(build.stage)
         newest = None
         if build.stage in fresh and build.fresh is not None:
-            newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after)
+            newest = _newest_mtime(root, (*build.inputs, *build.implicit), racy_after, recorded)
         if newest is None or not all(os.path.lexists(os.path.join(base, p))
                                      for p in (*build.outputs, *build.implicit_outputs)):
             files.unlink(relpath)
@@ -255,11 +337,12 @@ def mark_fresh(
         files.set_mtime_ns(relpath, newest)
 
 
-def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | None:
+def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int, recorded: Collection[str]) -> int | None:
     """The newest mtime (ns, symlinks followed, as Ninja stats) of ``paths``;
     None when one is missing, or when a file of the user's changed after
     ``racy_after``: a change within the same mtime tick would then go unseen
-    (the stat cache's racy rule; pivot's own stamps are not edited behind it)."""
+    (the stat cache's racy rule; pivot's own stamps are not edited behind
+    it, nor are the ``recorded`` outputs of fresh stages)."""
     newest = 0
     base = os.fspath(root)
     for path in paths:
@@ -267,7 +350,7 @@ def _newest_mtime(root: Path, paths: Iterable[str], racy_after: int) -> int | No
             mtime = os.stat(os.path.join(base, path)).st_mtime_ns
         except OSError:
             return None
-        if mtime > racy_after and not path.startswith(NINJA_DIR + "/"):
+        if mtime > racy_after and path not in recorded and not path.startswith(NINJA_DIR + "/"):
             return None
         newest = max(newest, mtime)
     return newest
@@ -283,6 +366,7 @@ def prune_bridge_files(files: BridgeFiles, model: NinjaFile, source_dirs: Collec
              for path in (*build.outputs, *build.implicit_outputs, *build.inputs, *build.implicit)}
     named.update(list_path(path) for path in source_dirs)
     named.update(build.fresh for build in model.stage_edges if build.fresh is not None)
+    named.update(out_record(path) for build in model.stage_edges for path in build.outputs)
     for kind in _BRIDGE_DIRS:
         relpath = f"{NINJA_DIR}/{kind}"
         for name in files.file_names(relpath):
@@ -293,21 +377,108 @@ def prune_bridge_files(files: BridgeFiles, model: NinjaFile, source_dirs: Collec
 # -- around a stage edge's commands ---------------------------------------------------
 
 
-def prepare_stage(files: BridgeFiles, stage: Stage, state: "State", *, wrote: str | None = None) -> bool:
+SETTLE_LOCK = f"{NINJA_DIR}/settle.lock"  # one edge at a time repairs an upstream output
+
+
+def prepare_stage(files: BridgeFiles, stage: Stage, state: "State", *, pipeline: Pipeline | None = None,
+                  wrote: str | None = None) -> bool:
     """Before a stage edge's commands, do what ``pivot run`` does for the
     stage's action, short of running the commands: True when they must run
     (outputs then prepared as the runner does); otherwise restore, re-record
-    a frozen stage, refresh the stamps, and return False.
+    a frozen stage, settle or remember the outputs, and return False.
+
+    With ``pipeline``, an output of a direct upstream stage edited by hand
+    since it was recorded is first restored (re-recorded, for a frozen
+    stage), as ``pivot run`` would have done before reaching this stage:
+    Ninja sees such an edit through this stage's input, never through the
+    upstream edge, whose inputs did not change.
 
     ``wrote`` (the stage's ``wrote/`` stamp) is touched when its outputs are
     about to be written, and created when missing (it is an edge output)."""
+    decision = _decide(stage, state)
+    if pipeline is not None and decision.action in (Action.RUN, Action.RESTORE_RUN):
+        if _repair_upstream(files, stage, pipeline, state):
+            decision = _decide(stage, state)
+    return _carry_out(files, decision, state, wrote)
+
+
+def _decide(stage: Stage, state: "State") -> Decision:
     from pivot import optimizer
 
-    decision = optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
-    must_run = _carry_out(files, decision, state, wrote)
-    if not must_run:
-        write_out_stamps(files, stage, state)
-    return must_run
+    return optimizer.consult_run_cache(optimizer.check_stage(stage, state), state)
+
+
+def _repair_upstream(files: BridgeFiles, stage: Stage, pipeline: Pipeline, state: "State") -> bool:
+    """Repair the outputs of direct upstream stages that ``stage`` reads and
+    that no longer hold what their stage recorded; True when any was looked
+    at (then the stage's deps are read again: an edge beside this one may
+    have repaired them meanwhile).  One edge at a time, under SETTLE_LOCK."""
+    from pivot import optimizer
+    from pivot.optimizer import ReasonKind
+
+    explained = optimizer.check_stage(stage, state, explain=True)
+    changed = {r.path: r.new for r in explained.reasons
+               if r.kind in (ReasonKind.DEP_MODIFIED, ReasonKind.DEP_DELETED) and r.path is not None}
+    if not changed:
+        return False
+    suspects = [producer for producer in (pipeline.stage(a) for a in pipeline.upstream.get(stage.address, ()))
+                if _may_differ_from_record(producer, changed, state)]
+    if not suspects:
+        return False
+    with files.exclusive(SETTLE_LOCK):
+        for producer in suspects:
+            for out in producer.outs:
+                state.hasher.invalidate(out.path)
+            _repair(files, optimizer.check_stage(producer, state), state)
+    for path in changed:
+        state.hasher.invalidate(path)
+    return True
+
+
+def _may_differ_from_record(producer: Stage, changed: Mapping[str, str | None], state: "State") -> bool:
+    """Whether a changed dep of the consumer is (in, or around) an output of
+    ``producer`` that may not hold what ``producer`` recorded.  The usual
+    case, an upstream stage that just ran, is settled by one comparison
+    with its record: the dep's hash is the output's recorded hash."""
+    record = state.locks.read(producer.address)
+    for out in producer.outs:
+        for path, digest in changed.items():
+            if not _related(out.path, path):
+                continue
+            entry = record.out(out.path) if record is not None else None
+            if path != out.path or entry is None or entry.hash != digest:
+                return True
+    return False
+
+
+def _repair(files: BridgeFiles, decision: Decision, state: "State") -> None:
+    """An upstream stage's work when it needs no command; else nothing."""
+    stage = decision.stage
+    action = decision.action
+    match action:
+        case Action.CHECKOUT:
+            if _restore(files.root, decision, state):
+                _touch_wrote(files, _existing_wrote(files, stage), writes=True)
+                settle_outputs(files, stage, state)
+            return
+        case Action.RECORD_FROZEN:
+            _record_frozen(decision, state)
+            settle_outputs(files, stage, state)
+            return
+        case Action.RUN | Action.RESTORE_RUN | Action.UP_TO_DATE | Action.FROZEN:
+            return  # its own edge's work (Ninja runs it first when its inputs changed), or none
+    assert_never(action)
+
+
+def _related(out: str, path: str) -> bool:
+    """Whether output ``out`` is ``path``, holds it or lies inside it."""
+    return out == path or path.startswith(out + "/") or out.startswith(path + "/") or path == "."
+
+
+def _existing_wrote(files: BridgeFiles, stage: Stage) -> str | None:
+    """The stage's ``wrote/`` stamp, when its edge has one (it writes into a directory dep)."""
+    stamp = wrote_stamp(stage.address)
+    return stamp if files.exists(stamp) else None
 
 
 def _carry_out(files: BridgeFiles, decision: Decision, state: "State", wrote: str | None) -> bool:
@@ -325,13 +496,16 @@ def _carry_out(files: BridgeFiles, decision: Decision, state: "State", wrote: st
             if not _restore(root, decision, state):
                 prepare_outputs(root, stage)  # the restore could not happen: run instead, as `pivot run` does
                 return True
+            settle_outputs(files, stage, state)
             return False
         case Action.RECORD_FROZEN:
             _touch_wrote(files, wrote, writes=False)
             _record_frozen(decision, state)
+            settle_outputs(files, stage, state)
             return False
         case Action.UP_TO_DATE | Action.FROZEN:
             _touch_wrote(files, wrote, writes=False)
+            remember_outputs(files, stage, state)
             return False
     assert_never(action)
 
@@ -380,10 +554,10 @@ def _record_frozen(decision: Decision, state: "State") -> None:
 
 def finish_stage(files: BridgeFiles, stage: Stage, state: "State") -> None:
     """After a stage edge's commands: record the stage (as ``pivot commit``
-    does) and refresh its output stamps."""
+    does) and settle its outputs' mtimes."""
     from pivot.state import record
 
     for out in stage.outs:
         state.hasher.invalidate(out.path)
     record.commit_stage(stage, state)
-    write_out_stamps(files, stage, state)
+    settle_outputs(files, stage, state)

@@ -185,15 +185,15 @@ def _one_line_errors(context: str) -> Iterator[None]:
 
 
 def _stage(address: str):
-    """The project and the stage at exactly ``address`` (no target resolution:
-    emitted files name stages by address)."""
+    """The project, its pipeline and the stage at exactly ``address`` (no
+    target resolution: emitted files name stages by address)."""
     proj = common.project()
     pipeline = common.load(proj)
     if address not in pipeline.by_address:
         from pivot.errors import PivotError
 
         raise PivotError(f"no stage '{address}' in the pipeline (emit the file again)")
-    return proj, pipeline.stage(address)
+    return proj, pipeline, pipeline.stage(address)
 
 
 @command.command("sh-prepare", hidden=True)
@@ -203,7 +203,7 @@ def sh_prepare(address: str) -> None:
     `pivot run` does (persist outputs made private and writable)."""
     from pivot.backends import ninja_bridge
 
-    proj, stage = _stage(address)
+    proj, _, stage = _stage(address)
     with _one_line_errors(f"stage '{address}'"):
         ninja_bridge.prepare_outputs(proj.root, stage)
 
@@ -219,11 +219,12 @@ def ninja_prepare(address: str, wrote: str | None) -> None:
     from pivot.state import State
     from pivot.state.runlock import CacheLock
 
-    proj, stage = _stage(address)
+    proj, pipeline, stage = _stage(address)
     # it may restore from the cache: take the lock `pivot checkout` and gc take
     with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state, \
             BridgeFiles(proj.root) as files:
-        must_run = ninja_bridge.prepare_stage(files, stage, state, wrote=proj.relpath(wrote) if wrote else None)
+        must_run = ninja_bridge.prepare_stage(files, stage, state, pipeline=pipeline,
+                                              wrote=proj.relpath(wrote) if wrote else None)
     if not must_run:
         raise SystemExit(ninja.FRESH_EXIT)
 
@@ -231,8 +232,8 @@ def ninja_prepare(address: str, wrote: str | None) -> None:
 @command.command("ninja-finish", hidden=True)
 @click.argument("address")
 def ninja_finish(address: str) -> None:
-    """After the stage's commands: record it (as `pivot commit`) and refresh
-    its output stamps."""
+    """After the stage's commands: record it (as `pivot commit`) and settle
+    its outputs' mtimes."""
     import time
 
     from pivot.backends import ninja_bridge
@@ -240,7 +241,7 @@ def ninja_finish(address: str) -> None:
     from pivot.state import State, audit
     from pivot.state.runlock import CacheLock
 
-    proj, stage = _stage(address)
+    proj, _, stage = _stage(address)
     # gc waits for us, we wait for gc
     with _one_line_errors(f"stage '{address}'"), CacheLock(proj), State.open(proj) as state, \
             BridgeFiles(proj.root) as files:
