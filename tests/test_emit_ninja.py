@@ -712,3 +712,50 @@ def test_an_edited_output_of_a_frozen_stage_is_recorded_and_read(ws):
     assert ws.read("left.txt") == "edited by hand\n", "a frozen stage's outputs are recorded as they are"
     assert _ninja(ws) == NO_WORK
     assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_a_directory_output_keeps_its_mtime_unless_its_content_changes(ws):
+    ws.write("dvc.yaml", """\
+stages:
+  split:
+    cmd: mkdir parts && cut -c1 in.txt > parts/a && cut -c2 in.txt > parts/b
+    deps: [in.txt]
+    outs: [parts]
+  join:
+    cmd: cat parts/a parts/b > joined.txt
+    deps: [parts]
+    outs: [joined.txt]
+""")
+    ws.write("in.txt", "xyz\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    before = _mtimes(ws, "parts", "joined.txt")
+    ws.write("in.txt", "xyw\n")  # the first two characters stay
+    _bump(ws, "in.txt")
+    assert _ran(_ninja(ws)) == ["split"]
+    assert _mtimes(ws, "parts", "joined.txt") == before
+    ws.write("in.txt", "wyw\n")
+    _bump(ws, "in.txt")
+    assert _ran(_ninja(ws)) == ["split", "join"]
+    assert ws.read("joined.txt") == "w\ny\n"
+    assert _ninja(ws) == NO_WORK
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("link", ["symlink", "hardlink"])
+def test_an_output_linked_to_an_older_cache_object_still_reruns_what_reads_it(ws, link):
+    """In link modes an output becomes its cache object (a symlink, or the
+    same inode): back to earlier content, it is the earlier object, with
+    that object's mtime, and what reads it must still rerun."""
+    ws.write(".pivot/config", f"[cache]\ntype = {link}\n")
+    _fan_out(ws)
+    ws.pivot("emit", "ninja")
+    for text, expected in (("abcdef\n", "abc\n"), ("xyzdef\n", "xyz\n"), ("abcdef\n", "abc\n")):
+        ws.write("in.txt", text)
+        _bump(ws, "in.txt")
+        _ninja(ws)
+        assert ws.read("left.txt") == expected
+    assert (ws.root / "out.txt").is_symlink() == (link == "symlink")
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
