@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Collection, Iterable, Mapping, assert_never
@@ -238,8 +239,13 @@ def settle_outputs(files: BridgeFiles, stage: Stage, state: "State") -> None:
     the current time, newer than anything read before, even when it was
     written with an old mtime (``cp -p``, a link to an older cache object).
     The stat cache learns the restored mtime, so no later command hashes
-    the file again.  An output leading outside the project (a symlink) keeps
-    its mtime: pivot changes nothing there."""
+    the file again.
+
+    A file shared with others (a cache object in hardlink or symlink mode,
+    which every output of the same content links to) is never set back: its
+    one mtime is theirs too, and it already stays put while its content
+    does (the same content is the same object).  An output leading outside
+    the project keeps its mtime: pivot changes nothing there."""
     record = state.locks.read(stage.address)
     base = os.fspath(files.root)
     real_root = os.path.realpath(base)
@@ -248,9 +254,11 @@ def settle_outputs(files: BridgeFiles, stage: Stage, state: "State") -> None:
         digest = _recorded_hash(record, out.path)
         path = os.path.join(base, out.path)
         previous = _read_out_record(files, out_record(out.path))
-        wanted = previous[1] if previous is not None and previous[0] == digest else now
+        unchanged = previous is not None and previous[0] == digest
         try:
             st = os.stat(path)
+            shared = os.path.islink(path) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1)
+            wanted = st.st_mtime_ns if unchanged and shared else previous[1] if unchanged else now
             real = os.path.realpath(path)
             if st.st_mtime_ns != wanted and (real == real_root or real.startswith(real_root + os.sep)):
                 os.utime(path, ns=(st.st_atime_ns, wanted))
