@@ -763,3 +763,30 @@ def test_an_output_linked_to_an_older_cache_object_still_reruns_what_reads_it(ws
     assert (ws.root / "out.txt").is_symlink() == (link == "symlink")
     assert _ninja(ws) == NO_WORK
     assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
+@pytest.mark.slow
+def test_an_edited_output_pivot_cannot_restore_is_read_then_remade_after_emit(ws):
+    ws.write("dvc.yaml", """\
+stages:
+  make:
+    cmd: cut -c1-3 in.txt > out.txt
+    deps: [in.txt]
+    outs:
+      - out.txt:
+          cache: false
+  left:
+    cmd: cat out.txt > left.txt
+    deps: [out.txt]
+    outs: [left.txt]
+""")
+    ws.write("in.txt", "abcdef\n")
+    ws.pivot("emit", "ninja")
+    _ninja(ws)
+    ws.write("out.txt", "edited by hand\n")
+    assert _ran(_ninja(ws)) == ["left"]  # nothing to restore it from: read as it is
+    assert ws.read("left.txt") == "edited by hand\n"
+    ws.pivot("emit", "ninja")  # the plan: make must run (its output changed)
+    assert _ran(_ninja(ws)) == ["make", "left"]
+    assert ws.read("left.txt") == "abc\n"
+    assert _ninja(ws) == NO_WORK
