@@ -728,12 +728,15 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
     stage = decision.stage
     if not runcache.eligible(stage):
         return decision
-    inputs = _current_inputs(stage, state, restored or {})
-    # the inputs are read even when no run cache holds anything: reading them
-    # is what reports a dangling dep here; only the key and the lookups are saved
     if local is None:
         local = state.runcache.may_hold_entries()
-    if inputs is None or not (local or state.remote is not None):
+    if not (local or state.remote is not None):
+        # no key to look up: only what reading the inputs would report (a
+        # dangling dep) is still owed, and a stat says it for a file that is there
+        _check_inputs_readable(stage, state, restored or {})
+        return decision
+    inputs = _current_inputs(stage, state, restored or {})
+    if inputs is None:
         return decision
     key = runcache.run_key(stage, stage.cmds, *inputs)
     paths = [o.path for o in stage.outs]
@@ -747,6 +750,15 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
             return replace(decision, action=Action.RESTORE_RUN, run_entry=entry,
                            source=RestoreSource.REMOTE_RUN_CACHE)
     return decision
+
+
+def _check_inputs_readable(stage: Stage, state: "State", restored: Mapping[str, str]) -> None:
+    """Raise what reading the stage's run key would raise (a dangling dep, a
+    params file that cannot be read), without hashing the deps that are there."""
+    for dep in stage.deps:
+        if not (restored and _touched_by(dep.path, restored)):
+            state.hasher.refuse_dangling(dep.path)
+    runcache.current_params(stage, state)
 
 
 def _current_inputs(

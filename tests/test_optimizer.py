@@ -242,3 +242,22 @@ def test_status_view_reports_workspace_as_is(ws):
         plan = make_plan(pipeline, stages, state, assume_restored=False, explain=True)
     assert [d.action for d in plan.decisions] == [Action.CHECKOUT, Action.RUN, Action.RUN]
     assert [r.kind for r in plan.decisions[1].own_reasons] == [ReasonKind.DEP_DELETED]
+
+
+def test_a_never_run_plan_with_no_run_cache_reads_no_dep_but_names_a_dangling_one(ws):
+    """Without a run-cache entry anywhere there is no key to compute: the
+    deps of never-run stages are only looked at (a stat), not read; what
+    reading them would report still is."""
+    import os
+
+    ws.write("a.txt", "a")
+    ws.write("data/b.txt", "b")
+    stages = [stage("s", deps=("a.txt", "data"), outs=("s.out",)), stage("t", deps=("s.out",), outs=("t.out",))]
+    pipeline = graph.build_pipeline(stages)
+    with open_state(ws) as state:
+        plan = make_plan(pipeline, stages, state)
+        assert [d.action for d in plan.decisions] == [Action.RUN, Action.RUN]
+        assert state.hasher.files_read == 1, "only the file inside the directory dep (a walk finds its links)"
+    os.symlink("nowhere", ws.root / "data/dangling")
+    with open_state(ws) as state, pytest.raises(PivotError, match="dangling"):
+        make_plan(pipeline, stages, state)

@@ -146,6 +146,19 @@ class Hasher:
                 return None
         return self.hash(relpath)
 
+    def refuse_dangling(self, relpath: str) -> None:
+        """Raise what ``hash`` would raise for ``relpath`` (a dangling
+        symlink, an unreadable path, one inside a directory), at the cost of
+        a stat for a file that is there: nothing is read or looked up."""
+        if relpath in self._hashes:
+            return
+        try:
+            st = os.stat(self._prefix + relpath)
+        except OSError:
+            st = None
+        if st is None or stat_mod.S_ISDIR(st.st_mode) or not stat_mod.S_ISREG(st.st_mode):
+            self.hash(relpath)
+
     def hash_out(self, relpath: str) -> HashInfo | None:
         """``hash`` for an output: a dangling link or a link loop there counts
         as missing (the stage makes the output again, or it is restored);
