@@ -137,6 +137,11 @@ class Stage:
         return self.file.endswith(".dvc")
 
     @property
+    def in_dvc_yaml(self) -> bool:
+        """Defined in a ``dvc.yaml`` (DVC may have recorded it in a ``dvc.lock``)."""
+        return self.file == "dvc.yaml" or self.file.endswith("/dvc.yaml")
+
+    @property
     def is_callback(self) -> bool:
         """DVC's callback stage: no deps and no outs, so it always runs."""
         return not self.deps and not self.params and not self.outs

@@ -110,6 +110,8 @@ class State:
         set, nothing written: see ``record.persist_adoptions``) when the
         workspace still matches it, else a ``DvcLockRecord`` to compare
         with, or None."""
+        if not (stage.in_dvc_yaml or stage.is_tracked_data):
+            return None  # a Pivotfile's stage: DVC never recorded it (and dvclock stays unimported)
         if self._adopter is None:
             from pivot.state.dvclock import Adopter
 

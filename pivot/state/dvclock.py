@@ -195,7 +195,7 @@ class Adopter:
         if stage.is_tracked_data:
             entry = self._tracked(stage.file)
             return (entry, stage.file) if entry is not None else None
-        if not (stage.file == "dvc.yaml" or stage.file.endswith("/dvc.yaml")):  # a Pivotfile's stage
+        if not stage.in_dvc_yaml:  # a Pivotfile's stage
             return None
         lock_path = posixpath.join(posixpath.dirname(stage.file), "dvc.lock")
         entry = self._stages(lock_path).get(stage.name)
