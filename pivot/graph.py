@@ -9,6 +9,7 @@ pure: they look only at the IR, never at the disk.
 from __future__ import annotations
 
 import bisect
+from dataclasses import replace
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 from pivot.errors import PipelineError
@@ -128,7 +129,8 @@ def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipe
 
     pipeline = Pipeline(stages=tuple(stages), upstream=upstream, sources=tuple(dict.fromkeys(sources)))
     _check_acyclic(pipeline)
-    return pipeline
+    order = run_order(pipeline, pipeline.by_address)
+    return replace(pipeline, in_run_order=tuple(pipeline.by_address[a] for a in order))
 
 
 # Names a stage may never write: removing an output before its stage runs

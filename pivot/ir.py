@@ -166,6 +166,11 @@ class Pipeline:
     # equal identities mean equal stages, so the verdict memo can skip
     # comparing each stage's definition.
     identity: str | None = field(default=None, compare=False)
+    # Every stage in the order a run of the whole pipeline takes them
+    # (``graph.run_order``), worked out once when the stages are linked and
+    # kept in the pipeline cache: a plan of everything need not sort 20,000
+    # stages again.  Empty when not worked out (a pipeline built by hand).
+    in_run_order: tuple[Stage, ...] = field(default=(), compare=False, repr=False)
 
     @cached_property
     def by_address(self) -> dict[str, Stage]:

@@ -84,6 +84,8 @@ def select(
     ``downstream``).
     """
     if not targets:
+        if pipeline.in_run_order or not pipeline.stages:
+            return list(pipeline.in_run_order)
         chosen: set[str] = set(pipeline.by_address)
     else:
         named: list[str] = []

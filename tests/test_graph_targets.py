@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from pivot import graph, targets
@@ -9,6 +11,7 @@ from pivot.errors import PipelineError
 from pivot.frontends import load_pipeline
 from pivot.ir import Dep, Out, Stage
 from pivot.project import Project
+from pivot.state.statdb import RACY_WINDOW_NS
 
 PIPELINE = """\
 stages:
@@ -47,6 +50,37 @@ def test_edges_and_run_order(ws):
     assert pipeline.upstream["train@a"] == ("prepare",)  # dep inside an out dir
     assert pipeline.upstream["report"] == ("train@a", "train@b")
     assert graph.run_order(pipeline, ["report", "prepare"]) == ["prepare", "report"]
+
+
+@pytest.mark.slow
+def test_the_whole_run_order_is_worked_out_once_and_kept_in_the_cache(ws):
+    proj = project_with(ws, """\
+stages:
+  report:
+    cmd: echo
+    deps: [model]
+  train:
+    cmd: echo
+    deps: [data]
+    outs: [model]
+  prepare:
+    cmd: echo
+    outs: [data]
+  other:
+    cmd: echo
+""")
+    (ws.root / ".pivot").mkdir()
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)  # a file changed (ctime too) in the last two seconds is never cached
+    built = load_pipeline(proj)
+    cached = load_pipeline(proj)
+    assert cached.identity is not None, "the second load came from the pipeline cache"
+    for pipeline in (built, cached):
+        expected = graph.run_order(pipeline, pipeline.by_address)
+        assert expected == ["prepare", "train", "report", "other"]
+        assert [s.address for s in pipeline.in_run_order] == expected
+        assert [s.address for s in targets.select(pipeline, proj)] == expected
+    by_hand = graph.Pipeline(stages=built.stages, upstream=built.upstream)  # not linked: worked out on demand
+    assert [s.address for s in targets.select(by_hand, proj)] == expected
 
 
 def test_dep_containing_outs_links_every_producer():
