@@ -66,6 +66,11 @@ def test_a_file_symlink_is_replaced_or_removed_never_followed(ws, decoy):
 
         link.unlink()
         link.symlink_to(decoy / "model.txt")
+        with files.exclusive(STAMP):  # the settle lock's way: replaced, never locked through
+            assert not link.is_symlink()
+
+        link.unlink()
+        link.symlink_to(decoy / "model.txt")
         files.set_mtime_ns(STAMP, 5_000_000_000)  # the link's own time, if anything
         files.unlink(STAMP)
         assert not os.path.lexists(link)

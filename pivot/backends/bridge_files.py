@@ -139,43 +139,38 @@ class BridgeFiles:
     def touch(self, relpath: str) -> None:
         """Create ``relpath`` or set its mtime to now; a symlink there is
         replaced by an empty file."""
-        fd, name = self._where(relpath)
-        assert fd is not None
-        flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW
-        with self._naming(relpath):
-            try:
-                handle = os.open(name, flags, 0o666, dir_fd=fd)
-            except OSError:
-                if not self._is_link(fd, name):
-                    raise
-                os.unlink(name, dir_fd=fd)
-                handle = os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
-            try:
-                os.utime(handle)
-            finally:
-                os.close(handle)
+        handle = self._open_own(relpath, os.O_WRONLY)
+        try:
+            os.utime(handle)
+        finally:
+            os.close(handle)
 
     @contextmanager
     def exclusive(self, relpath: str) -> Iterator[None]:
         """Hold an exclusive ``flock`` on ``relpath`` (created when missing; a
         symlink there is replaced, never followed): one holder at a time
         among the commands Ninja runs side by side."""
-        fd, name = self._where(relpath)
-        assert fd is not None
-        flags = os.O_RDWR | os.O_CREAT | _NOFOLLOW
-        with self._naming(relpath):
-            try:
-                handle = os.open(name, flags, 0o666, dir_fd=fd)
-            except OSError:
-                if not self._is_link(fd, name):
-                    raise
-                os.unlink(name, dir_fd=fd)
-                handle = os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
+        handle = self._open_own(relpath, os.O_RDWR)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX)  # the kernel drops it if we die
             yield
         finally:
             os.close(handle)
+
+    def _open_own(self, relpath: str, mode: int) -> int:
+        """A descriptor of file ``relpath``, created when missing; a symlink
+        planted there is removed and a file of ours created in its place."""
+        fd, name = self._where(relpath)
+        assert fd is not None
+        flags = mode | os.O_CREAT | _NOFOLLOW
+        with self._naming(relpath):
+            try:
+                return os.open(name, flags, 0o666, dir_fd=fd)
+            except OSError:
+                if not self._is_link(fd, name):
+                    raise
+                os.unlink(name, dir_fd=fd)
+                return os.open(name, flags | os.O_EXCL, 0o666, dir_fd=fd)
 
     @staticmethod
     def _is_link(fd: int, name: str) -> bool:
