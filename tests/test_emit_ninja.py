@@ -127,8 +127,7 @@ def test_output_edited_by_hand_is_restored_before_its_consumer_decides(ws):
     assert _ran(_ninja(ws)) == ["sub/dvc.yaml:report"]
     assert path.read_text() == good
     assert (ws.root / "sub/report.txt").stat().st_mtime_ns == report, "report ran no command"
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -311,6 +310,12 @@ def test_outputs_written_into_a_directory_dep_do_not_rewrite_the_file(ws):
     assert "Pipelines are up to date" in ws.pivot("status").stdout
 
 
+def _done(ws) -> None:
+    """Ninja has nothing left to do, and pivot agrees."""
+    assert _ninja(ws) == NO_WORK
+    assert "Pipelines are up to date" in ws.pivot("status").stdout
+
+
 def _settles(ws) -> None:
     """After a build that noticed a new listing: the next `ninja` rewrites the
     file and runs nothing, the one after has no work."""
@@ -337,8 +342,7 @@ def test_file_added_to_a_directory_dep_is_listed_and_watched(ws):
         f.write("3\n")
     assert _ran(_ninja(ws)) == ["cnt"]
     assert ws.read("cnt.txt") == "1\n2\n3\n"
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -475,8 +479,7 @@ def test_a_fresh_marker_never_hides_a_missing_output_or_a_newer_input(ws):
     assert sorted(_prepared(log)) == ["prep", "train"]
     assert ws.read("model.txt") == good
     assert (ws.root / "it's.txt").stat().st_mtime_ns == prep_out, "prep ran no command"
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -518,8 +521,7 @@ def test_emit_removes_bridge_files_of_stages_and_dirs_that_are_gone(ws):
     assert not any("count" in name or "corpus" in name for name in left), sorted(left)
     assert {"keys/train", "outs/model.txt", "fresh/prep"} <= left and "keys/prep" not in left
     _ninja(ws)
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
     ws.pivot("emit", "ninja")  # train is up to date now: its key goes
     assert not any((bridge / "keys").iterdir())
     assert _ninja(ws) == NO_WORK
@@ -602,8 +604,7 @@ def test_a_changed_command_reruns_its_edge(ws):
     _bump(ws, "dvc.yaml")
     assert _ran(_ninja(ws)) == ["train", "sub/dvc.yaml:report"]
     assert "rate=0.1" in ws.read("model.txt")
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -662,8 +663,7 @@ def test_an_upstream_rerun_with_the_same_output_stops_there(ws):
     assert _ran(_ninja(ws)) == ["make"]
     assert _mtimes(ws, "out.txt", "left.txt", "right.txt") == before, "out.txt got its mtime back"
     assert ws.read(".pivot/ninja/outs/out.txt").split()[1] == str(before[0])
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -695,8 +695,7 @@ def test_consumers_side_by_side_restore_an_edited_output_once(ws):
     assert sorted(_ran(_ninja(ws, "-j", "2"))) == ["left", "right"]
     assert ws.read("out.txt") == good
     assert _mtimes(ws, "left.txt", "right.txt") == before, "neither ran a command"
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -710,8 +709,7 @@ def test_an_edited_output_of_a_frozen_stage_is_recorded_and_read(ws):
     ws.write("out.txt", "edited by hand\n")
     assert sorted(_ran(_ninja(ws))) == ["left", "right"]
     assert ws.read("left.txt") == "edited by hand\n", "a frozen stage's outputs are recorded as they are"
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
@@ -761,8 +759,7 @@ def test_an_output_linked_to_an_older_cache_object_still_reruns_what_reads_it(ws
         _ninja(ws)
         assert ws.read("left.txt") == expected
     assert (ws.root / "out.txt").is_symlink() == (link == "symlink")
-    assert _ninja(ws) == NO_WORK
-    assert "Pipelines are up to date" in ws.pivot("status").stdout
+    _done(ws)
 
 
 @pytest.mark.slow
