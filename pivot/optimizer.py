@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import gc
 import posixpath
+import time
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -82,7 +83,8 @@ class Reason:
     def describe(self) -> str:
         """One line for people, e.g. ``param 'lr' in 'params.yaml' modified``."""
         template = _WHOLE_FILE_TEMPLATES.get(self.kind) if self.key is None else None
-        template = template or _TEMPLATES.get(self.kind, self.kind.value)
+        # ``.value`` only when needed: an Enum's value is a Python property
+        template = template or _TEMPLATES.get(self.kind) or self.kind.value
         if "{" not in template:  # "never run (no lock record)", 20,000 times in a fresh plan
             return template
         return template.format(path=self.path, key=self.key, upstream=self.upstream)
@@ -214,24 +216,36 @@ class Recalled:
     run_entry: ClassVar[None] = None
 
 
+class RecalledNeverRun(Recalled):
+    """A stage of a pipeline nothing has run in, recalled with it: it runs,
+    never run (no lock record)."""
+
+    __slots__ = ()
+    reasons = own_reasons = _NEVER_RUN  # type: ignore[assignment]
+
+
 @dataclass(frozen=True)
 class SettledPlan(Plan):
     """The plan of every stage of a pipeline in which nothing has changed
-    since each stage was found up to date or frozen (:mod:`pivot.state.settled`):
-    its decisions are :class:`Recalled` records, made without loading the
-    pipeline; only ``plan`` and ``status`` print it."""
+    since each stage was found up to date or frozen, or each one never run
+    (:mod:`pivot.state.settled`): its decisions are :class:`Recalled`
+    records, made without loading the pipeline; only commands that print
+    a plan (``plan``, ``status``, ``run -n``) receive it."""
 
     # frozen stages (other than tracked data), in pipeline order: `status` warns about each
     frozen_notices: tuple[str, ...] = ()
 
 
-def recall_settled(state: "State", identity: str | None) -> SettledPlan | None:
+def recall_settled(state: "State", identity: str | None, *, never_run: bool = False) -> SettledPlan | None:
     """The plan of the whole pipeline ``identity`` (``pivot.frontends.cached_identity``)
-    when it is settled: every stage up to date or frozen, nothing changed since."""
-    settled = state.settled.recall(identity)
+    when it is settled: every stage up to date or frozen, nothing changed
+    since; with ``never_run`` (a plan that is only printed, neither forced
+    nor explained, run cache on) also every stage never run."""
+    settled = state.settled.recall(identity, never_run=never_run)
     if settled is None:
         return None
-    decisions = tuple(Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts)
+    decisions = tuple(RecalledNeverRun(address, Action.RUN) if action == Action.RUN.value
+                      else Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts)
     return SettledPlan(decisions, settled.frozen_notices)  # type: ignore[arg-type]
 
 
@@ -256,7 +270,9 @@ def check_stage(
     workspace's, so the reasons are DVC's).  A frozen stage, as in DVC, is
     checked for its command and outs only, and is never run: changed outs
     are re-recorded (``RECORD_FROZEN``), and a missing one fails the run."""
-    if not restored or not any(_touched_by(dep.path, restored) for dep in stage.deps):
+    # a verdict is remembered with the stage's lock file: none without one
+    if state.locks.may_hold(stage.address) and (
+            not restored or not any(_touched_by(dep.path, restored) for dep in stage.deps)):
         remembered = state.verdicts.recall(stage)
         if remembered is not None:  # nothing it read has changed since: the same verdict
             return Decision(stage, _ACTION_BY_VALUE[remembered])
@@ -626,11 +642,18 @@ def make_plan(
     the restored outs; ``status`` turns it off to report the workspace as
     it is, like DVC."""
     refuse_url_paths(stages)
+    started_ns = time.time_ns()
     with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
         plan = _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
-        if not force and not plan.has_work and len(stages) == len(pipeline.stages):  # worth uniting
+        if force or len(stages) != len(pipeline.stages):
+            return plan  # only a plan of everything, as it stands, is worth uniting
+        if not plan.has_work:
             state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
+        elif (not explain and run_cache and state.remote is None
+              and all(d.reasons is _NEVER_RUN for d in plan.decisions)  # each one the fast path's verdict
+              and not state.runcache.may_hold_entries()):
+            state.settled.remember_never_run(pipeline, [d.address for d in plan.decisions], started_ns)
     return plan
 
 

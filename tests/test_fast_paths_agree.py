@@ -1,6 +1,6 @@
 """The fast paths (stat cache, lock-record memo, pipeline and params caches,
 the lock listing, the run cache's "empty" shortcut, indexed lock records,
-the verdict memo, the settled memo)
+the verdict memo, the settled memo, its never-run entries)
 decide exactly what the plain path decides: after each of a random sequence
 of edits, ``plan`` and ``status`` with every cache warm equal the same
 commands with every cache deleted."""
@@ -162,3 +162,83 @@ def _cold_copy(ws, where: Path) -> object:
     _drop_caches(where)
     copy = Workspace(where)
     return _decisions(copy, "plan"), _decisions(copy, "status")
+
+
+# the workspace above without its directory dep (a plan that reads one is never united)
+NEVER_RUN_YAML = DVC_YAML[:DVC_YAML.index("  group:")] + DVC_YAML[DVC_YAML.index("  summary:"):]
+
+
+def _edit_never_run(ws, rng: random.Random, *, last: bool) -> str:
+    """An edit to a workspace nothing has run in, which keeps it so (a
+    dangling dep lasts one step: the plan fails while it is there)."""
+    root: Path = ws.root
+    for dep in (root / "data").glob("in*.txt"):
+        if dep.is_symlink():
+            dep.unlink()
+            dep.write_text("sample, again\n")
+    i = rng.randrange(SAMPLES)
+    kind = rng.choice(["dep", "param", "touch", "delete-dep", "dangling-dep", "by-hand-out"])
+    if last:  # no memo is made after it
+        kind = "run-cache"
+    dep = root / f"data/in{i}.txt"
+    if kind in ("dep", "param"):
+        return _edit(ws, random.Random(rng.random()))
+    if kind == "touch":
+        return _touched(dep)
+    if kind == "delete-dep":
+        dep.unlink(missing_ok=True)
+    elif kind == "dangling-dep":
+        dep.unlink(missing_ok=True)
+        dep.symlink_to(root / "nowhere.txt")
+    elif kind == "by-hand-out":
+        (root / f"count/c{i}.txt").write_text("by hand\n")
+    else:  # a run-cache entry, then no record again
+        (root / f"count/c{i}.txt").unlink(missing_ok=True)
+        dep.write_text(f"sample {i}\n")
+        ws.pivot("run", f"count@{i}")
+        import shutil
+
+        shutil.rmtree(root / ".pivot" / "locks")
+    return kind
+
+
+def _touched(path: Path) -> str:
+    if path.is_file():
+        path.write_bytes(path.read_bytes())
+    return "touch"
+
+
+@pytest.mark.slow
+def test_never_run_plans_agree_over_random_edits(ws, tmp_path) -> None:
+    """The settled memo's never-run entries (pivot.state.settled) print what
+    planning prints, over random edits of a workspace nothing has run in."""
+    from tests.test_settled_never_run import _recalled
+
+    rng = random.Random(38)  # every kind of edit in the first seven steps
+    _write_workspace(ws)
+    ws.write("dvc.yaml", NEVER_RUN_YAML)
+    (ws.root / ".pivot").mkdir()
+    recalled = 0
+    steps = 8
+    for step in range(steps):
+        kind = _edit_never_run(ws, rng, last=step == steps - 1)
+        time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
+        ws.pivot("plan", expect=None)  # unites the plan when nothing has run
+        recalled += _recalled(ws.root) is not None
+        warm = [(r.exit_code, r.stdout, r.stderr) for r in (ws.pivot(*c, expect=None) for c in _PRINTED)]
+        assert warm == _cold_printed(ws, tmp_path / f"cold{step}"), f"step {step} ({kind})"
+    assert recalled, "the never-run memo is exercised"
+
+
+_PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"))
+
+
+def _cold_printed(ws, where: Path) -> list[tuple[int, str, str]]:
+    import shutil
+
+    from tests.conftest import Workspace
+
+    shutil.copytree(ws.root, where, symlinks=True)
+    _drop_caches(where)
+    copy = Workspace(where)
+    return [(r.exit_code, r.stdout, r.stderr) for r in (copy.pivot(*c, expect=None) for c in _PRINTED)]

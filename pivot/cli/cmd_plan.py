@@ -39,7 +39,8 @@ def command(
     with State.open(proj, inspect=True) as state, \
             common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
         _, plan = common.plan_selected(proj, state, targets, force=force, downstream=downstream,
-                                       single_item=single_item, explain=explain, run_cache=not no_run_cache)
+                                       single_item=single_item, explain=explain, run_cache=not no_run_cache,
+                                       printed_only=True)
     resources = stage_resources(proj.state_dir, [d.address for d in plan.decisions])
     if as_json:
         common.echo_json(report.plan_json(plan, resources))

@@ -61,7 +61,7 @@ def command(
         # exactly what `pivot plan` does, so the two always print the same
         with State.open(proj, inspect=True) as state, \
                 common.remote_for_plans(state, proj, remote_name, enabled=not no_remote):
-            _, plan = common.plan_selected(proj, state, targets, **selection)
+            _, plan = common.plan_selected(proj, state, targets, printed_only=True, **selection)
         resources = executor_config.stage_resources(proj.state_dir, [d.address for d in plan.decisions])
         click.echo(report.plan_text(plan, resources), nl=False)
         return

@@ -50,17 +50,20 @@ def _kept_for_the_command() -> Iterator[None]:
 
 
 def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, force: bool = False,
-                  downstream: bool = False, single_item: bool = False,
+                  downstream: bool = False, single_item: bool = False, printed_only: bool = False,
                   **options: bool) -> "tuple[Pipeline | None, Plan]":
     """The plan for TARGETS (every stage without), and the pipeline it was
     made from.  The whole pipeline, settled, is recalled without loading it:
-    then the pipeline is None (and the plan has no work)."""
+    then the pipeline is None, and the plan has no work -- unless
+    ``printed_only`` (the caller prints the plan and runs nothing), when a
+    pipeline nothing has run in is recalled too."""
     from pivot import optimizer
     from pivot import targets as targets_mod
     from pivot.frontends import cached_identity
 
     if not targets and not force:
-        settled = optimizer.recall_settled(state, cached_identity(proj))
+        never_run = printed_only and not options.get("explain", False) and options.get("run_cache", True)
+        settled = optimizer.recall_settled(state, cached_identity(proj), never_run=never_run)
         if settled is not None:
             return None, settled
     pipeline = load(proj, targets)

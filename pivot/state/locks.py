@@ -207,6 +207,12 @@ class LockStore:
                 self._names = None
         return self._names
 
+    def may_hold(self, address: str) -> bool:
+        """False when the stage surely has no record (the directory, as
+        listed once, has no file for it); True when it may."""
+        names = self._listing()
+        return names is None or (bool(names) and lock_filename(address) in names)
+
     def read(self, address: str) -> LockRecord | None:
         """The stage's record; None if absent or unreadable (with a warning)."""
         names = self._listing()

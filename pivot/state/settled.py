@@ -22,6 +22,17 @@ directories are resolved again on each recall, as a cached pipeline's are
 (:func:`pivot.frontends.contained.refuse_outside`): one that now leads out
 of the project through a symlink means planning as usual, which refuses it.
 
+A pipeline nothing has run in yet is united too, for the commands that
+only print a plan (``plan``, ``run -n``): when a plan of every stage, not
+forced and without ``--explain``, decided each one "never run (no lock
+record)" with no run-cache entry and no remote to consult, the entry keeps
+that verdict for every stage and what the plan could have seen otherwise:
+the signature (or absence) of the lock directory, of each ``dvc.lock``
+beside a ``dvc.yaml``, and of each dep and params file -- a dep that is
+there is a regular file, one that is not is still absent, so reading it
+raises nothing the plan did not.  The run cache and the remote are asked
+again on each recall.  A ``pivot run`` always plans as usual.
+
 One entry is kept, in ``.pivot/state.db`` (table ``settled``); like the
 other memos it is a cache of the disk, and deleting it is always safe.
 """
@@ -30,12 +41,13 @@ from __future__ import annotations
 
 import marshal
 import os
+import stat as stat_mod
 from array import array
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 import xxhash
 
-from pivot.state.verdicts import contents_unchanged
+from pivot.state.verdicts import contents_unchanged, is_settled
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,8 +55,9 @@ if TYPE_CHECKING:
     from pivot.ir import Pipeline
     from pivot.state import State
 
-FORMAT = 1
+FORMAT = 2  # 2: never-run entries (absent paths, with_work)
 _WORK_FREE = ("up to date", "frozen")  # the verdicts the verdict memo keeps (Action values)
+NEVER_RUN = "run"  # the one verdict of a never-run entry (Action.RUN's value)
 
 
 class Settled:
@@ -73,28 +86,37 @@ class SettledMemo:
 
             key = (FORMAT, code_signature(
                 "state/settled.py", "optimizer.py", "state/verdicts.py", "state/hashing.py", "state/params.py",
-                "state/locks.py", "state/store.py", "frontends/contained.py", "containment.py"))
+                "state/locks.py", "state/store.py", "state/runcache.py", "state/dvclock.py",
+                "frontends/contained.py", "containment.py"))
             self._key = xxhash.xxh3_64_intdigest(marshal.dumps(key))
         return self._key
 
     # -- recalling -----------------------------------------------------------
 
-    def recall(self, identity: str | None) -> Settled | None:
+    def recall(self, identity: str | None, *, never_run: bool = False) -> Settled | None:
         """The verdicts of every stage of the pipeline ``identity`` when
-        nothing they read has changed since they were united; else None."""
+        nothing they read has changed since they were united; else None.
+        ``never_run``: a never-run entry may answer too (the caller only
+        prints the plan)."""
         if identity is None:
             return None
-        raw = self._state.statdb.settled(identity)
+        state = self._state
+        raw = state.statdb.settled(identity)
         if raw is None:
             return None
         try:
             (key, recorded_identity, verdicts, notices, lock_names, lock_sigs, files, file_sigs, dirs,
-             file_objects, dir_objects, written_dirs) = marshal.loads(raw)
+             file_objects, dir_objects, written_dirs, absent, with_work) = marshal.loads(raw)
         except (ValueError, EOFError, TypeError):
             return None  # damaged: plan as usual
         if key != self._code_key() or recorded_identity != identity:
             return None
+        # a run-cache entry or a remote would be consulted for each never-run stage
+        if with_work and not (never_run and state.remote is None and not state.runcache.may_hold_entries()):
+            return None
         if not (_unchanged(self._locks_prefix, lock_names, lock_sigs) and _unchanged(self._prefix, files, file_sigs)):
+            return None
+        if not _still_absent(self._prefix, absent):
             return None
         if not contents_unchanged(self._state, dirs, file_objects, dir_objects):
             return None
@@ -139,7 +161,59 @@ class SettledMemo:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), notices,
                 tuple(lock_sigs), _packed(lock_sigs.values()), tuple(file_sigs), _packed(file_sigs.values()),
-                tuple(dirs.items()), tuple(file_objects), tuple(dir_objects), tuple(written_dirs),
+                tuple(dirs.items()), tuple(file_objects), tuple(dir_objects), tuple(written_dirs), (), False,
+            ))
+        except ValueError:
+            return
+        state.statdb.remember_settled(pipeline.identity, entry_bytes)
+
+    def remember_never_run(self, pipeline: "Pipeline", decided: Sequence[str], started_ns: int) -> None:
+        """Unite a plan of every stage of ``pipeline`` that found each one
+        never run (``decided``: the addresses in run order), made from the
+        disk as it was at ``started_ns``, with no run cache or remote to
+        consult (see the module doc)."""
+        state = self._state
+        if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
+            return
+        locks_dir = state.locks.dir.relative_to(state.project.root).as_posix()
+        consulted: dict[str, None] = {locks_dir: None}
+        for stage in pipeline.stages:
+            if stage.is_tracked_data:
+                return  # its record is the .dvc file itself
+            if stage.in_dvc_yaml:
+                consulted[f"{stage.file.rpartition('/')[0]}/dvc.lock".lstrip("/")] = None
+            for dep in stage.deps:
+                consulted[dep.path] = None
+            for pdep in stage.params:
+                consulted[pdep.path] = None
+        files: list[str] = []
+        signatures: list[tuple] = []
+        absent: list[str] = []
+        for relpath in consulted:
+            path = self._prefix + relpath
+            try:
+                st = os.stat(path)
+            except (FileNotFoundError, NotADirectoryError):
+                if os.path.lexists(path):
+                    return  # a dangling link
+                absent.append(relpath)
+                continue
+            except OSError:
+                return  # unreadable: nothing to remember it by
+            # a directory dep's signature does not show an edit inside it
+            if not (stat_mod.S_ISREG(st.st_mode) or (relpath == locks_dir and stat_mod.S_ISDIR(st.st_mode))):
+                return
+            signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            if not is_settled(signature, started_ns):
+                return
+            files.append(relpath)
+            signatures.append(signature)
+        written_dirs = sorted({stage.wdir for stage in pipeline.stages}
+                              | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
+        try:
+            entry_bytes = marshal.dumps((
+                self._code_key(), pipeline.identity, tuple((address, NEVER_RUN) for address in decided), (),
+                (), b"", tuple(files), _packed(signatures), (), (), (), tuple(written_dirs), tuple(absent), True,
             ))
         except ValueError:
             return
@@ -166,6 +240,28 @@ def _unchanged(prefix: str, paths: Sequence[str], packed: bytes) -> bool:
             return False
         extend((st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return array("q", current).tobytes() == packed
+
+
+def _still_absent(prefix: str, paths: Sequence[str]) -> bool:
+    """Whether none of ``paths`` exists (not even as a dangling link).  A
+    path in a directory found absent is absent too: one ``lstat`` answers
+    for all the outputs a never-run stage would write there."""
+    gone: set[str] = set()
+    present: set[str] = set()
+    lexists = os.path.lexists
+    for relpath in paths:
+        parent = relpath.rpartition("/")[0]
+        if parent:
+            if parent in gone:
+                continue
+            if parent not in present:
+                if not lexists(prefix + parent):
+                    gone.add(parent)
+                    continue
+                present.add(parent)
+        if lexists(prefix + relpath):
+            return False
+    return True
 
 
 def _leaves_project(root: "Path", directories: Sequence[str]) -> bool:

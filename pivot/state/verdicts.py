@@ -156,7 +156,7 @@ class VerdictMemo:
             return
         lock_name = lock_filename(stage.address)
         lock_sig = stat_signature(self._locks_prefix + lock_name)
-        if lock_sig is None or not _settled(lock_sig, self._started_ns):
+        if lock_sig is None or not is_settled(lock_sig, self._started_ns):
             return
         consulted: Iterable[str] = [out.path for out in stage.outs]
         if not stage.frozen:  # a frozen stage's verdict reads its outs only
@@ -176,7 +176,7 @@ class VerdictMemo:
                 dirs.append((relpath, entry.hash))
                 continue
             signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if not _settled(signature, self._started_ns):
+            if not is_settled(signature, self._started_ns):
                 return
             files.append(relpath)
             file_sigs.append(signature)
@@ -226,6 +226,6 @@ def stat_signature(path: str) -> tuple[int, int, int, int, int] | None:
     return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def _settled(signature: tuple, started_ns: int) -> bool:
+def is_settled(signature: tuple, started_ns: int) -> bool:
     before = started_ns - RACY_WINDOW_NS
     return signature[3] < before and signature[4] < before
