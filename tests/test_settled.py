@@ -9,6 +9,7 @@ these tests wait for real."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import shutil
 import sqlite3
@@ -35,8 +36,8 @@ stages:
     params: [lr]
     outs: [prep/out.txt]
   listing:
-    cmd: ls d > listing.txt
-    deps: [d]
+    cmd: ls data/d > listing.txt
+    deps: [data/d]
     outs: [listing.txt]
   report:
     cmd: mkdir -p report && cat prep/out.txt listing.txt > report/r.txt
@@ -84,7 +85,9 @@ def united(ws) -> Workspace:
     ws.write("dvc.yaml", DVC_YAML)
     ws.write("a.txt", "a\n")
     ws.write("params.yaml", "lr: 0.1\n")
-    ws.write("d/one.txt", "1\n")
+    ws.write("data/d/one.txt", "1\n")
+    ws.write("data/d/sub/two.txt", "2\n")
+    ws.write(".dvcignore", "*.tmp\n")
     ws.write("fixed.txt", "made by hand\n")
     (ws.root / "prep").mkdir()
     ws.pivot("run")
@@ -137,7 +140,29 @@ def _edit_params(ws: Workspace) -> None:
 
 
 def _add_to_dir_dep(ws: Workspace) -> None:
-    ws.write("d/two.txt", "2\n")
+    ws.write("data/d/two.txt", "2\n")
+
+
+def _edit_in_dir_dep(ws: Workspace) -> None:  # in place: the directory's own signature stays
+    with open(ws.root / "data" / "d" / "one.txt", "r+") as handle:
+        handle.write("9")
+
+
+def _add_deep_in_dir_dep(ws: Workspace) -> None:
+    ws.write("data/d/sub/three.txt", "3\n")
+
+
+def _ignore_in_dir_dep(ws: Workspace) -> None:  # the ignore file is edited in place
+    with open(ws.root / ".dvcignore", "a") as handle:
+        handle.write("one.txt\n")
+
+
+def _new_ignore_file_above_dir_dep(ws: Workspace) -> None:  # discovery lists data/, but reads no new file
+    ws.write("data/.dvcignore", "one.txt\n")
+
+
+def _new_ignore_file_in_dir_dep(ws: Workspace) -> None:
+    ws.write("data/d/sub/.dvcignore", "two.txt\n")
 
 
 def _delete_out(ws: Workspace) -> None:
@@ -162,7 +187,7 @@ def _new_pipeline_file(ws: Workspace) -> None:
 
 
 def _edit_stage(ws: Workspace) -> None:
-    ws.write("dvc.yaml", DVC_YAML.replace("ls d > listing.txt", "ls -a d > listing.txt"))
+    ws.write("dvc.yaml", DVC_YAML.replace("ls data/d > listing.txt", "ls -a data/d > listing.txt"))
 
 
 def _link_out_dir_outside(ws: Workspace) -> None:
@@ -176,7 +201,9 @@ def _drop_pipeline_cache(ws: Workspace) -> None:
 
 
 @pytest.mark.parametrize("change", [
-    _edit_dep, _touch_dep, _edit_params, _add_to_dir_dep, _delete_out, _drop_cached_object,
+    _edit_dep, _touch_dep, _edit_params, _add_to_dir_dep, _edit_in_dir_dep, _add_deep_in_dir_dep,
+    _ignore_in_dir_dep, _new_ignore_file_above_dir_dep, _new_ignore_file_in_dir_dep, _delete_out,
+    _drop_cached_object,
     _rewrite_lock_record, _new_pipeline_file, _edit_stage, _link_out_dir_outside, _drop_pipeline_cache,
 ], ids=lambda change: change.__name__.strip("_"))
 def test_any_change_to_what_a_verdict_read_means_planning_again(united, tmp_path, change) -> None:
@@ -184,6 +211,18 @@ def test_any_change_to_what_a_verdict_read_means_planning_again(united, tmp_path
     change(ws)
     assert _recalled(ws.root) is None
     assert _outputs(ws) == _cold_outputs(ws, tmp_path / "cold")
+
+
+def test_a_directory_dep_is_checked_by_the_signatures_below_it(united) -> None:
+    """Not hashed again: the entry holds no directory to hash, but the
+    signature of the directory, each one and each file below it, and the
+    ignore files that apply (the ones in directories holding it)."""
+    with sqlite3.connect(united.root / ".pivot" / "state.db") as conn:
+        entry = marshal.loads(conn.execute("SELECT entry FROM settled").fetchone()[0])
+    files, dirs, absent = entry[6], entry[8], entry[12]
+    assert dirs == ()
+    assert {"data/d", "data/d/one.txt", "data/d/sub", "data/d/sub/two.txt", ".dvcignore"} <= set(files)
+    assert {".pivotignore", "data/.dvcignore", "data/.pivotignore"} <= set(absent)
 
 
 def test_the_memo_is_united_again_once_the_change_settled(united) -> None:

@@ -8,8 +8,13 @@ date or frozen with nothing to do, and each verdict was recalled or
 remembered in that plan, this memo unites their entries into one: the
 pipeline's identity (``Pipeline.identity``), the stages' addresses and
 verdicts in run order, and each path those verdicts read, once, with the
-signature it had -- lock files, deps, params files and outs (directories by
-their hash), and the cached objects of the outs.
+signature it had -- lock files, deps, params files and outs, and the
+cached objects of the outs.  A directory is kept by the signature of every
+directory and file below it and of the ignore files that apply to it (an
+entry added or removed moves its directory's mtime, an edit in place the
+file's own signature), so its recall costs a ``stat`` per file instead of
+hashing it again; one that cannot be signed so (a dangling link below it,
+the project root, a directory outside) is kept by its hash.
 
 The next ``plan`` or ``status`` of the whole pipeline asks for the identity
 the pipeline cache would give (without unpickling a stage) and, on a match,
@@ -47,6 +52,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 import xxhash
 
+from pivot.ignore import IGNORE_FILES
 from pivot.state.verdicts import contents_unchanged, is_settled
 
 if TYPE_CHECKING:
@@ -55,7 +61,7 @@ if TYPE_CHECKING:
     from pivot.ir import Pipeline
     from pivot.state import State
 
-FORMAT = 2  # 2: never-run entries (absent paths, with_work)
+FORMAT = 3  # 2: never-run entries (absent paths, with_work); 3: directories by the signatures below them
 _WORK_FREE = ("up to date", "frozen")  # the verdicts the verdict memo keeps (Action values)
 NEVER_RUN = "run"  # the one verdict of a never-run entry (Action.RUN's value)
 
@@ -154,6 +160,19 @@ class SettledMemo:
                     return
             file_objects.update(dict.fromkeys(entry_file_objects))
             dir_objects.update(dict.fromkeys(entry_dir_objects))
+        absent: dict[str, None] = {}
+        for relpath in list(dirs):
+            # a directory by what its hash is made of, when all of it can be signed:
+            # a stat per file instead of hashing it again through the stat cache
+            tree = _tree(self._prefix, relpath, state.verdicts.started_ns)
+            if tree is None:
+                continue
+            signed, missing = tree
+            for path, signature in signed:
+                if file_sigs.setdefault(path, signature) != signature:
+                    return
+            absent.update(dict.fromkeys(missing))
+            del dirs[relpath]
         notices = tuple(stage.address for stage in pipeline.stages if stage.frozen and not stage.is_tracked_data)
         written_dirs = sorted({stage.wdir for stage in pipeline.stages}
                               | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
@@ -161,7 +180,8 @@ class SettledMemo:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), notices,
                 tuple(lock_sigs), _packed(lock_sigs.values()), tuple(file_sigs), _packed(file_sigs.values()),
-                tuple(dirs.items()), tuple(file_objects), tuple(dir_objects), tuple(written_dirs), (), False,
+                tuple(dirs.items()), tuple(file_objects), tuple(dir_objects), tuple(written_dirs), tuple(absent),
+                False,
             ))
         except ValueError:
             return
@@ -240,6 +260,59 @@ def _unchanged(prefix: str, paths: Sequence[str], packed: bytes) -> bool:
             return False
         extend((st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
     return array("q", current).tobytes() == packed
+
+
+def _tree(prefix: str, relpath: str, started_ns: int) -> tuple[list[tuple[str, tuple]], list[str]] | None:
+    """What the hash of directory ``relpath`` is made of, as paths to
+    ``stat``: the signature of the directory and of every directory and
+    file below it (ignored ones too: more than the hash reads only costs a
+    needless miss), and the ignore files of the directories holding it
+    (signed, or absent).  An entry added, removed or renamed moves its
+    directory's mtime; a file edited in place, its own signature.  None
+    when that cannot stand in for hashing: a directory outside the
+    project, the root (it holds pivot's state), a dangling link below it,
+    or a signature within the racy window."""
+    if relpath in ("", ".") or relpath.startswith(("/", "../")) or "/../" in relpath:
+        return None
+    signed: list[tuple[str, tuple]] = []
+    missing: list[str] = []
+    holder = relpath
+    while holder:  # the ignore files that apply: in each directory holding it, up to the root
+        holder = holder.rpartition("/")[0]
+        for name in IGNORE_FILES:
+            path = f"{holder}/{name}" if holder else name
+            try:
+                st = os.stat(prefix + path)
+            except FileNotFoundError:
+                missing.append(path)
+                continue
+            except OSError:
+                return None
+            signed.append((path, (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+    stack = [relpath]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = os.stat(prefix + directory)
+            with os.scandir(prefix + directory) as listing:
+                children = list(listing)
+        except OSError:
+            return None
+        signed.append((directory, (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+        for child in children:
+            try:
+                st = child.stat()  # follows symlinks, as the hash does
+            except OSError:
+                return None  # dangling, or unreadable: the hash says what to do
+            if stat_mod.S_ISDIR(st.st_mode):
+                if not child.is_symlink():  # not descended by the hash; its replacement moves this directory
+                    stack.append(f"{directory}/{child.name}")
+            elif stat_mod.S_ISREG(st.st_mode):
+                signed.append((f"{directory}/{child.name}",
+                               (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+    if not all(is_settled(signature, started_ns) for _, signature in signed):
+        return None
+    return signed, missing
 
 
 def _still_absent(prefix: str, paths: Sequence[str]) -> bool:

@@ -69,7 +69,7 @@ class VerdictMemo:
         self._statdb = state.statdb
         self._prefix = str(state.project.root).rstrip("/") + "/"
         self._locks_prefix = str(state.locks.dir) + "/"
-        self._started_ns = time.time_ns()
+        self.started_ns = time.time_ns()  # when the command began: what is settled is older
         self._key: int | None = None
         # while a plan is made nothing on disk changes: each path is stat'ed once
         # (an out of one stage is a dep of the next); outside, always afresh
@@ -156,7 +156,7 @@ class VerdictMemo:
             return
         lock_name = lock_filename(stage.address)
         lock_sig = stat_signature(self._locks_prefix + lock_name)
-        if lock_sig is None or not is_settled(lock_sig, self._started_ns):
+        if lock_sig is None or not is_settled(lock_sig, self.started_ns):
             return
         consulted: Iterable[str] = [out.path for out in stage.outs]
         if not stage.frozen:  # a frozen stage's verdict reads its outs only
@@ -176,7 +176,7 @@ class VerdictMemo:
                 dirs.append((relpath, entry.hash))
                 continue
             signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            if not is_settled(signature, self._started_ns):
+            if not is_settled(signature, self.started_ns):
                 return
             files.append(relpath)
             file_sigs.append(signature)
