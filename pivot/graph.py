@@ -25,6 +25,9 @@ class OutIndex(NamedTuple):
     owner: dict[str, str]  # out path -> address of the stage producing it
     sorted_paths: tuple[str, ...]
     no_overlaps: bool = False  # checked: no out lies inside another (build_pipeline refuses that)
+    # the first component of every out path: a path starting otherwise (a
+    # source file, most deps) neither is an out, nor lies inside one, nor holds one
+    firsts: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, stages: Iterable[Stage]) -> "OutIndex":
@@ -38,11 +41,14 @@ class OutIndex(NamedTuple):
                         "Each output may be produced by one stage only."
                     )
                 owner[out.path] = stage.address
-        return cls(owner=owner, sorted_paths=tuple(sorted(owner)))
+        return cls(owner=owner, sorted_paths=tuple(sorted(owner)),
+                   firsts=frozenset(path.partition("/")[0] for path in owner))
 
     def producers_of(self, path: str) -> list[str]:
         """Addresses of stages whose outs equal, contain or lie inside ``path``."""
         found: list[str] = []
+        if path.partition("/")[0] not in self.firsts and path != ".":
+            return found
         if path in self.owner:
             found.append(self.owner[path])
             if self.no_overlaps:  # an out neither lies inside another nor holds one
@@ -142,26 +148,32 @@ _PIPELINE_FILES = frozenset({"dvc.yaml", "dvc.lock", "Pivotfile"})
 def _check_protected_outs(stages: Sequence[Stage], sources: Sequence[str]) -> None:
     """Refuse outputs that are, or hold, pipeline files or state directories
     (DVC: ``DVC file 'dvc.yaml' cannot be an output.``)."""
-    definitions = [s for s in sources if s.rsplit("/", 1)[-1] in _PIPELINE_FILES]
+    # each directory holding a pipeline file -> the first such file (in source order)
+    holders: dict[str, str] = {}
+    for source in sources:
+        if source.rsplit("/", 1)[-1] in _PIPELINE_FILES:
+            for parent in _parents(source):
+                holders.setdefault(parent, source)
     for stage in stages:
         for out in stage.outs:
-            why = _protected(out.path, definitions)
+            why = _protected(out.path, holders)
             if why is not None:
                 raise PipelineError(
                     f"stage '{stage.address}' ({_where(stage)}): '{out.path}' cannot be an output: {why}"
                 )
 
 
-def _protected(path: str, definitions: Sequence[str]) -> str | None:
-    parts = path.split("/")
-    for part in parts:
-        if part in _STATE_DIRS:
-            return f"it is {_STATE_DIRS[part]}"
-    if parts[-1] in _PIPELINE_FILES or parts[-1].endswith(".dvc"):
+def _protected(path: str, holders: dict[str, str]) -> str | None:
+    if ".pivot" in path or ".dvc" in path or ".git" in path:  # (a substring test first: outs are many)
+        for part in path.split("/"):
+            if part in _STATE_DIRS:
+                return f"it is {_STATE_DIRS[part]}"
+    name = path.rpartition("/")[2]
+    if name in _PIPELINE_FILES or name.endswith(".dvc"):
         return "it is a pipeline file"
     if path == ".":
         return "it is the whole project"
-    inside = next((d for d in definitions if d.startswith(path + "/")), None)
+    inside = holders.get(path)
     if inside is not None:
         return f"it holds the pipeline file '{inside}'"
     return None

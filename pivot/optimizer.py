@@ -244,8 +244,10 @@ def recall_settled(state: "State", identity: str | None, *, never_run: bool = Fa
     settled = state.settled.recall(identity, never_run=never_run)
     if settled is None:
         return None
-    decisions = tuple(RecalledNeverRun(address, Action.RUN) if action == Action.RUN.value
-                      else Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts)
+    if settled.never_run:
+        decisions = tuple([RecalledNeverRun(address, Action.RUN) for address in settled.verdicts])
+    else:
+        decisions = tuple([Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts])
     return SettledPlan(decisions, settled.frozen_notices)  # type: ignore[arg-type]
 
 
@@ -631,6 +633,7 @@ def make_plan(
     explain: bool = False,
     assume_restored: bool = True,
     run_cache: bool = True,
+    printed_only: bool = False,
 ) -> Plan:
     """Decisions for ``stages`` (already in run order), with upstream reruns
     propagated downstream and ``force`` turning every non-frozen stage into a run.
@@ -640,7 +643,9 @@ def make_plan(
     from there instead (RESTORE_RUN).  With ``assume_restored`` (what
     ``run`` will do) a stage downstream of a CHECKOUT or RESTORE_RUN sees
     the restored outs; ``status`` turns it off to report the workspace as
-    it is, like DVC."""
+    it is, like DVC.  ``printed_only``: the plan is printed, not carried
+    out (``plan``, ``run -n``): a plan of a pipeline nothing has run in is
+    worth remembering whole (:mod:`pivot.state.settled`)."""
     refuse_url_paths(stages)
     started_ns = time.time_ns()
     with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
@@ -650,7 +655,7 @@ def make_plan(
             return plan  # only a plan of everything, as it stands, is worth uniting
         if not plan.has_work:
             state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
-        elif (not explain and run_cache and state.remote is None
+        elif (printed_only and not explain and run_cache and state.remote is None
               and all(d.reasons is _NEVER_RUN for d in plan.decisions)  # each one the fast path's verdict
               and not state.runcache.may_hold_entries()):
             state.settled.remember_never_run(pipeline, [d.address for d in plan.decisions], started_ns)

@@ -322,6 +322,26 @@ def test_an_out_that_is_a_symlink_to_outside_is_never_read_into_the_cache(ws) ->
     assert not (ws.root / ".pivot" / "cache").exists()
 
 
+def test_a_symlink_to_outside_among_many_outs_of_one_directory_is_refused(ws) -> None:
+    """Past a few outs in one directory, the directory is listed once for
+    its symlinks instead of an ``lstat`` an out: the link is still found."""
+    decoy = _decoy(ws)
+    (ws.root / "out").mkdir()
+    for i in range(20):
+        if i != 13:
+            (ws.root / "out" / f"o{i}").write_text("made\n")
+    (ws.root / "out" / "o13").symlink_to(decoy)
+    (ws.root / ".pivot").mkdir()
+    names = ", ".join(f'"{i}"' for i in range(20))
+    ws.write("Pivotfile", f'rule all:\n    input: expand("out/o{{i}}", i=[{names}])\n'
+                          'rule make:\n    output: "out/o{i}"\n    shell: "echo {wildcards.i} > {output}"\n')
+    for command in COMMANDS:
+        _refused(ws.pivot(*command, expect=None), "stage 'make@13'", "output 'out/o13'", f"symlink to '{decoy}'")
+    (ws.root / "out" / "o13").unlink()
+    (ws.root / "out" / "o13").symlink_to(ws.root / "out" / "o1")  # a link inside the project is fine
+    assert ws.pivot("list").exit_code == 0
+
+
 def test_outputs_linked_into_the_cache_stay_loadable(ws) -> None:
     ws.write(".pivot/config", "[cache]\ntype = symlink\n")
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo hi > o.txt\n    outs: [o.txt]\n")

@@ -69,7 +69,7 @@ def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, forc
     pipeline = load(proj, targets)
     stages = targets_mod.select(pipeline, proj, targets, downstream=downstream, single_item=single_item)
     with _kept_for_the_command():
-        plan = optimizer.make_plan(pipeline, stages, state, force=force, **options)
+        plan = optimizer.make_plan(pipeline, stages, state, force=force, printed_only=printed_only, **options)
     return pipeline, plan
 
 

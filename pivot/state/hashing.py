@@ -114,6 +114,9 @@ class Hasher:
         self.statdb = statdb
         self._hashes: dict[str, HashInfo | None] = {}
         self._manifests: dict[str, tuple[ManifestEntry, ...]] = {}
+        # regular files ``refuse_dangling`` found, with what it saw: a plan
+        # that ends in a memo signs them with it instead of a second stat
+        self.found_regular: dict[str, os.stat_result] = {}
         self.files_read = 0  # how many files had their content read (tests, benchmarks)
         self._ignores: IgnoreTree | None = None  # read at the first directory walk
 
@@ -156,8 +159,10 @@ class Hasher:
             st = os.stat(self._prefix + relpath)
         except OSError:
             st = None
-        if st is None or stat_mod.S_ISDIR(st.st_mode) or not stat_mod.S_ISREG(st.st_mode):
+        if st is None or not stat_mod.S_ISREG(st.st_mode):
             self.hash(relpath)
+        else:
+            self.found_regular[relpath] = st
 
     def hash_out(self, relpath: str) -> HashInfo | None:
         """``hash`` for an output: a dangling link or a link loop there counts
@@ -182,6 +187,7 @@ class Hasher:
     def invalidate(self, relpath: str) -> None:
         """Forget ``relpath``, the directories holding it and, for a directory,
         everything below it: a stage rewrote it."""
+        self.found_regular.clear()  # what the plan saw is past
         was_dir = relpath in self._manifests or os.path.isdir(os.path.join(self.root, relpath))
         self._forget(relpath)
         parent = os.path.dirname(relpath)

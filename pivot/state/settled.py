@@ -63,18 +63,19 @@ if TYPE_CHECKING:
 
 FORMAT = 3  # 2: never-run entries (absent paths, with_work); 3: directories by the signatures below them
 _WORK_FREE = ("up to date", "frozen")  # the verdicts the verdict memo keeps (Action values)
-NEVER_RUN = "run"  # the one verdict of a never-run entry (Action.RUN's value)
 
 
 class Settled:
     """What a recalled entry says: the verdict of each stage, in run order,
     and the frozen stages ``status`` warns about, in pipeline order."""
 
-    __slots__ = ("verdicts", "frozen_notices")
+    __slots__ = ("verdicts", "frozen_notices", "never_run")
 
-    def __init__(self, verdicts: tuple[tuple[str, str], ...], frozen_notices: tuple[str, ...]) -> None:
-        self.verdicts = verdicts  # (address, Action value)
+    def __init__(self, verdicts: tuple, frozen_notices: tuple[str, ...], *, never_run: bool = False) -> None:
+        # (address, Action value) each; with never_run, the addresses alone (each one runs)
+        self.verdicts = verdicts
         self.frozen_notices = frozen_notices
+        self.never_run = never_run
 
 
 class SettledMemo:
@@ -128,7 +129,7 @@ class SettledMemo:
             return None
         if _leaves_project(self._state.project.root, written_dirs):
             return None
-        return Settled(verdicts, notices)
+        return Settled(verdicts, notices, never_run=with_work)
 
     # -- remembering ---------------------------------------------------------
 
@@ -197,11 +198,12 @@ class SettledMemo:
             return
         locks_dir = state.locks.dir.relative_to(state.project.root).as_posix()
         consulted: dict[str, None] = {locks_dir: None}
+        for file in {stage.file for stage in pipeline.stages}:
+            if file.endswith(".dvc"):
+                return  # tracked data: its record is the .dvc file itself
+            if file == "dvc.yaml" or file.endswith("/dvc.yaml"):
+                consulted[file[:-len("dvc.yaml")] + "dvc.lock"] = None
         for stage in pipeline.stages:
-            if stage.is_tracked_data:
-                return  # its record is the .dvc file itself
-            if stage.in_dvc_yaml:
-                consulted[f"{stage.file.rpartition('/')[0]}/dvc.lock".lstrip("/")] = None
             for dep in stage.deps:
                 consulted[dep.path] = None
             for pdep in stage.params:
@@ -209,20 +211,34 @@ class SettledMemo:
         files: list[str] = []
         signatures: list[tuple] = []
         absent: list[str] = []
+        # a directory found absent is kept as absent: nothing in it can be
+        # there either (the outputs the downstream stages of a never-run
+        # pipeline read: one path, not one each)
+        gone: set[str] = set()
+        seen = state.hasher.found_regular  # the deps the plan checked, as it saw them
+        prefix = self._prefix
         for relpath in consulted:
-            path = self._prefix + relpath
-            try:
-                st = os.stat(path)
-            except (FileNotFoundError, NotADirectoryError):
-                if os.path.lexists(path):
-                    return  # a dangling link
-                absent.append(relpath)
+            parent = relpath.rpartition("/")[0]
+            if parent in gone:
                 continue
-            except OSError:
-                return  # unreadable: nothing to remember it by
-            # a directory dep's signature does not show an edit inside it
-            if not (stat_mod.S_ISREG(st.st_mode) or (relpath == locks_dir and stat_mod.S_ISDIR(st.st_mode))):
-                return
+            st = seen.get(relpath)
+            if st is None:
+                try:
+                    st = os.stat(prefix + relpath)
+                except (FileNotFoundError, NotADirectoryError):
+                    if parent and not os.path.lexists(prefix + parent):
+                        gone.add(parent)
+                        absent.append(parent)
+                    elif os.path.lexists(prefix + relpath):
+                        return  # a dangling link
+                    else:
+                        absent.append(relpath)
+                    continue
+                except OSError:
+                    return  # unreadable: nothing to remember it by
+                # a directory dep's signature does not show an edit inside it
+                if not (stat_mod.S_ISREG(st.st_mode) or (relpath == locks_dir and stat_mod.S_ISDIR(st.st_mode))):
+                    return
             signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
             if not is_settled(signature, started_ns):
                 return
@@ -232,7 +248,7 @@ class SettledMemo:
                               | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
         try:
             entry_bytes = marshal.dumps((
-                self._code_key(), pipeline.identity, tuple((address, NEVER_RUN) for address in decided), (),
+                self._code_key(), pipeline.identity, tuple(decided), (),
                 (), b"", tuple(files), _packed(signatures), (), (), (), tuple(written_dirs), tuple(absent), True,
             ))
         except ValueError:
