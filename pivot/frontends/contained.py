@@ -35,10 +35,11 @@ def refuse_outside(root: Path, stages: Iterable[Stage], *, out_links: bool = Tru
     """PipelineError naming the file, stage and path of the first out or
     wdir of ``stages`` that leaves the project (see the module docstring).
 
-    ``out_links``: also ``lstat`` every out for a symlink leading outside.
-    That costs a system call an out, noise beside parsing the pipeline but
-    not beside taking it from the cache; a cached pipeline was checked so
-    when it was loaded, and writers never follow such a link."""
+    ``out_links``: also look at every out for a symlink leading outside
+    (an ``lstat`` each, or a listing of a directory holding many).  Noise
+    beside parsing the pipeline but not beside taking it from the cache; a
+    cached pipeline was checked so when it was loaded, and writers never
+    follow such a link."""
     parents = _LazyParents(root)
     cache = _LazyRealPath(root / ".pivot" / "cache")  # outs linked into the cache (symlink mode) are fine
     links = _Links(root)
