@@ -39,3 +39,52 @@ def age(root: Path, seconds: float = 10.0) -> None:
             dirs.remove(".pivot")
         for name in files:
             os.utime(os.path.join(dirpath, name), (past, past), follow_symlinks=False)
+
+
+# -- memos against the plain path ---------------------------------------------
+
+# pivot's caches of the disk: deleting them must never change an answer
+CACHE_FILES = ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle")
+
+
+def settle() -> None:
+    """Wait out the racy window: memos trust only signatures older than it
+    (``os.utime`` cannot age a ctime)."""
+    from pivot.signature import RACY_WINDOW_NS
+
+    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
+
+
+def drop_caches(root: Path) -> None:
+    for name in CACHE_FILES:
+        (root / ".pivot" / name).unlink(missing_ok=True)
+
+
+def outputs(ws, commands) -> list[tuple[int, str, str]]:
+    """Exit code, stdout and stderr of each pivot command."""
+    results = [ws.pivot(*command, expect=None) for command in commands]
+    return [(r.exit_code, r.stdout, r.stderr) for r in results]
+
+
+def cold_outputs(ws, where: Path, commands) -> list[tuple[int, str, str]]:
+    """The same commands in a copy of the workspace without any cache (the
+    workspace keeps its own)."""
+    import shutil
+
+    from tests.conftest import Workspace
+
+    shutil.copytree(ws.root, where, symlinks=True)
+    drop_caches(where)
+    return outputs(Workspace(where), commands)
+
+
+def recalled(root: Path, *, never_run: bool = False):
+    """The plan the settled memo recalls for the whole pipeline, or None."""
+    from pivot.frontends import cached_identity
+    from pivot.optimizer import recall_settled
+    from pivot.project import Project
+    from pivot.state import State
+
+    project = Project(root=root, cwd=root)
+    with State.open(project, inspect=True) as state:
+        return recall_settled(state, cached_identity(project), never_run=never_run)

@@ -11,12 +11,9 @@ import pytest
 
 import json
 import random
-import time
 from pathlib import Path
 
-from pivot.signature import RACY_WINDOW_NS
-
-from tests._statehelp import age
+from tests._statehelp import age, cold_outputs, drop_caches, outputs, recalled, settle
 
 SAMPLES = 60
 GROUPS = 6
@@ -100,17 +97,12 @@ def _verdicts(root: Path) -> int:
         return conn.execute("SELECT count(*) FROM verdict").fetchone()[0]
 
 
-def _drop_caches(root: Path) -> None:
-    for name in ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle"):
-        (root / ".pivot" / name).unlink(missing_ok=True)
-
-
 def _settle(ws, step: int, *, wait: bool) -> None:
     """Put every file out of the racy window so the caches trust it.  Aging
     mtimes is enough for the stat cache; the verdict memo also wants the
     ctimes settled, which only waiting does."""
     if wait:
-        time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
+        settle()
     else:
         age(ws.root, 10 + step)
 
@@ -129,7 +121,7 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, ste
         if wait:
             assert _verdicts(ws.root), "the verdict memo is exercised"
         warm = (_decisions(ws, "plan"), _decisions(ws, "status"))
-        _drop_caches(ws.root)
+        drop_caches(ws.root)
         cold = (_decisions(ws, "plan"), _decisions(ws, "status"))
         assert warm == cold, f"step {step} ({kind})"
         if rng.random() < 0.5:
@@ -159,7 +151,7 @@ def _cold_copy(ws, where: Path) -> object:
     from tests.conftest import Workspace
 
     shutil.copytree(ws.root, where, symlinks=True)
-    _drop_caches(where)
+    drop_caches(where)
     copy = Workspace(where)
     return _decisions(copy, "plan"), _decisions(copy, "status")
 
@@ -212,33 +204,20 @@ def _touched(path: Path) -> str:
 def test_never_run_plans_agree_over_random_edits(ws, tmp_path) -> None:
     """The settled memo's never-run entries (pivot.state.settled) print what
     planning prints, over random edits of a workspace nothing has run in."""
-    from tests.test_settled_never_run import _recalled
-
     rng = random.Random(38)  # every kind of edit in the first seven steps
     _write_workspace(ws)
     ws.write("dvc.yaml", NEVER_RUN_YAML)
     (ws.root / ".pivot").mkdir()
-    recalled = 0
+    united = 0
     steps = 8
     for step in range(steps):
         kind = _edit_never_run(ws, rng, last=step == steps - 1)
-        time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
+        settle()
         ws.pivot("plan", expect=None)  # unites the plan when nothing has run
-        recalled += _recalled(ws.root) is not None
-        warm = [(r.exit_code, r.stdout, r.stderr) for r in (ws.pivot(*c, expect=None) for c in _PRINTED)]
-        assert warm == _cold_printed(ws, tmp_path / f"cold{step}"), f"step {step} ({kind})"
-    assert recalled, "the never-run memo is exercised"
+        united += recalled(ws.root, never_run=True) is not None
+        warm = outputs(ws, _PRINTED)
+        assert warm == cold_outputs(ws, tmp_path / f"cold{step}", _PRINTED), f"step {step} ({kind})"
+    assert united, "the never-run memo is exercised"
 
 
 _PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"))
-
-
-def _cold_printed(ws, where: Path) -> list[tuple[int, str, str]]:
-    import shutil
-
-    from tests.conftest import Workspace
-
-    shutil.copytree(ws.root, where, symlinks=True)
-    _drop_caches(where)
-    copy = Workspace(where)
-    return [(r.exit_code, r.stdout, r.stderr) for r in (copy.pivot(*c, expect=None) for c in _PRINTED)]

@@ -13,17 +13,15 @@ import marshal
 import os
 import shutil
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
-from pivot.frontends import cached_identity
-from pivot.optimizer import Action, SettledPlan, recall_settled
+from pivot.optimizer import Action
 from pivot.project import Project
-from pivot.signature import RACY_WINDOW_NS
 from pivot.state import State
 
+from tests._statehelp import cold_outputs, outputs, recalled, settle
 from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow  # waits out the racy window
@@ -52,32 +50,17 @@ stages:
 COMMANDS = (("plan",), ("plan", "--json"), ("status",), ("status", "--json"))
 
 
-def _settle() -> None:
-    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
-
-
 def _settled_rows(root: Path) -> int:
     with sqlite3.connect(root / ".pivot" / "state.db") as conn:
         return conn.execute("SELECT count(*) FROM settled").fetchone()[0]
 
 
-def _recalled(root: Path) -> SettledPlan | None:
-    project = Project(root=root, cwd=root)
-    with State.open(project, inspect=True) as state:
-        return recall_settled(state, cached_identity(project))
-
-
 def _outputs(ws: Workspace) -> list[tuple[int, str, str]]:
-    results = [ws.pivot(*command, expect=None) for command in COMMANDS]
-    return [(r.exit_code, r.stdout, r.stderr) for r in results]
+    return outputs(ws, COMMANDS)
 
 
 def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
-    """The same commands in a copy of the workspace without any cache."""
-    shutil.copytree(ws.root, where, symlinks=True)
-    for name in ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle"):
-        (where / ".pivot" / name).unlink(missing_ok=True)
-    return _outputs(Workspace(where))
+    return cold_outputs(ws, where, COMMANDS)
 
 
 @pytest.fixture
@@ -91,7 +74,7 @@ def united(ws) -> Workspace:
     ws.write("fixed.txt", "made by hand\n")
     (ws.root / "prep").mkdir()
     ws.pivot("run")
-    _settle()
+    settle()
     ws.pivot("status")  # every verdict remembered, and united
     assert _settled_rows(ws.root) == 1
     return ws
@@ -99,13 +82,13 @@ def united(ws) -> Workspace:
 
 def test_a_settled_pipeline_answers_without_loading_it(united, tmp_path, monkeypatch) -> None:
     ws = united
-    recalled = _recalled(ws.root)
-    assert recalled is not None
-    assert [(d.address, d.action) for d in recalled.decisions] == [
+    plan = recalled(ws.root)
+    assert plan is not None
+    assert [(d.address, d.action) for d in plan.decisions] == [
         ("prep", Action.UP_TO_DATE), ("listing", Action.UP_TO_DATE),
         ("report", Action.UP_TO_DATE), ("fixed", Action.FROZEN),
     ]
-    assert recalled.frozen_notices == ("fixed",)
+    assert plan.frozen_notices == ("fixed",)
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the pipeline was loaded")
@@ -209,7 +192,7 @@ def _drop_pipeline_cache(ws: Workspace) -> None:
 def test_any_change_to_what_a_verdict_read_means_planning_again(united, tmp_path, change) -> None:
     ws = united
     change(ws)
-    assert _recalled(ws.root) is None
+    assert recalled(ws.root) is None
     assert _outputs(ws) == _cold_outputs(ws, tmp_path / "cold")
 
 
@@ -229,14 +212,14 @@ def test_the_memo_is_united_again_once_the_change_settled(united) -> None:
     ws = united
     _touch_dep(ws)
     ws.pivot("status")  # a.txt is racy: its verdict is not remembered, nothing is united
-    assert _recalled(ws.root) is None
-    _settle()
+    assert recalled(ws.root) is None
+    settle()
     ws.pivot("status")
-    assert _recalled(ws.root) is not None
+    assert recalled(ws.root) is not None
 
 
 def test_selections_and_force_plan_as_usual(united) -> None:
     ws = united
     assert "run       report" in ws.pivot("plan", "--force").stdout
     assert ws.pivot("status", "report").stdout == "Pipelines are up to date.\n"
-    assert _recalled(ws.root) is not None  # the whole pipeline's entry is left as it was
+    assert recalled(ws.root) is not None  # the whole pipeline's entry is left as it was

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 
-from pivot.frontends import cached_identity
-from pivot.optimizer import Action, SettledPlan, recall_settled
-from pivot.project import Project
-from pivot.signature import RACY_WINDOW_NS
-from pivot.state import State
+from pivot.optimizer import Action, SettledPlan
 
+from tests._statehelp import cold_outputs, outputs, recalled, settle
 from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow  # waits out the racy window
@@ -59,27 +55,16 @@ PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"), ("plan", "--check"))
 PLANNED = (("status",), ("plan", "--explain"), ("plan", "--no-run-cache"))
 
 
-def _settle() -> None:
-    time.sleep(RACY_WINDOW_NS / 1e9 + 0.2)
-
-
 def _recalled(root: Path, *, never_run: bool = True) -> SettledPlan | None:
-    project = Project(root=root, cwd=root)
-    with State.open(project, inspect=True) as state:
-        return recall_settled(state, cached_identity(project), never_run=never_run)
+    return recalled(root, never_run=never_run)
 
 
 def _outputs(ws: Workspace, commands=PRINTED + PLANNED) -> list[tuple[int, str, str]]:
-    results = [ws.pivot(*command, expect=None) for command in commands]
-    return [(r.exit_code, r.stdout, r.stderr) for r in results]
+    return outputs(ws, commands)
 
 
 def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
-    """The same commands in a copy of the workspace without any cache."""
-    shutil.copytree(ws.root, where, symlinks=True)
-    for name in ("state.db", "state.db-wal", "state.db-shm", "pipeline.pickle", "params.pickle"):
-        (where / ".pivot" / name).unlink(missing_ok=True)
-    return _outputs(Workspace(where))
+    return cold_outputs(ws, where, PRINTED + PLANNED)
 
 
 @pytest.fixture
@@ -91,7 +76,7 @@ def never_run(ws) -> Workspace:
     ws.write("data/x.csv", "1\n")
     ws.write("data/y.csv", "2\n")
     (ws.root / ".pivot").mkdir()
-    _settle()
+    settle()
     ws.pivot("plan")  # every stage never run: the plan is united
     return ws
 
@@ -207,7 +192,7 @@ def test_racy_inputs_are_not_united(ws) -> None:
     (ws.root / ".pivot").mkdir()
     ws.pivot("plan")  # a.txt was written less than a racy window ago
     assert _recalled(ws.root) is None
-    _settle()
+    settle()
     ws.pivot("plan")
     assert _recalled(ws.root) is not None
     os.utime(ws.root / "a.txt")  # a touch moves the signature
@@ -220,7 +205,7 @@ def test_a_directory_dep_is_never_united(ws, tmp_path) -> None:
     ws.write("dvc.yaml", "stages:\n  listing:\n    cmd: ls d > listing.txt\n    deps: [d]\n    outs: [listing.txt]\n")
     ws.write("d/one.txt", "1\n")
     (ws.root / ".pivot").mkdir()
-    _settle()
+    settle()
     ws.pivot("plan")
     assert _recalled(ws.root) is None
     (ws.root / "d" / "gone.txt").symlink_to(ws.root / "nowhere.txt")
