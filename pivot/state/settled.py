@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 import xxhash
 
 from pivot.ignore import IGNORE_FILES
-from pivot.state.verdicts import contents_unchanged, is_settled
+from pivot.state.verdicts import contents_unchanged, is_settled, signature_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -175,8 +175,7 @@ class SettledMemo:
             absent.update(dict.fromkeys(missing))
             del dirs[relpath]
         notices = tuple(stage.address for stage in pipeline.stages if stage.frozen and not stage.is_tracked_data)
-        written_dirs = sorted({stage.wdir for stage in pipeline.stages}
-                              | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
+        written_dirs = _written_dirs(pipeline)
         try:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), notices,
@@ -239,13 +238,12 @@ class SettledMemo:
                 # a directory dep's signature does not show an edit inside it
                 if not (stat_mod.S_ISREG(st.st_mode) or (relpath == locks_dir and stat_mod.S_ISDIR(st.st_mode))):
                     return
-            signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            signature = signature_of(st)
             if not is_settled(signature, started_ns):
                 return
             files.append(relpath)
             signatures.append(signature)
-        written_dirs = sorted({stage.wdir for stage in pipeline.stages}
-                              | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
+        written_dirs = _written_dirs(pipeline)
         try:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), (),
@@ -254,6 +252,13 @@ class SettledMemo:
         except ValueError:
             return
         state.statdb.remember_settled(pipeline.identity, entry_bytes)
+
+
+def _written_dirs(pipeline: "Pipeline") -> list[str]:
+    """The directories the stages run in and write in (resolved again at
+    each recall, as a cached pipeline's are)."""
+    return sorted({stage.wdir for stage in pipeline.stages}
+                  | {out.path.rpartition("/")[0] for stage in pipeline.stages for out in stage.outs})
 
 
 def _packed(signatures: Iterable[tuple]) -> bytes:
@@ -304,7 +309,7 @@ def _tree(prefix: str, relpath: str, started_ns: int) -> tuple[list[tuple[str, t
                 continue
             except OSError:
                 return None
-            signed.append((path, (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+            signed.append((path, signature_of(st)))
     stack = [relpath]
     while stack:
         directory = stack.pop()
@@ -314,7 +319,7 @@ def _tree(prefix: str, relpath: str, started_ns: int) -> tuple[list[tuple[str, t
                 children = list(listing)
         except OSError:
             return None
-        signed.append((directory, (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+        signed.append((directory, signature_of(st)))
         for child in children:
             try:
                 st = child.stat()  # follows symlinks, as the hash does
@@ -324,8 +329,7 @@ def _tree(prefix: str, relpath: str, started_ns: int) -> tuple[list[tuple[str, t
                 if not child.is_symlink():  # not descended by the hash; its replacement moves this directory
                     stack.append(f"{directory}/{child.name}")
             elif stat_mod.S_ISREG(st.st_mode):
-                signed.append((f"{directory}/{child.name}",
-                               (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)))
+                signed.append((f"{directory}/{child.name}", signature_of(st)))
     if not all(is_settled(signature, started_ns) for _, signature in signed):
         return None
     return signed, missing

@@ -175,7 +175,7 @@ class VerdictMemo:
                     return
                 dirs.append((relpath, entry.hash))
                 continue
-            signature = (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+            signature = signature_of(st)
             if not is_settled(signature, self.started_ns):
                 return
             files.append(relpath)
@@ -223,6 +223,11 @@ def stat_signature(path: str) -> tuple[int, int, int, int, int] | None:
         st = os.stat(path)
     except OSError:
         return None
+    return signature_of(st)
+
+
+def signature_of(st: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What the memos compare a path by: mode, inode, size, mtime, ctime."""
     return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
