@@ -172,3 +172,16 @@ def test_shared_params_text_is_checked_per_rule(ws) -> None:
             shell: "touch {output}"
         ''')
     assert "wildcard '{x}' in params of rule 'b' does not appear in its output" in _error(ws)
+
+
+def test_nested_lists_of_inputs_are_flattened_depth_first_in_order(ws) -> None:
+    ws.write("Pivotfile", '''\
+        PARTS = ["b", ["c", [], ["d"]], "e"]
+        rule all:
+            input: "a", PARTS, [["f"], "g"], []
+            output: "all.txt"
+            shell: "cat {input} > {output}"
+        ''')
+    (stage,) = _load(ws)
+    assert [dep.path for dep in stage.deps] == ["a", "b", "c", "d", "e", "f", "g"]
+    assert stage.cmds == ("cat a b c d e f g > all.txt",)

@@ -329,13 +329,17 @@ class Evaluator:
             if not isinstance(value, list):
                 yield item, value
                 continue
-            stack = [value]
+            # depth first, in order; a stack of iterators, as popping the
+            # front of a list copies the rest (quadratic in a 50,000-item list)
+            stack = [iter(value)]
             while stack:
-                value = stack.pop(0)
-                if isinstance(value, list):
-                    stack[:0] = value
+                for element in stack[-1]:
+                    if isinstance(element, list):
+                        stack.append(iter(element))
+                        break
+                    yield item, element
                 else:
-                    yield item, value
+                    stack.pop()
 
     def _strings(self, section: syntax.Section | None) -> Iterable[tuple[syntax.Item, str]]:
         """Positional string items (shell commands, params entries)."""
