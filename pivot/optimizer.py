@@ -224,6 +224,23 @@ class RecalledNeverRun(Recalled):
     reasons = own_reasons = _NEVER_RUN  # type: ignore[assignment]
 
 
+@dataclass(frozen=True, slots=True)
+class RecalledRun:
+    """A stage to run, recalled with its whole pipeline and its reasons
+    (a plan with work, only printed: :mod:`pivot.state.settled`)."""
+
+    address: str
+    action: Action
+    reasons: tuple[Reason, ...]
+    adopted: ClassVar[bool] = False
+    source: ClassVar[RestoreSource | None] = None
+    run_entry: ClassVar[None] = None
+
+    @property
+    def own_reasons(self) -> tuple[Reason, ...]:
+        return tuple(r for r in self.reasons if r.kind not in (ReasonKind.UPSTREAM, ReasonKind.FORCED))
+
+
 @dataclass(frozen=True)
 class SettledPlan(Plan):
     """The plan of every stage of a pipeline in which nothing has changed
@@ -236,18 +253,29 @@ class SettledPlan(Plan):
     frozen_notices: tuple[str, ...] = ()
 
 
-def recall_settled(state: "State", identity: str | None, *, never_run: bool = False) -> SettledPlan | None:
+def recall_settled(state: "State", identity: str | None, *, printed_only: bool = False) -> SettledPlan | None:
     """The plan of the whole pipeline ``identity`` (``pivot.frontends.cached_identity``)
     when it is settled: every stage up to date or frozen, nothing changed
-    since; with ``never_run`` (a plan that is only printed, neither forced
-    nor explained, run cache on) also every stage never run."""
-    settled = state.settled.recall(identity, never_run=never_run)
+    since; with ``printed_only`` (a plan that is only printed, neither
+    forced nor explained, run cache on) also one with stages to run."""
+    from pivot.state.settled import NEVER_RUN, WITH_WORK, WORK_FREE
+
+    settled = state.settled.recall(identity, printed_only=printed_only)
     if settled is None:
         return None
-    if settled.never_run:
-        decisions = tuple([RecalledNeverRun(address, Action.RUN) for address in settled.verdicts])
-    else:
+    decisions: tuple[Recalled | RecalledRun, ...]
+    if settled.kind == WORK_FREE:
         decisions = tuple([Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts])
+    elif settled.kind == NEVER_RUN:
+        decisions = tuple([RecalledNeverRun(address, Action.RUN) for address in settled.verdicts])
+    elif settled.kind == WITH_WORK:
+        decisions = tuple([
+            Recalled(verdict[0], _ACTION_BY_VALUE[verdict[1]]) if len(verdict) == 2
+            else RecalledRun(verdict[0], _ACTION_BY_VALUE[verdict[1]], tuple([_unpacked_reason(r) for r in verdict[2]]))
+            for verdict in settled.verdicts
+        ])
+    else:
+        return None  # written by other code: the key would not have matched
     return SettledPlan(decisions, settled.frozen_notices)  # type: ignore[arg-type]
 
 
@@ -655,11 +683,70 @@ def make_plan(
             return plan  # only a plan of everything, as it stands, is worth uniting
         if not plan.has_work:
             state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
-        elif (printed_only and not explain and run_cache and state.remote is None
-              and all(d.reasons is _NEVER_RUN for d in plan.decisions)  # each one the fast path's verdict
-              and not state.runcache.may_hold_entries()):
-            state.settled.remember_never_run(pipeline, [d.address for d in plan.decisions], started_ns)
+        elif printed_only and not explain and run_cache and state.remote is None:
+            if (all(d.reasons is _NEVER_RUN for d in plan.decisions)  # each one the fast path's verdict
+                    and not state.runcache.may_hold_entries()):
+                state.settled.remember_never_run(pipeline, [d.address for d in plan.decisions], started_ns)
+            else:
+                _remember_with_work(pipeline, plan, state)
     return plan
+
+
+def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State") -> None:
+    """Offer the settled memo a plan of every stage with stages to run:
+    only plain runs, each for reasons of its own (worked out in this plan)
+    or because an upstream stage runs; nothing restored or adopted."""
+    from pivot.state.settled import Worked
+
+    decided: list[tuple] = []
+    worked_out: dict[str, Worked] = {}
+    running: set[str] = set()
+    for decision in plan.decisions:
+        match decision.action:
+            case Action.UP_TO_DATE | Action.FROZEN:
+                if decision.adopted:
+                    return
+                decided.append((decision.address, decision.action.value))
+                continue
+            case Action.RUN:
+                pass
+            case Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
+                return  # restores change what downstream stages compare with
+            case _:
+                assert_never(decision.action)
+        stage = decision.stage
+        address = stage.address
+        running.add(address)
+        decided.append((address, decision.action.value, tuple([_packed_reason(r) for r in decision.reasons])))
+        if all(r.kind is ReasonKind.UPSTREAM for r in decision.reasons):
+            continue  # its own verdict was up to date: the verdict memo's entry tells what it read
+        rerun = any(u in running for u in pipeline.upstream.get(address, ()))
+        worked_out[address] = Worked(stage, decision.record, None if rerun else _run_entry_looked_for(decision, state))
+    state.settled.remember(pipeline, decided, worked_out)
+
+
+def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:
+    """The run-cache entry file ``consult_run_cache`` looked for (or would
+    have, had the run cache held entries) for a stage to run; None when it
+    looks for none."""
+    blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
+    stage = decision.stage
+    if any(r.kind in blocking for r in decision.reasons) or not runcache.eligible(stage):
+        return None
+    inputs = _current_inputs(stage, state, {})
+    if inputs is None:
+        return None
+    return str(state.runcache.path_for(runcache.run_key(stage, stage.cmds, *inputs)))
+
+
+def _packed_reason(reason: Reason) -> tuple:
+    """A reason as plain data for the settled memo (``_unpacked_reason`` reads it)."""
+    return (reason.kind.name, reason.path, reason.key, reason.old, reason.new, reason.upstream)
+
+
+def _unpacked_reason(packed: tuple) -> Reason:
+    name, path, key, old, new, upstream = packed
+    return Reason(ReasonKind[name], path, key, old, new, upstream)
 
 
 @contextmanager

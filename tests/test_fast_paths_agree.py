@@ -1,6 +1,7 @@
 """The fast paths (stat cache, lock-record memo, pipeline and params caches,
 the lock listing, the run cache's "empty" shortcut, indexed lock records,
-the verdict memo, the settled memo, its never-run entries)
+the verdict memo, the settled memo, its never-run entries and its entries
+with work)
 decide exactly what the plain path decides: after each of a random sequence
 of edits, ``plan`` and ``status`` with every cache warm equal the same
 commands with every cache deleted."""
@@ -113,13 +114,16 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, ste
     rng = random.Random(16)
     _write_workspace(ws)
     ws.pivot("run")
-    united = 0
+    united = with_work = 0
     for step in range(steps):
         kind = _edit(ws, rng)
         _settle(ws, step, wait=wait)
         ws.pivot("status")  # fills the caches from settled files
+        ws.pivot("plan")  # and unites a plan with work, once settled
         if wait:
             assert _verdicts(ws.root), "the verdict memo is exercised"
+            plan = recalled(ws.root, printed_only=True)
+            with_work += plan is not None and plan.has_work
         warm = (_decisions(ws, "plan"), _decisions(ws, "status"))
         drop_caches(ws.root)
         cold = (_decisions(ws, "plan"), _decisions(ws, "status"))
@@ -134,6 +138,7 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, ste
                 assert warm == _cold_copy(ws, tmp_path / f"cold{step}"), f"step {step}, settled"
     if wait:
         assert united, "the settled memo is exercised"
+        assert with_work, "plans with work are recalled"
 
 
 def _settled(root: Path) -> int:
@@ -214,7 +219,7 @@ def test_never_run_plans_agree_over_random_edits(ws, tmp_path) -> None:
         kind = _edit_never_run(ws, rng, last=step == steps - 1)
         settle()
         ws.pivot("plan", expect=None)  # unites the plan when nothing has run
-        united += recalled(ws.root, never_run=True) is not None
+        united += recalled(ws.root, printed_only=True) is not None
         warm = outputs(ws, _PRINTED)
         assert warm == cold_outputs(ws, tmp_path / f"cold{step}", _PRINTED), f"step {step} ({kind})"
     assert united, "the never-run memo is exercised"

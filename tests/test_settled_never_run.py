@@ -55,8 +55,8 @@ PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"), ("plan", "--check"))
 PLANNED = (("status",), ("plan", "--explain"), ("plan", "--no-run-cache"))
 
 
-def _recalled(root: Path, *, never_run: bool = True) -> SettledPlan | None:
-    return recalled(root, never_run=never_run)
+def _recalled(root: Path, *, printed_only: bool = True) -> SettledPlan | None:
+    return recalled(root, printed_only=printed_only)
 
 
 def _outputs(ws: Workspace, commands=PRINTED + PLANNED) -> list[tuple[int, str, str]]:
@@ -89,7 +89,7 @@ def test_a_never_run_pipeline_is_planned_without_loading_it(never_run, tmp_path,
         ("prep", Action.RUN), ("report", Action.RUN), ("norm@x", Action.RUN), ("norm@y", Action.RUN),
         ("summary", Action.RUN)}
     # commands that run or explain never take it
-    assert _recalled(ws.root, never_run=False) is None
+    assert _recalled(ws.root, printed_only=False) is None
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the pipeline was loaded")

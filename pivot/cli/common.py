@@ -62,8 +62,8 @@ def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, forc
     from pivot.frontends import cached_identity
 
     if not targets and not force:
-        never_run = printed_only and not options.get("explain", False) and options.get("run_cache", True)
-        settled = optimizer.recall_settled(state, cached_identity(proj), never_run=never_run)
+        printed = printed_only and not options.get("explain", False) and options.get("run_cache", True)
+        settled = optimizer.recall_settled(state, cached_identity(proj), printed_only=printed)
         if settled is not None:
             return None, settled
     pipeline = load(proj, targets)

@@ -48,34 +48,45 @@ import marshal
 import os
 import stat as stat_mod
 from array import array
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Sequence
 
 import xxhash
 
+from pivot.errors import StateError
 from pivot.ignore import IGNORE_FILES
+from pivot.state.hashing import HashInfo
+from pivot.state.locks import LockRecord, lock_filename
 from pivot.state.verdicts import contents_unchanged, is_settled, signature_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from pivot.ir import Pipeline
+    from pivot.ir import Pipeline, Stage
     from pivot.state import State
 
 FORMAT = 3  # 2: never-run entries (absent paths, with_work); 3: directories by the signatures below them
 _WORK_FREE = ("up to date", "frozen")  # the verdicts the verdict memo keeps (Action values)
 
 
+# What an entry holds (its last field): every stage up to date or frozen;
+# every stage never run; some stages to run, with their reasons.
+WORK_FREE, NEVER_RUN, WITH_WORK = 0, 1, 2
+
+
 class Settled:
     """What a recalled entry says: the verdict of each stage, in run order,
     and the frozen stages ``status`` warns about, in pipeline order."""
 
-    __slots__ = ("verdicts", "frozen_notices", "never_run")
+    __slots__ = ("verdicts", "frozen_notices", "kind")
 
-    def __init__(self, verdicts: tuple, frozen_notices: tuple[str, ...], *, never_run: bool = False) -> None:
-        # (address, Action value) each; with never_run, the addresses alone (each one runs)
+    def __init__(self, verdicts: tuple, frozen_notices: tuple[str, ...], kind: int = WORK_FREE) -> None:
+        # WORK_FREE: (address, Action value) each; NEVER_RUN: the addresses
+        # alone (each one runs); WITH_WORK: (address, Action value) for a
+        # stage without work, (address, Action value, reasons) for one to run
+        # (each reason as ``pack_reason`` made it)
         self.verdicts = verdicts
         self.frozen_notices = frozen_notices
-        self.never_run = never_run
+        self.kind = kind
 
 
 class SettledMemo:
@@ -100,11 +111,11 @@ class SettledMemo:
 
     # -- recalling -----------------------------------------------------------
 
-    def recall(self, identity: str | None, *, never_run: bool = False) -> Settled | None:
+    def recall(self, identity: str | None, *, printed_only: bool = False) -> Settled | None:
         """The verdicts of every stage of the pipeline ``identity`` when
         nothing they read has changed since they were united; else None.
-        ``never_run``: a never-run entry may answer too (the caller only
-        prints the plan)."""
+        ``printed_only``: an entry with stages to run may answer too (the
+        caller only prints the plan, without ``--explain``, run cache on)."""
         if identity is None:
             return None
         state = self._state
@@ -113,13 +124,16 @@ class SettledMemo:
             return None
         try:
             (key, recorded_identity, verdicts, notices, lock_names, lock_sigs, files, file_sigs, dirs,
-             file_objects, dir_objects, written_dirs, absent, with_work) = marshal.loads(raw)
+             file_objects, dir_objects, written_dirs, absent, kind) = marshal.loads(raw)
         except (ValueError, EOFError, TypeError):
             return None  # damaged: plan as usual
         if key != self._code_key() or recorded_identity != identity:
             return None
-        # a run-cache entry or a remote would be consulted for each never-run stage
-        if with_work and not (never_run and state.remote is None and not state.runcache.may_hold_entries()):
+        if kind != WORK_FREE and not (printed_only and state.remote is None):
+            return None  # a remote would be asked about each stage to run
+        # a run-cache entry would be looked up for each never-run stage (an
+        # entry with work keeps the entries its stages looked for as absent)
+        if kind == NEVER_RUN and state.runcache.may_hold_entries():
             return None
         if not (_unchanged(self._locks_prefix, lock_names, lock_sigs) and _unchanged(self._prefix, files, file_sigs)):
             return None
@@ -129,63 +143,160 @@ class SettledMemo:
             return None
         if _leaves_project(self._state.project.root, written_dirs):
             return None
-        return Settled(verdicts, notices, never_run=with_work)
+        return Settled(verdicts, notices, kind)
 
     # -- remembering ---------------------------------------------------------
 
-    def remember(self, pipeline: "Pipeline", decided: Sequence[tuple[str, str]]) -> None:
+    def remember(self, pipeline: "Pipeline", decided: Sequence[tuple],
+                 worked_out: "Mapping[str, Worked] | None" = None) -> None:
         """Unite the verdicts of a plan of every stage of ``pipeline``
-        (``decided``: address and Action value, in run order), if each is up
-        to date or frozen and was recalled or remembered in that plan."""
+        (``decided``, in run order: address and Action value, and for a
+        stage to run its reasons, packed), if each stage without work is up
+        to date or frozen and was recalled or remembered in that plan.
+
+        ``worked_out`` (a plan that is only printed): the stages to run for
+        reasons of their own, by address, each worked out afresh by the plan;
+        they are kept by everything such a verdict can read, settled when
+        the command began.  Any other stage to run must run only
+        because an upstream stage does, its own verdict recalled or
+        remembered."""
         state = self._state
         if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
             return
+        worked_out = worked_out or {}
         confirmed = state.verdicts.confirmed
-        lock_sigs: dict[str, tuple] = {}
-        file_sigs: dict[str, tuple] = {}
+        signed = _Signed()
         dirs: dict[str, str] = {}
         file_objects: dict[str, None] = {}
         dir_objects: dict[tuple, None] = {}
-        for address, action in decided:
+        kind = WORK_FREE
+        for item in decided:
+            address, action = item[0], item[1]
+            if address in worked_out:
+                kind = WITH_WORK
+                continue
             entry = confirmed.get(address)
-            if action not in _WORK_FREE or entry is None or entry[3] != action:
+            if entry is None or entry[3] not in _WORK_FREE:
                 return
+            if entry[3] != action:  # to run because an upstream stage runs
+                kind = WITH_WORK
             (_key, _identity, _fp, _action, lock_name, lock_sig, files, sigs, entry_dirs,
              entry_file_objects, entry_dir_objects) = entry
-            lock_sigs[lock_name] = lock_sig
+            signed.locks[lock_name] = lock_sig
             for relpath, signature in zip(files, sigs):
-                if file_sigs.setdefault(relpath, signature) != signature:
+                if not signed.add(relpath, signature):
                     return  # two verdicts saw the file differently: nothing to unite
             for relpath, digest in entry_dirs:
                 if dirs.setdefault(relpath, digest) != digest:
                     return
             file_objects.update(dict.fromkeys(entry_file_objects))
             dir_objects.update(dict.fromkeys(entry_dir_objects))
-        absent: dict[str, None] = {}
+        for worked in worked_out.values():
+            if not self._sign_worked_out(worked, signed, dirs, file_objects, dir_objects):
+                return
         for relpath in list(dirs):
             # a directory by what its hash is made of, when all of it can be signed:
             # a stat per file instead of hashing it again through the stat cache
             tree = _tree(self._prefix, relpath, state.verdicts.started_ns)
             if tree is None:
                 continue
-            signed, missing = tree
-            for path, signature in signed:
-                if file_sigs.setdefault(path, signature) != signature:
+            below, missing = tree
+            for path, signature in below:
+                if not signed.add(path, signature):
                     return
-            absent.update(dict.fromkeys(missing))
+            for path in missing:
+                if not signed.add(path, None):
+                    return
             del dirs[relpath]
         notices = tuple(stage.address for stage in pipeline.stages if stage.frozen and not stage.is_tracked_data)
         written_dirs = _written_dirs(pipeline)
         try:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), notices,
-                tuple(lock_sigs), _packed(lock_sigs.values()), tuple(file_sigs), _packed(file_sigs.values()),
-                tuple(dirs.items()), tuple(file_objects), tuple(dir_objects), tuple(written_dirs), tuple(absent),
-                False,
+                tuple(signed.locks), _packed(signed.locks.values()), tuple(signed.files),
+                _packed(signed.files.values()), tuple(dirs.items()), tuple(file_objects), tuple(dir_objects),
+                tuple(written_dirs), tuple(signed.absent), kind,
             ))
-        except ValueError:
+        except ValueError:  # a reason holding a value marshal cannot (a date in a params file)
             return
         state.statdb.remember_settled(pipeline.identity, entry_bytes)
+
+    def _sign_worked_out(self, worked: "Worked", signed: "_Signed", dirs: dict[str, str],
+                         file_objects: dict[str, None], dir_objects: dict[tuple, None]) -> bool:
+        """Add what a stage's verdict to run could have read: its lock file
+        (or its absence, and then its ``dvc.lock``), each dep, params file and
+        out (a file by its signature, a directory by its hash, or absent), the
+        cached objects of its recorded outs, and the run-cache entry the plan
+        looked for (absent).  False when something cannot be kept so."""
+        stage, record, run_entry = worked
+        state = self._state
+        started_ns = state.verdicts.started_ns
+        if record is not None and type(record) is not LockRecord:
+            return False  # a dvc.lock entry, seen DVC's way
+        lock_name = lock_filename(stage.address)
+        if record is not None:
+            try:
+                st = os.stat(self._locks_prefix + lock_name)
+            except OSError:
+                return False
+            lock_sig = signature_of(st)
+            if not stat_mod.S_ISREG(st.st_mode) or not is_settled(lock_sig, started_ns):
+                return False
+            signed.locks[lock_name] = lock_sig
+        else:
+            locks_dir = state.locks.dir.relative_to(state.project.root).as_posix()
+            if os.path.lexists(self._locks_prefix + lock_name):
+                return False  # a record that could not be read: a warning each time
+            if not signed.add(f"{locks_dir}/{lock_name}", None):
+                return False
+        consulted = [*(dep.path for dep in stage.deps), *(p.path for p in stage.params),
+                     *(out.path for out in stage.outs)]
+        if record is None and stage.in_dvc_yaml:  # what adopting would read
+            consulted.append(stage.file[:-len("dvc.yaml")] + "dvc.lock")
+        for relpath in dict.fromkeys(consulted):
+            try:
+                st = os.stat(self._prefix + relpath)
+            except (FileNotFoundError, NotADirectoryError):
+                if os.path.lexists(self._prefix + relpath):
+                    return False  # a dangling link
+                if not signed.add(relpath, None):
+                    return False
+                continue
+            except OSError:
+                return False
+            if stat_mod.S_ISDIR(st.st_mode):
+                try:
+                    info = state.hasher.hash(relpath)  # hashed by the plan already
+                except StateError:
+                    return False
+                if info is None or dirs.setdefault(relpath, info.hash) != info.hash:
+                    return False
+                continue
+            signature = signature_of(st)
+            if not stat_mod.S_ISREG(st.st_mode) or not is_settled(signature, started_ns):
+                return False
+            if not signed.add(relpath, signature):
+                return False
+        if record is not None:
+            # with every object there, outputs a checkout could repair would
+            # have been restored, not run: an object appearing changes nothing
+            cached = {out.path for out in stage.outs if out.cache}
+            for entry in record.outs:
+                if entry.path not in cached or not entry.hash:
+                    continue
+                info = HashInfo(entry.hash, entry.size, entry.nfiles)
+                if not state.cache.contains(info):
+                    return False
+                if info.is_dir:
+                    dir_objects[(info.hash, info.size, info.nfiles)] = None
+                else:
+                    file_objects[info.hash] = None
+        if run_entry is not None:
+            if not run_entry.startswith(self._prefix) or os.path.lexists(run_entry):
+                return False
+            if not signed.add(run_entry[len(self._prefix):], None):
+                return False
+        return True
 
     def remember_never_run(self, pipeline: "Pipeline", decided: Sequence[str], started_ns: int) -> None:
         """Unite a plan of every stage of ``pipeline`` that found each one
@@ -247,11 +358,43 @@ class SettledMemo:
         try:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), (),
-                (), b"", tuple(files), _packed(signatures), (), (), (), tuple(written_dirs), tuple(absent), True,
+                (), b"", tuple(files), _packed(signatures), (), (), (), tuple(written_dirs), tuple(absent), NEVER_RUN,
             ))
         except ValueError:
             return
         state.statdb.remember_settled(pipeline.identity, entry_bytes)
+
+
+class Worked(NamedTuple):
+    """A stage to run for reasons of its own, as its plan worked it out."""
+
+    stage: "Stage"
+    record: "LockRecord | None"  # what it was compared with (None: no record)
+    run_entry: str | None  # the run-cache entry file the plan looked for (absolute), if it looked
+
+
+class _Signed:
+    """The paths an entry keeps: lock files and other files by signature,
+    paths by their absence; one view of each path."""
+
+    __slots__ = ("locks", "files", "absent")
+
+    def __init__(self) -> None:
+        self.locks: dict[str, tuple] = {}
+        self.files: dict[str, tuple] = {}
+        self.absent: dict[str, None] = {}
+
+    def add(self, relpath: str, signature: tuple | None) -> bool:
+        """Keep ``relpath`` by ``signature`` (None: absent); False when
+        another verdict saw it otherwise."""
+        if signature is None:
+            if relpath in self.files:
+                return False
+            self.absent[relpath] = None
+            return True
+        if relpath in self.absent:
+            return False
+        return self.files.setdefault(relpath, signature) == signature
 
 
 def _written_dirs(pipeline: "Pipeline") -> list[str]:

@@ -1,0 +1,256 @@
+"""The settled memo for a plan with stages to run (pivot.state.settled):
+once a pipeline has run and something changed, ``plan`` and ``run -n`` of
+the whole pipeline print the stages to run, with their reasons, without
+loading it -- exactly what planning prints -- until anything those verdicts
+could have read changes; ``status``, ``--explain`` and ``pivot run`` always
+plan as usual.
+
+Entries are made only from files settled for the racy window (2 s, mtime
+and ctime); ``os.utime`` cannot age a ctime, so these tests wait for real."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pivot.optimizer import Action, RecalledRun
+
+from tests._statehelp import cold_outputs, outputs, recalled, settle
+from tests.conftest import Workspace
+
+pytestmark = pytest.mark.slow  # waits out the racy window
+
+DVC_YAML = """\
+stages:
+  prep:
+    cmd: mkdir -p prep && cp a.txt prep/out.txt
+    deps: [a.txt]
+    params: [lr]
+    outs: [prep/out.txt]
+  report:
+    cmd: mkdir -p report && cat prep/out.txt > report/r.txt
+    deps: [prep/out.txt]
+    outs: [report/r.txt]
+  inventory:
+    cmd: ls data > inventory.txt
+    deps: [data]
+    outs: [inventory.txt]
+"""
+
+# a stage added after the first run: never run, beside stages with records
+EXTRA = """\
+  extra:
+    cmd: cp a.txt extra.txt
+    deps: [a.txt]
+    outs: [extra.txt]
+"""
+
+PIVOTFILE = """\
+SAMPLES = ["x", "y"]
+
+rule summary:
+    input: expand("norm/{s}", s=SAMPLES)
+    output: "summary.txt"
+    shell: "cat {input} > {output}"
+
+rule norm:
+    input: "data/{s}.csv"
+    output: "norm/{s}"
+    shell: "mkdir -p norm && cp {input} {output}"
+"""
+
+PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"), ("plan", "--check"))
+PLANNED = (("status",), ("status", "--json"), ("plan", "--explain"), ("plan", "--no-run-cache"))
+
+
+def _outputs(ws: Workspace, commands=PRINTED + PLANNED) -> list[tuple[int, str, str]]:
+    return outputs(ws, commands)
+
+
+def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
+    return cold_outputs(ws, where, PRINTED + PLANNED)
+
+
+def _write(ws: Workspace) -> None:
+    ws.write("dvc.yaml", DVC_YAML)
+    ws.write("Pivotfile", PIVOTFILE)
+    ws.write("a.txt", "a\n")
+    ws.write("params.yaml", "lr: 0.1\n")
+    ws.write("data/x.csv", "1\n")
+    ws.write("data/y.csv", "2\n")
+
+
+@pytest.fixture
+def with_work(ws) -> Workspace:
+    """A pipeline that ran, then: a dep of `prep` edited (it runs, and
+    `report` after it), a sample edited (`norm@x`, `summary`, `inventory`
+    run), a stage added (`extra`, never run); the plan of that is united."""
+    _write(ws)
+    ws.pivot("run")
+    ws.write("dvc.yaml", DVC_YAML + EXTRA)
+    ws.write("a.txt", "a, edited\n")
+    ws.write("data/x.csv", "10\n")
+    settle()
+    ws.pivot("plan")
+    return ws
+
+
+WORK = {
+    "prep": "dep 'a.txt' modified",
+    "report": "upstream stage 'prep' will rerun",
+    "inventory": "dep 'data' modified",
+    "extra": "never run (no lock record)",
+    "norm@x": "dep 'data/x.csv' modified",
+    "summary": "upstream stage 'norm@x' will rerun",
+}
+
+
+def test_a_plan_with_work_is_recalled_without_loading_the_pipeline(with_work, tmp_path, monkeypatch) -> None:
+    ws = with_work
+    plan = recalled(ws.root, printed_only=True)
+    assert plan is not None and plan.has_work
+    to_run = {d.address: d.reasons[0].describe() for d in plan.decisions if isinstance(d, RecalledRun)}
+    assert to_run == WORK
+    assert {d.address for d in plan.decisions if d.action is Action.UP_TO_DATE} == {"norm@y"}
+    # commands that run or explain never take it
+    assert recalled(ws.root, printed_only=False) is None
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("pivot.cli.common.load", no_loading)
+        warm = _outputs(ws, PRINTED)
+    assert warm[0][1].endswith("6 to run, 1 up to date (1 no record, 3 dep modified, 2 upstream).\n"), warm[0][1]
+    assert warm[3][0] == 1  # --check: there is work
+    assert warm + _outputs(ws, PLANNED) == _cold_outputs(ws, tmp_path / "cold")
+
+
+def test_pivot_run_plans_as_usual(with_work) -> None:
+    ws = with_work
+    result = ws.pivot("run")
+    assert "6 ran" in result.stdout
+    assert (ws.root / "summary.txt").read_text() == "10\n2\n"
+    assert recalled(ws.root, printed_only=True) is None
+
+
+def _dep_edited_again(ws: Workspace) -> None:
+    ws.write("a.txt", "a, edited twice\n")
+
+
+def _dep_restored(ws: Workspace) -> None:
+    ws.write("data/x.csv", "1\n")  # norm@x and summary up to date again
+
+
+def _out_of_an_upstream_run_deleted(ws: Workspace) -> None:
+    (ws.root / "report" / "r.txt").unlink()
+
+
+def _param_edited(ws: Workspace) -> None:
+    ws.write("params.yaml", "lr: 0.2\n")
+
+
+def _file_added_to_a_directory_dep(ws: Workspace) -> None:
+    ws.write("data/z.txt", "z\n")
+
+
+def _file_in_a_directory_dep_edited_in_place(ws: Workspace) -> None:
+    with open(ws.root / "data" / "y.csv", "a") as handle:
+        handle.write("3\n")
+
+
+def _record_of_the_never_run_stage(ws: Workspace) -> None:
+    """Only the lock file appears (a teammate's record, say): the outputs are still missing."""
+    other = Workspace(ws.root.parent / "other")
+    shutil.copytree(ws.root, other.root, symlinks=True)
+    other.pivot("run", "extra")
+    shutil.copy2(other.root / ".pivot" / "locks" / "extra.json", ws.root / ".pivot" / "locks" / "extra.json")
+
+
+def _dvc_lock_of_the_never_run_stage(ws: Workspace) -> None:
+    ws.write("dvc.lock", "schema: '2.0'\nstages:\n  extra:\n    cmd: cp a.txt extra.txt\n")
+
+
+def _run_cache_entry_for_the_edited_dep(ws: Workspace) -> None:
+    """The run cache learns the key `prep` now has (from a copy that ran
+    it): the plan restores `prep` instead of running it."""
+    other = Workspace(ws.root.parent / "other")
+    shutil.copytree(ws.root, other.root, symlinks=True)
+    other.pivot("run", "prep")
+    for name in ("runcache", "cache"):  # what the copy added, and nothing else
+        theirs, ours = other.root / ".pivot" / name, ws.root / ".pivot" / name
+        for path in theirs.rglob("*"):
+            if path.is_file() and not (ours / path.relative_to(theirs)).exists():
+                (ours / path.relative_to(theirs)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, ours / path.relative_to(theirs))
+
+
+def _stage_edited(ws: Workspace) -> None:
+    ws.write("dvc.yaml", (DVC_YAML + EXTRA).replace("cp a.txt extra.txt", "cat a.txt > extra.txt"))
+
+
+def _remote_set(ws: Workspace) -> None:
+    (ws.root.parent / "store").mkdir()
+    ws.pivot("remote", "add", "-d", "store", "../store")  # the plan now asks the remote
+
+
+def _output_dir_linked_outside(ws: Workspace) -> None:
+    outside = ws.root.parent / "elsewhere"
+    outside.mkdir()
+    (ws.root / "extra").symlink_to(outside, target_is_directory=True)
+    ws.write("dvc.yaml", DVC_YAML + EXTRA.replace("extra.txt", "extra/e.txt"))
+
+
+# (change, whether the plan it makes differs from the recalled one)
+CHANGES = [
+    (_dep_edited_again, True), (_dep_restored, True), (_out_of_an_upstream_run_deleted, True),
+    (_file_added_to_a_directory_dep, True), (_record_of_the_never_run_stage, True),
+    (_dvc_lock_of_the_never_run_stage, True), (_run_cache_entry_for_the_edited_dep, True),
+    (_output_dir_linked_outside, True), (_file_in_a_directory_dep_edited_in_place, True),
+    # the same plan, but the memo cannot know that without planning
+    (_param_edited, False), (_stage_edited, False), (_remote_set, False),
+]
+
+
+@pytest.mark.parametrize("change, seen", CHANGES, ids=[change.__name__.strip("_") for change, _ in CHANGES])
+def test_anything_the_verdicts_could_read_otherwise_means_planning_again(with_work, tmp_path, change, seen) -> None:
+    ws = with_work
+    before = ws.pivot("plan", "--json").stdout
+    change(ws)
+    if change is not _remote_set:  # the remote is attached by the commands only
+        assert recalled(ws.root, printed_only=True) is None
+    warm = _outputs(ws)
+    assert warm == _cold_outputs(ws, tmp_path / "cold")
+    assert seen == (warm[1][1] != before)
+
+
+def test_racy_inputs_are_not_united(ws) -> None:
+    _write(ws)
+    ws.pivot("run")
+    settle()
+    ws.write("a.txt", "a, edited\n")
+    ws.pivot("plan")  # a.txt was written less than a racy window ago
+    assert recalled(ws.root, printed_only=True) is None
+    settle()
+    ws.pivot("plan")
+    assert recalled(ws.root, printed_only=True) is not None
+    os.utime(ws.root / "a.txt")  # a touch moves the signature
+    assert recalled(ws.root, printed_only=True) is None
+
+
+def test_a_plan_that_restores_is_not_united(ws) -> None:
+    _write(ws)
+    ws.pivot("run")
+    (ws.root / "report" / "r.txt").unlink()  # back from the cache: a checkout, not a run
+    ws.write("a.txt", "a, edited\n")
+    settle()
+    plan = ws.pivot("plan").stdout
+    assert "checkout  report" not in plan and "run       report" in plan  # prep reruns first
+    assert recalled(ws.root, printed_only=True) is not None
+    ws.write("a.txt", "a\n")  # prep up to date: report is checked out
+    settle()
+    assert "checkout  report" in ws.pivot("plan").stdout
+    assert recalled(ws.root, printed_only=True) is None
