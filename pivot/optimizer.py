@@ -736,7 +736,7 @@ def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:
     inputs = _current_inputs(stage, state, {})
     if inputs is None:
         return None
-    return str(state.runcache.path_for(runcache.run_key(stage, stage.cmds, *inputs)))
+    return state.runcache.entry_file(runcache.run_key(stage, stage.cmds, *inputs))
 
 
 def _packed_reason(reason: Reason) -> tuple:

@@ -124,7 +124,11 @@ class RunCache:
         self._holds_entries = False
 
     def path_for(self, key: str) -> Path:
-        return self.dir / key[:2] / f"{key[2:]}.json"
+        return Path(self.entry_file(key))
+
+    def entry_file(self, key: str) -> str:
+        """The entry's file, as a plain string (planning asks for thousands)."""
+        return f"{self._dir_str}/{key[:2]}/{key[2:]}.json"
 
     def may_hold_entries(self) -> bool:
         """False when the run cache certainly holds no entry (no directory, or
@@ -143,7 +147,7 @@ class RunCache:
         """The entry for ``key``; None if absent or unreadable (a damaged entry
         only costs a rerun)."""
         try:
-            with open(f"{self._dir_str}/{key[:2]}/{key[2:]}.json", "rb") as handle:
+            with open(self.entry_file(key), "rb") as handle:
                 raw = handle.read()
         except OSError:
             return None

@@ -38,6 +38,18 @@ there is a regular file, one that is not is still absent, so reading it
 raises nothing the plan did not.  The run cache and the remote are asked
 again on each recall.  A ``pivot run`` always plans as usual.
 
+A plan with stages to run is united too, for the same printing commands
+(and with no remote to consult), when it restores nothing and adopts
+nothing: each stage without work keeps its verdict's entry as above; a
+stage that runs only because an upstream stage does keeps its own
+(up-to-date) verdict's entry and the upstream reasons; a stage that runs
+for reasons of its own keeps those reasons, as the plan worked them out,
+and everything such a verdict can read: its lock file (or its absence,
+and then its ``dvc.lock``), each dep, params file and out (a file by its
+signature, a directory as above, or its absence), the cached objects of
+its recorded outs (each there), and the run-cache entry its plan looked
+for, which must still be absent.
+
 One entry is kept, in ``.pivot/state.db`` (table ``settled``); like the
 other memos it is a cache of the disk, and deleting it is always safe.
 """
@@ -64,7 +76,7 @@ if TYPE_CHECKING:
     from pivot.ir import Pipeline, Stage
     from pivot.state import State
 
-FORMAT = 3  # 2: never-run entries (absent paths, with_work); 3: directories by the signatures below them
+FORMAT = 4  # 2: never-run entries (absent paths); 3: directories by the signatures below them; 4: entries with work
 _WORK_FREE = ("up to date", "frozen")  # the verdicts the verdict memo keeps (Action values)
 
 
