@@ -9,8 +9,10 @@ eval-shaped dvc.yaml workspace, timed with pivot beside Snakemake and Ninja.
 - *plan, never run (warm)*: the same again with the caches filled;
 - ``snakemake -n`` on the same text (``--snakemake PATH``; never a pivot
   dependency: install it in a scratch virtualenv);
-- with ``--full-run``: ``pivot run -j 2`` once, then the no-op ``pivot plan``
-  and ``pivot status``;
+- with ``--full-run``: ``pivot run -j 2`` once, then the first ``pivot plan``
+  after it (what the run wrote is hashed again once settled), the no-op
+  ``pivot plan`` and ``pivot status``, and ``pivot plan`` with one sample
+  edited (three stages to run; the edit is undone after);
 - with ``--run``: the fresh ``pivot run -j 2`` is *watched* (:mod:`bench.watch`:
   pivot's own CPU without its children, its resident set every 0.5 s) after
   the same commands ran with no tool (:mod:`bench.floor`), for pivot's
@@ -153,10 +155,12 @@ def measure_wildcard(workdir: Path, samples: int, *, repeat: int, timeout: float
         results.noted(run_name, _sample((*pivot.argv, "run", "-j", str(jobs)), home, env, 1, timeout * 10))
     if full_run:
         time.sleep(settle)
-        run_command(plan, home, env, timeout)  # the first command after a run refreshes the caches
+        # the first command after a run hashes again what the run wrote (racy then) and refreshes the memos
+        results.noted("pivot plan, first after a full run", _sample(plan, home, env, 1, timeout))
         results.noted("pivot plan, no-op after a full run", _sample(plan, home, env, repeat, timeout))
         results.noted("pivot status, no-op after a full run", _sample((*pivot.argv, "status"), home, env, repeat,
                                                                       timeout))
+        _measure_plan_with_work(results, home, plan, env, repeat, timeout, settle)
     if ninja:
         binary = shutil.which("ninja", path=harness_path())
         if binary is not None:
@@ -176,6 +180,19 @@ def measure_wildcard(workdir: Path, samples: int, *, repeat: int, timeout: float
                 results.noted("ninja, no-op (hand-written file)", _sample(argv, home, env, repeat, timeout))
             hand.unlink()
     return results
+
+
+def _measure_plan_with_work(results: WildcardResults, home: Path, plan: Sequence[str], env: dict[str, str],
+                            repeat: int, timeout: float, settle: float) -> None:
+    """One sample edited after the full run (three stages to run), planned
+    once to settle the memos, then sampled; the edit is undone after."""
+    sample = home / "data" / "s000000.csv"
+    before = sample.read_bytes()
+    sample.write_bytes(before + b"s000000,2\n")
+    time.sleep(settle)
+    run_command(plan, home, env, timeout)
+    results.noted("pivot plan, one sample edited (warm)", _sample(plan, home, env, repeat, timeout))
+    sample.write_bytes(before)
 
 
 def _sample_in_turns(first: Sequence[str], second: Sequence[str], cwd: Path, env: dict[str, str], repeat: int,
