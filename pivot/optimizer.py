@@ -251,19 +251,31 @@ class SettledPlan(Plan):
 
     # frozen stages (other than tracked data), in pipeline order: `status` warns about each
     frozen_notices: tuple[str, ...] = ()
+    # the stages to run, in pipeline order (only kept for explained plans): `status` lists them so
+    stale_order: tuple[str, ...] = ()
+
+    def in_pipeline_order(self) -> Plan:
+        """The decisions of stages to run in pipeline order, as ``status``
+        lists them (the others, which it does not list, after them)."""
+        place = {address: index for index, address in enumerate(self.stale_order)}
+        last = len(place)
+        return Plan(tuple(sorted(self.decisions, key=lambda d: place.get(d.address, last))))
 
 
-def recall_settled(state: "State", identity: str | None, *, printed_only: bool = False) -> SettledPlan | None:
+def recall_settled(state: "State", identity: str | None, *, printed_only: bool = False,
+                   explained: bool = False) -> SettledPlan | None:
     """The plan of the whole pipeline ``identity`` (``pivot.frontends.cached_identity``)
     when it is settled: every stage up to date or frozen, nothing changed
-    since; with ``printed_only`` (a plan that is only printed, neither
-    forced nor explained, run cache on) also one with stages to run."""
+    since; with ``printed_only`` (a plan that is only printed, not forced,
+    run cache on) also one with stages to run.  ``explained``: every
+    reason is listed (``status``, ``--explain``)."""
     from pivot.state.settled import NEVER_RUN, WITH_WORK, WORK_FREE
 
-    settled = state.settled.recall(identity, printed_only=printed_only)
+    settled = state.settled.recall(identity, printed_only=printed_only, explained=explained)
     if settled is None:
         return None
     decisions: tuple[Recalled | RecalledRun, ...]
+    stale_order: tuple[str, ...] = ()
     if settled.kind == WORK_FREE:
         decisions = tuple([Recalled(address, _ACTION_BY_VALUE[action]) for address, action in settled.verdicts])
     elif settled.kind == NEVER_RUN:
@@ -274,9 +286,10 @@ def recall_settled(state: "State", identity: str | None, *, printed_only: bool =
             else RecalledRun(verdict[0], _ACTION_BY_VALUE[verdict[1]], tuple([_unpacked_reason(r) for r in verdict[2]]))
             for verdict in settled.verdicts
         ])
+        stale_order = tuple([v[0] for v in sorted([v for v in settled.verdicts if len(v) > 2], key=lambda v: v[3])])
     else:
         return None  # written by other code: the key would not have matched
-    return SettledPlan(decisions, settled.frozen_notices)  # type: ignore[arg-type]
+    return SettledPlan(decisions, settled.frozen_notices, stale_order)  # type: ignore[arg-type]
 
 
 class _Stop(Exception):
@@ -683,16 +696,16 @@ def make_plan(
             return plan  # only a plan of everything, as it stands, is worth uniting
         if not plan.has_work:
             state.settled.remember(pipeline, [(d.address, d.action.value) for d in plan.decisions])
-        elif printed_only and not explain and run_cache and state.remote is None:
-            if (all(d.reasons is _NEVER_RUN for d in plan.decisions)  # each one the fast path's verdict
+        elif printed_only and run_cache and state.remote is None:
+            if (not explain and all(d.reasons is _NEVER_RUN for d in plan.decisions)  # the fast path's verdicts
                     and not state.runcache.may_hold_entries()):
                 state.settled.remember_never_run(pipeline, [d.address for d in plan.decisions], started_ns)
             else:
-                _remember_with_work(pipeline, plan, state)
+                _remember_with_work(pipeline, plan, state, explained=explain)
     return plan
 
 
-def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State") -> None:
+def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, explained: bool) -> None:
     """Offer the settled memo a plan of every stage with stages to run:
     only plain runs, each for reasons of its own (worked out in this plan)
     or because an upstream stage runs; nothing restored or adopted."""
@@ -701,6 +714,8 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State") -> None:
     decided: list[tuple] = []
     worked_out: dict[str, Worked] = {}
     running: set[str] = set()
+    # `status` lists stale stages in pipeline order, which a recall does not load
+    position = {stage.address: index for index, stage in enumerate(pipeline.stages)} if explained else {}
     for decision in plan.decisions:
         match decision.action:
             case Action.UP_TO_DATE | Action.FROZEN:
@@ -717,12 +732,13 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State") -> None:
         stage = decision.stage
         address = stage.address
         running.add(address)
-        decided.append((address, decision.action.value, tuple([_packed_reason(r) for r in decision.reasons])))
+        decided.append((address, decision.action.value, tuple([_packed_reason(r) for r in decision.reasons]),
+                        position.get(address, 0)))
         if all(r.kind is ReasonKind.UPSTREAM for r in decision.reasons):
             continue  # its own verdict was up to date: the verdict memo's entry tells what it read
         rerun = any(u in running for u in pipeline.upstream.get(address, ()))
         worked_out[address] = Worked(stage, decision.record, None if rerun else _run_entry_looked_for(decision, state))
-    state.settled.remember(pipeline, decided, worked_out)
+    state.settled.remember(pipeline, decided, worked_out, explained=explained)
 
 
 def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:

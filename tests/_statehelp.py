@@ -78,7 +78,7 @@ def cold_outputs(ws, where: Path, commands) -> list[tuple[int, str, str]]:
     return outputs(Workspace(where), commands)
 
 
-def recalled(root: Path, *, printed_only: bool = False):
+def recalled(root: Path, *, printed_only: bool = False, explained: bool = False):
     """The plan the settled memo recalls for the whole pipeline, or None."""
     from pivot.frontends import cached_identity
     from pivot.optimizer import recall_settled
@@ -87,4 +87,4 @@ def recalled(root: Path, *, printed_only: bool = False):
 
     project = Project(root=root, cwd=root)
     with State.open(project, inspect=True) as state:
-        return recall_settled(state, cached_identity(project), printed_only=printed_only)
+        return recall_settled(state, cached_identity(project), printed_only=printed_only, explained=explained)

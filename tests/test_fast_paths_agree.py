@@ -114,16 +114,18 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, ste
     rng = random.Random(16)
     _write_workspace(ws)
     ws.pivot("run")
-    united = with_work = 0
+    united = with_work = explained = 0
     for step in range(steps):
         kind = _edit(ws, rng)
         _settle(ws, step, wait=wait)
-        ws.pivot("status")  # fills the caches from settled files
+        ws.pivot("status")  # fills the caches from settled files (and unites an explained plan with work)
         ws.pivot("plan")  # and unites a plan with work, once settled
         if wait:
             assert _verdicts(ws.root), "the verdict memo is exercised"
             plan = recalled(ws.root, printed_only=True)
+            explained_plan = recalled(ws.root, printed_only=True, explained=True)
             with_work += plan is not None and plan.has_work
+            explained += explained_plan is not None and explained_plan.has_work
         warm = (_decisions(ws, "plan"), _decisions(ws, "status"))
         drop_caches(ws.root)
         cold = (_decisions(ws, "plan"), _decisions(ws, "status"))
@@ -138,7 +140,7 @@ def test_warm_and_cold_decisions_agree_over_random_edits(ws, tmp_path, wait, ste
                 assert warm == _cold_copy(ws, tmp_path / f"cold{step}"), f"step {step}, settled"
     if wait:
         assert united, "the settled memo is exercised"
-        assert with_work, "plans with work are recalled"
+        assert with_work and explained, "plans with work are recalled, explained (status) or not"
 
 
 def _settled(root: Path) -> int:

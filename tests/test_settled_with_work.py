@@ -1,9 +1,10 @@
 """The settled memo for a plan with stages to run (pivot.state.settled):
-once a pipeline has run and something changed, ``plan`` and ``run -n`` of
-the whole pipeline print the stages to run, with their reasons, without
-loading it -- exactly what planning prints -- until anything those verdicts
-could have read changes; ``status``, ``--explain`` and ``pivot run`` always
-plan as usual.
+once a pipeline has run and something changed, ``plan``, ``run -n`` and
+``status`` of the whole pipeline print the stages to run, with their
+reasons, without loading it -- exactly what planning prints -- until
+anything those verdicts could have read changes; ``pivot run`` and
+``--no-run-cache`` always plan as usual.  Explained plans (``status``,
+``--explain``: every reason) are kept apart from the others.
 
 Entries are made only from files settled for the racy window (2 s, mtime
 and ctime); ``os.utime`` cannot age a ctime, so these tests wait for real."""
@@ -115,8 +116,9 @@ def test_a_plan_with_work_is_recalled_without_loading_the_pipeline(with_work, tm
     to_run = {d.address: d.reasons[0].describe() for d in plan.decisions if isinstance(d, RecalledRun)}
     assert to_run == WORK
     assert {d.address for d in plan.decisions if d.action is Action.UP_TO_DATE} == {"norm@y"}
-    # commands that run or explain never take it
+    # commands that run never take it; explained ones have their own
     assert recalled(ws.root, printed_only=False) is None
+    assert recalled(ws.root, printed_only=True, explained=True) is None
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the pipeline was loaded")
@@ -127,6 +129,29 @@ def test_a_plan_with_work_is_recalled_without_loading_the_pipeline(with_work, tm
     assert warm[0][1].endswith("6 to run, 1 up to date (1 no record, 3 dep modified, 2 upstream).\n"), warm[0][1]
     assert warm[3][0] == 1  # --check: there is work
     assert warm + _outputs(ws, PLANNED) == _cold_outputs(ws, tmp_path / "cold")
+
+
+EXPLAINED = (("status",), ("status", "--json"), ("plan", "--explain"))
+
+
+def test_status_and_explained_plans_are_recalled_apart(with_work, tmp_path, monkeypatch) -> None:
+    ws = with_work
+    ws.pivot("status")
+    explained = recalled(ws.root, printed_only=True, explained=True)
+    assert explained is not None and explained.has_work
+    assert recalled(ws.root, printed_only=True) is not None, "the plan's entry is kept beside it"
+    # pipeline order, as status lists it (run order puts `extra` after `inventory`)
+    assert [d.address for d in explained.in_pipeline_order().decisions[:6]] == [
+        "prep", "report", "inventory", "extra", "summary", "norm@x"]
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("pivot.cli.common.load", no_loading)
+        warm = _outputs(ws, EXPLAINED + PRINTED)
+    assert warm == cold_outputs(ws, tmp_path / "cold", EXPLAINED + PRINTED)
+    assert "\tchanged deps:\n\t\tmodified:           a.txt\n" in warm[0][1], warm[0][1]
 
 
 def test_pivot_run_plans_as_usual(with_work) -> None:

@@ -29,10 +29,11 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
             common.remote_for_plans(state, proj, remote_name, enabled=use_remote or remote_name is not None):
         # the workspace as it is, every reason: DVC lists all changed entries
         pipeline, plan = common.plan_selected(proj, state, targets, single_item=not with_deps, explain=True,
-                                              assume_restored=False, run_cache=not no_run_cache)
+                                              assume_restored=False, run_cache=not no_run_cache, printed_only=True)
     if pipeline is None:  # a settled pipeline, recalled without loading it
         assert isinstance(plan, optimizer.SettledPlan)
         out_filter, frozen_notices = {}, plan.frozen_notices
+        plan = plan.in_pipeline_order()
     else:
         # DVC lists stages in the order it found them, not in run order
         position = {stage.address: index for index, stage in enumerate(pipeline.stages)}

@@ -56,14 +56,15 @@ def plan_selected(proj: Project, state: "State", targets: Sequence[str], *, forc
     made from.  The whole pipeline, settled, is recalled without loading it:
     then the pipeline is None, and the plan has no work -- unless
     ``printed_only`` (the caller prints the plan and runs nothing), when a
-    pipeline nothing has run in is recalled too."""
+    plan with stages to run is recalled too."""
     from pivot import optimizer
     from pivot import targets as targets_mod
     from pivot.frontends import cached_identity
 
     if not targets and not force:
-        printed = printed_only and not options.get("explain", False) and options.get("run_cache", True)
-        settled = optimizer.recall_settled(state, cached_identity(proj), printed_only=printed)
+        printed = printed_only and options.get("run_cache", True)
+        settled = optimizer.recall_settled(state, cached_identity(proj), printed_only=printed,
+                                           explained=options.get("explain", False))
         if settled is not None:
             return None, settled
     pipeline = load(proj, targets)

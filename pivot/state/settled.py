@@ -68,6 +68,7 @@ from pivot.errors import StateError
 from pivot.ignore import IGNORE_FILES
 from pivot.state.hashing import HashInfo
 from pivot.state.locks import LockRecord, lock_filename
+from pivot.state.statdb import EXPLAINED
 from pivot.state.verdicts import contents_unchanged, is_settled, signature_of
 
 if TYPE_CHECKING:
@@ -94,8 +95,8 @@ class Settled:
     def __init__(self, verdicts: tuple, frozen_notices: tuple[str, ...], kind: int = WORK_FREE) -> None:
         # WORK_FREE: (address, Action value) each; NEVER_RUN: the addresses
         # alone (each one runs); WITH_WORK: (address, Action value) for a
-        # stage without work, (address, Action value, reasons) for one to run
-        # (each reason as ``pack_reason`` made it)
+        # stage without work, (address, Action value, reasons, its place in
+        # the pipeline's order) for one to run (reasons as plain data)
         self.verdicts = verdicts
         self.frozen_notices = frozen_notices
         self.kind = kind
@@ -123,23 +124,30 @@ class SettledMemo:
 
     # -- recalling -----------------------------------------------------------
 
-    def recall(self, identity: str | None, *, printed_only: bool = False) -> Settled | None:
+    def recall(self, identity: str | None, *, printed_only: bool = False, explained: bool = False) -> Settled | None:
         """The verdicts of every stage of the pipeline ``identity`` when
         nothing they read has changed since they were united; else None.
         ``printed_only``: an entry with stages to run may answer too (the
-        caller only prints the plan, without ``--explain``, run cache on)."""
+        caller only prints the plan, with the run cache); ``explained``: the
+        plan lists every reason (``status``, ``--explain``)."""
         if identity is None:
             return None
+        settled = self._recall(identity, identity, printed_only=printed_only and not explained)
+        if settled is None and explained and printed_only:
+            settled = self._recall(EXPLAINED + identity, identity, printed_only=True)
+        return settled
+
+    def _recall(self, key: str, identity: str, *, printed_only: bool) -> Settled | None:
         state = self._state
-        raw = state.statdb.settled(identity)
+        raw = state.statdb.settled(key)
         if raw is None:
             return None
         try:
-            (key, recorded_identity, verdicts, notices, lock_names, lock_sigs, files, file_sigs, dirs,
+            (code_key, recorded_identity, verdicts, notices, lock_names, lock_sigs, files, file_sigs, dirs,
              file_objects, dir_objects, written_dirs, absent, kind) = marshal.loads(raw)
         except (ValueError, EOFError, TypeError):
             return None  # damaged: plan as usual
-        if key != self._code_key() or recorded_identity != identity:
+        if code_key != self._code_key() or recorded_identity != identity:
             return None
         if kind != WORK_FREE and not (printed_only and state.remote is None):
             return None  # a remote would be asked about each stage to run
@@ -160,7 +168,7 @@ class SettledMemo:
     # -- remembering ---------------------------------------------------------
 
     def remember(self, pipeline: "Pipeline", decided: Sequence[tuple],
-                 worked_out: "Mapping[str, Worked] | None" = None) -> None:
+                 worked_out: "Mapping[str, Worked] | None" = None, *, explained: bool = False) -> None:
         """Unite the verdicts of a plan of every stage of ``pipeline``
         (``decided``, in run order: address and Action value, and for a
         stage to run its reasons, packed), if each stage without work is up
@@ -171,7 +179,8 @@ class SettledMemo:
         they are kept by everything such a verdict can read, settled when
         the command began.  Any other stage to run must run only
         because an upstream stage does, its own verdict recalled or
-        remembered."""
+        remembered.  ``explained``: the reasons are every reason (``status``,
+        ``--explain``), kept apart from those of plans that name the first."""
         state = self._state
         if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
             return
@@ -231,7 +240,9 @@ class SettledMemo:
             ))
         except ValueError:  # a reason holding a value marshal cannot (a date in a params file)
             return
-        state.statdb.remember_settled(pipeline.identity, entry_bytes)
+        # a plan without work reads the same explained or not: it answers both
+        key = EXPLAINED + pipeline.identity if explained and kind != WORK_FREE else pipeline.identity
+        state.statdb.remember_settled(key, entry_bytes)
 
     def _sign_worked_out(self, worked: "Worked", signed: "_Signed", dirs: dict[str, str],
                          file_objects: dict[str, None], dir_objects: dict[tuple, None]) -> bool:

@@ -70,7 +70,10 @@ CREATE TABLE IF NOT EXISTS verdict (
 ) WITHOUT ROWID
 """
 
-# The settled pipeline: one row, the whole pipeline's verdict (pivot.state.settled).
+# The settled pipeline: the whole pipeline's verdict (pivot.state.settled), in
+# two rows at most: one whose reasons were explained (keyed EXPLAINED +
+# identity: ``status``, ``plan --explain``), one for everything else.
+EXPLAINED = "explain:"
 _SETTLED_SCHEMA = """
 CREATE TABLE IF NOT EXISTS settled (
     identity TEXT PRIMARY KEY,
@@ -205,14 +208,16 @@ class StatDB:
     def remember_verdict(self, address: str, entry: bytes) -> None:
         self._pending_verdicts[address] = entry
 
-    def settled(self, identity: str) -> bytes | None:
-        """The settled-pipeline entry made for the pipeline ``identity``."""
-        rows = self._query("SELECT entry FROM settled WHERE identity = ?", (identity,))
+    def settled(self, key: str) -> bytes | None:
+        """The settled-pipeline entry kept under ``key`` (a pipeline's identity,
+        or EXPLAINED and the identity)."""
+        rows = self._query("SELECT entry FROM settled WHERE identity = ?", (key,))
         return rows[0][0] if rows else None
 
-    def remember_settled(self, identity: str, entry: bytes) -> None:
-        """Keep ``entry`` as the one settled-pipeline entry (it replaces any other)."""
-        self._pending_settled = (identity, entry)
+    def remember_settled(self, key: str, entry: bytes) -> None:
+        """Keep ``entry`` as the one settled-pipeline entry of its kind
+        (explained or not, by ``key``): it replaces the other of that kind."""
+        self._pending_settled = (key, entry)
 
     # -- storage -------------------------------------------------------------
 
@@ -400,7 +405,8 @@ class StatDB:
                 conn.executemany("INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(*key, *row) for key, row in self._pending_md5.items()])
                 if self._pending_settled is not None:
-                    conn.execute("DELETE FROM settled")
+                    same_kind = "LIKE" if self._pending_settled[0].startswith(EXPLAINED) else "NOT LIKE"
+                    conn.execute(f"DELETE FROM settled WHERE identity {same_kind} ?", (EXPLAINED + "%",))
                     conn.execute("INSERT INTO settled VALUES (?, ?)", self._pending_settled)
                 conn.execute("COMMIT")
                 break
