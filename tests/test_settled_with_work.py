@@ -279,3 +279,22 @@ def test_a_plan_that_restores_is_not_united(ws) -> None:
     settle()
     assert "checkout  report" in ws.pivot("plan").stdout
     assert recalled(ws.root, printed_only=True) is None
+
+
+def _settled_rows(root: Path) -> list[str]:
+    import sqlite3
+
+    with sqlite3.connect(root / ".pivot" / "state.db") as conn:
+        return sorted(key for (key,) in conn.execute("SELECT identity FROM settled"))
+
+
+def test_a_plan_without_work_replaces_both_entries_with_work(with_work) -> None:
+    ws = with_work
+    ws.pivot("status")
+    assert [key.startswith("explain:") for key in _settled_rows(ws.root)] == [False, True]
+    ws.pivot("run")
+    settle()
+    ws.pivot("status")  # nothing to do: one entry answers plan and status alike
+    (key,) = _settled_rows(ws.root)
+    assert not key.startswith("explain:")
+    assert recalled(ws.root, explained=True) is not None and recalled(ws.root) is not None

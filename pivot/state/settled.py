@@ -132,10 +132,11 @@ class SettledMemo:
         plan lists every reason (``status``, ``--explain``)."""
         if identity is None:
             return None
-        settled = self._recall(identity, identity, printed_only=printed_only and not explained)
-        if settled is None and explained and printed_only:
-            settled = self._recall(EXPLAINED + identity, identity, printed_only=True)
-        return settled
+        if not explained:
+            return self._recall(identity, identity, printed_only=printed_only)
+        # an entry with work is the newer when both are there (one without work replaces it)
+        settled = self._recall(EXPLAINED + identity, identity, printed_only=True) if printed_only else None
+        return settled or self._recall(identity, identity, printed_only=False)
 
     def _recall(self, key: str, identity: str, *, printed_only: bool) -> Settled | None:
         state = self._state
@@ -240,9 +241,13 @@ class SettledMemo:
             ))
         except ValueError:  # a reason holding a value marshal cannot (a date in a params file)
             return
-        # a plan without work reads the same explained or not: it answers both
-        key = EXPLAINED + pipeline.identity if explained and kind != WORK_FREE else pipeline.identity
-        state.statdb.remember_settled(key, entry_bytes)
+        # a plan without work reads the same explained or not: it answers
+        # both, and the entries with work it replaces are stale
+        if kind == WORK_FREE:
+            state.statdb.remember_settled(pipeline.identity, entry_bytes, replaces_both=True)
+        else:
+            state.statdb.remember_settled(EXPLAINED + pipeline.identity if explained else pipeline.identity,
+                                          entry_bytes)
 
     def _sign_worked_out(self, worked: "Worked", signed: "_Signed", dirs: dict[str, str],
                          file_objects: dict[str, None], dir_objects: dict[tuple, None]) -> bool:

@@ -159,7 +159,7 @@ class StatDB:
         self._md5_rows: dict[tuple[str, str], Row] | None = None
         self._pending_md5: dict[tuple[str, str], Row] = {}
         self._pending_verdicts: dict[str, bytes] = {}
-        self._pending_settled: tuple[str, bytes] | None = None
+        self._pending_settled: tuple[str, bytes, bool] | None = None
         self._shown = f"{path.parent.name}/{path.name}"  # .pivot/state.db
         self._disabled = False  # unusable and not removable: this command runs without it
         self._unwritable: str | None = None  # why it cannot be written: read, never written
@@ -214,10 +214,11 @@ class StatDB:
         rows = self._query("SELECT entry FROM settled WHERE identity = ?", (key,))
         return rows[0][0] if rows else None
 
-    def remember_settled(self, key: str, entry: bytes) -> None:
+    def remember_settled(self, key: str, entry: bytes, *, replaces_both: bool = False) -> None:
         """Keep ``entry`` as the one settled-pipeline entry of its kind
-        (explained or not, by ``key``): it replaces the other of that kind."""
-        self._pending_settled = (key, entry)
+        (explained or not, by ``key``): it replaces the other of that kind,
+        or with ``replaces_both`` every other entry."""
+        self._pending_settled = (key, entry, replaces_both)
 
     # -- storage -------------------------------------------------------------
 
@@ -405,9 +406,13 @@ class StatDB:
                 conn.executemany("INSERT OR REPLACE INTO md5 VALUES (?, ?, ?, ?, ?, ?, ?)",
                                  [(*key, *row) for key, row in self._pending_md5.items()])
                 if self._pending_settled is not None:
-                    same_kind = "LIKE" if self._pending_settled[0].startswith(EXPLAINED) else "NOT LIKE"
-                    conn.execute(f"DELETE FROM settled WHERE identity {same_kind} ?", (EXPLAINED + "%",))
-                    conn.execute("INSERT INTO settled VALUES (?, ?)", self._pending_settled)
+                    key, entry, replaces_both = self._pending_settled
+                    if replaces_both:
+                        conn.execute("DELETE FROM settled")
+                    else:
+                        same_kind = "LIKE" if key.startswith(EXPLAINED) else "NOT LIKE"
+                        conn.execute(f"DELETE FROM settled WHERE identity {same_kind} ?", (EXPLAINED + "%",))
+                    conn.execute("INSERT INTO settled VALUES (?, ?)", (key, entry))
                 conn.execute("COMMIT")
                 break
             except sqlite3.Error as exc:
