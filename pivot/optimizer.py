@@ -716,6 +716,10 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
     running: set[str] = set()
     # `status` lists stale stages in pipeline order, which a recall does not load
     position = {stage.address: index for index, stage in enumerate(pipeline.stages)} if explained else {}
+    # with the run cache empty, the plan hashed no dep for a run key (a new
+    # stage over a large dataset reads nothing): the entry keeps the run
+    # cache's emptiness instead of the entries looked for
+    looked_up = state.runcache.may_hold_entries()
     for decision in plan.decisions:
         match decision.action:
             case Action.UP_TO_DATE | Action.FROZEN:
@@ -737,14 +741,15 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
         if all(r.kind is ReasonKind.UPSTREAM for r in decision.reasons):
             continue  # its own verdict was up to date: the verdict memo's entry tells what it read
         rerun = any(u in running for u in pipeline.upstream.get(address, ()))
-        worked_out[address] = Worked(stage, decision.record, None if rerun else _run_entry_looked_for(decision, state))
-    state.settled.remember(pipeline, decided, worked_out, explained=explained)
+        entry = _run_entry_looked_for(decision, state) if looked_up and not rerun else None
+        worked_out[address] = Worked(stage, decision.record, entry)
+    state.settled.remember(pipeline, decided, worked_out, explained=explained, run_cache_empty=not looked_up)
 
 
 def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:
-    """The run-cache entry file ``consult_run_cache`` looked for (or would
-    have, had the run cache held entries) for a stage to run; None when it
-    looks for none."""
+    """The run-cache entry file ``consult_run_cache`` looked for, for a
+    stage to run (its key worked out again from hashes the plan made);
+    None when it looked for none."""
     blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
     stage = decision.stage
     if any(r.kind in blocking for r in decision.reasons) or not runcache.eligible(stage):

@@ -199,18 +199,24 @@ def _dvc_lock_of_the_never_run_stage(ws: Workspace) -> None:
     ws.write("dvc.lock", "schema: '2.0'\nstages:\n  extra:\n    cmd: cp a.txt extra.txt\n")
 
 
-def _run_cache_entry_for_the_edited_dep(ws: Workspace) -> None:
-    """The run cache learns the key `prep` now has (from a copy that ran
-    it): the plan restores `prep` instead of running it."""
+def _run_elsewhere(ws: Workspace, stage: str) -> None:
+    """Run ``stage`` in a copy of the workspace and take the run-cache
+    entries and cache objects the copy added, and nothing else."""
     other = Workspace(ws.root.parent / "other")
     shutil.copytree(ws.root, other.root, symlinks=True)
-    other.pivot("run", "prep")
-    for name in ("runcache", "cache"):  # what the copy added, and nothing else
+    other.pivot("run", stage)
+    for name in ("runcache", "cache"):
         theirs, ours = other.root / ".pivot" / name, ws.root / ".pivot" / name
         for path in theirs.rglob("*"):
             if path.is_file() and not (ours / path.relative_to(theirs)).exists():
                 (ours / path.relative_to(theirs)).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, ours / path.relative_to(theirs))
+
+
+def _run_cache_entry_for_the_edited_dep(ws: Workspace) -> None:
+    """The run cache learns the key `prep` now has: the plan restores
+    `prep` instead of running it."""
+    _run_elsewhere(ws, "prep")
 
 
 def _stage_edited(ws: Workspace) -> None:
@@ -298,3 +304,25 @@ def test_a_plan_without_work_replaces_both_entries_with_work(with_work) -> None:
     (key,) = _settled_rows(ws.root)
     assert not key.startswith("explain:")
     assert recalled(ws.root, explained=True) is not None and recalled(ws.root) is not None
+
+
+def test_with_an_empty_run_cache_no_dep_is_hashed_and_a_first_entry_is_seen(ws, tmp_path) -> None:
+    import sqlite3
+
+    _write(ws)
+    ws.pivot("run")
+    shutil.rmtree(ws.root / ".pivot" / "runcache")
+    ws.write("big.bin", "x" * 100_000)  # a dataset a new stage reads
+    ws.write("dvc.yaml", DVC_YAML + EXTRA.replace("a.txt", "big.bin"))
+    settle()
+    ws.pivot("plan")
+    plan = recalled(ws.root, printed_only=True)
+    assert plan is not None and plan.has_work
+    with sqlite3.connect(ws.root / ".pivot" / "state.db") as conn:
+        assert conn.execute("SELECT count(*) FROM stat WHERE path = 'big.bin'").fetchone() == (0,), \
+            "the plan and its entry read nothing of a new stage's dep"
+    _run_elsewhere(ws, "extra")  # the run cache's first entry: `extra` is restored, not run
+    assert recalled(ws.root, printed_only=True) is None
+    warm = _outputs(ws)
+    assert warm == _cold_outputs(ws, tmp_path / "cold")
+    assert "restore   extra" in warm[0][1], warm[0][1]

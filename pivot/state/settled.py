@@ -48,7 +48,9 @@ and everything such a verdict can read: its lock file (or its absence,
 and then its ``dvc.lock``), each dep, params file and out (a file by its
 signature, a directory as above, or its absence), the cached objects of
 its recorded outs (each there), and the run-cache entry its plan looked
-for, which must still be absent.
+for, which must still be absent; with an empty run cache, when the plan
+looked for none (and hashed no dep to make a key), the run cache's
+directory by its signature or its absence instead.
 
 One entry is kept, in ``.pivot/state.db`` (table ``settled``); like the
 other memos it is a cache of the disk, and deleting it is always safe.
@@ -169,7 +171,8 @@ class SettledMemo:
     # -- remembering ---------------------------------------------------------
 
     def remember(self, pipeline: "Pipeline", decided: Sequence[tuple],
-                 worked_out: "Mapping[str, Worked] | None" = None, *, explained: bool = False) -> None:
+                 worked_out: "Mapping[str, Worked] | None" = None, *, explained: bool = False,
+                 run_cache_empty: bool = False) -> None:
         """Unite the verdicts of a plan of every stage of ``pipeline``
         (``decided``, in run order: address and Action value, and for a
         stage to run its reasons, packed), if each stage without work is up
@@ -181,7 +184,10 @@ class SettledMemo:
         the command began.  Any other stage to run must run only
         because an upstream stage does, its own verdict recalled or
         remembered.  ``explained``: the reasons are every reason (``status``,
-        ``--explain``), kept apart from those of plans that name the first."""
+        ``--explain``), kept apart from those of plans that name the first.
+        ``run_cache_empty``: the plan found no run-cache entry to look up;
+        the run cache's directory is kept (its entries are in directories
+        of their own: adding one moves its mtime), or its absence."""
         state = self._state
         if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
             return
@@ -216,6 +222,8 @@ class SettledMemo:
         for worked in worked_out.values():
             if not self._sign_worked_out(worked, signed, dirs, file_objects, dir_objects):
                 return
+        if worked_out and run_cache_empty and not self._sign_empty_run_cache(signed):
+            return
         for relpath in list(dirs):
             # a directory by what its hash is made of, when all of it can be signed:
             # a stat per file instead of hashing it again through the stat cache
@@ -248,6 +256,24 @@ class SettledMemo:
         else:
             state.statdb.remember_settled(EXPLAINED + pipeline.identity if explained else pipeline.identity,
                                           entry_bytes)
+
+    def _sign_empty_run_cache(self, signed: "_Signed") -> bool:
+        """Keep the run cache's directory by its signature, or its absence
+        (False when that cannot be done)."""
+        state = self._state
+        path = str(state.runcache.dir)
+        if not path.startswith(self._prefix):
+            return False
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return not os.path.lexists(path) and signed.add(path[len(self._prefix):], None)
+        except OSError:
+            return False
+        signature = signature_of(st)
+        if not stat_mod.S_ISDIR(st.st_mode) or not is_settled(signature, state.verdicts.started_ns):
+            return False
+        return signed.add(path[len(self._prefix):], signature)
 
     def _sign_worked_out(self, worked: "Worked", signed: "_Signed", dirs: dict[str, str],
                          file_objects: dict[str, None], dir_objects: dict[tuple, None]) -> bool:
