@@ -164,7 +164,7 @@ class Decision:
     @property
     def own_reasons(self) -> tuple[Reason, ...]:
         """Reasons about the stage itself (not upstream or forced)."""
-        return tuple(r for r in self.reasons if r.kind not in (ReasonKind.UPSTREAM, ReasonKind.FORCED))
+        return _own(self.reasons)
 
 
 @dataclass(frozen=True)
@@ -238,7 +238,11 @@ class RecalledRun:
 
     @property
     def own_reasons(self) -> tuple[Reason, ...]:
-        return tuple(r for r in self.reasons if r.kind not in (ReasonKind.UPSTREAM, ReasonKind.FORCED))
+        return _own(self.reasons)
+
+
+def _own(reasons: tuple[Reason, ...]) -> tuple[Reason, ...]:
+    return tuple(r for r in reasons if r.kind not in (ReasonKind.UPSTREAM, ReasonKind.FORCED))
 
 
 @dataclass(frozen=True)
@@ -721,18 +725,13 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
     # cache's emptiness instead of the entries looked for
     looked_up = state.runcache.may_hold_entries()
     for decision in plan.decisions:
-        match decision.action:
-            case Action.UP_TO_DATE | Action.FROZEN:
-                if decision.adopted:
-                    return
-                decided.append((decision.address, decision.action.value))
-                continue
-            case Action.RUN:
-                pass
-            case Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
-                return  # restores change what downstream stages compare with
-            case _:
-                assert_never(decision.action)
+        if not _unitable(decision.action):
+            return  # restores change what downstream stages compare with
+        if decision.action is not Action.RUN:
+            if decision.adopted:
+                return
+            decided.append((decision.address, decision.action.value))
+            continue
         stage = decision.stage
         address = stage.address
         running.add(address)
@@ -744,6 +743,17 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
         entry = _run_entry_looked_for(decision, state) if looked_up and not rerun else None
         worked_out[address] = Worked(stage, decision.record, entry)
     state.settled.remember(pipeline, decided, worked_out, explained=explained, run_cache_empty=not looked_up)
+
+
+def _unitable(action: Action) -> bool:
+    """Whether a plan with work holding ``action`` may be united: plain runs
+    and stages without work, not restores or re-recorded frozen stages."""
+    match action:
+        case Action.RUN | Action.UP_TO_DATE | Action.FROZEN:
+            return True
+        case Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
+            return False
+    assert_never(action)
 
 
 def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:
