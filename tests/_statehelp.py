@@ -88,3 +88,44 @@ def recalled(root: Path, *, printed_only: bool = False, explained: bool = False)
     project = Project(root=root, cwd=root)
     with State.open(project, inspect=True) as state:
         return recall_settled(state, cached_identity(project), printed_only=printed_only, explained=explained)
+
+
+# -- the settled memo's workspace ----------------------------------------------
+
+# A dvc.yaml and a Pivotfile side by side (tests of the settled memo's entries)
+TWO_STAGES = """\
+stages:
+  prep:
+    cmd: mkdir -p prep && cp a.txt prep/out.txt
+    deps: [a.txt]
+    params: [lr]
+    outs: [prep/out.txt]
+  report:
+    cmd: mkdir -p report && cat prep/out.txt > report/r.txt
+    deps: [prep/out.txt]
+    outs: [report/r.txt]
+"""
+
+SAMPLES_PIVOTFILE = """\
+SAMPLES = ["x", "y"]
+
+rule summary:
+    input: expand("norm/{s}", s=SAMPLES)
+    output: "summary.txt"
+    shell: "cat {input} > {output}"
+
+rule norm:
+    input: "data/{s}.csv"
+    output: "norm/{s}"
+    shell: "mkdir -p norm && cp {input} {output}"
+"""
+
+
+def write_two_pipelines(ws, dvc_yaml: str = TWO_STAGES) -> None:
+    """``dvc_yaml`` and :data:`SAMPLES_PIVOTFILE` with the files they read."""
+    ws.write("dvc.yaml", dvc_yaml)
+    ws.write("Pivotfile", SAMPLES_PIVOTFILE)
+    ws.write("a.txt", "a\n")
+    ws.write("params.yaml", "lr: 0.1\n")
+    ws.write("data/x.csv", "1\n")
+    ws.write("data/y.csv", "2\n")

@@ -17,37 +17,12 @@ import pytest
 
 from pivot.optimizer import Action, SettledPlan
 
-from tests._statehelp import cold_outputs, outputs, recalled, settle
+from tests._statehelp import TWO_STAGES, cold_outputs, outputs, recalled, settle, write_two_pipelines
 from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow  # waits out the racy window
 
-DVC_YAML = """\
-stages:
-  prep:
-    cmd: mkdir -p prep && cp a.txt prep/out.txt
-    deps: [a.txt]
-    params: [lr]
-    outs: [prep/out.txt]
-  report:
-    cmd: mkdir -p report && cat prep/out.txt > report/r.txt
-    deps: [prep/out.txt]
-    outs: [report/r.txt]
-"""
-
-PIVOTFILE = """\
-SAMPLES = ["x", "y"]
-
-rule summary:
-    input: expand("norm/{s}", s=SAMPLES)
-    output: "summary.txt"
-    shell: "cat {input} > {output}"
-
-rule norm:
-    input: "data/{s}.csv"
-    output: "norm/{s}"
-    shell: "mkdir -p norm && cp {input} {output}"
-"""
+DVC_YAML = TWO_STAGES
 
 NEVER_RUN_PLAN = "".join(f"run       {address}\n            - never run (no lock record)\n" for address in (
     "prep", "report", "norm@x", "norm@y", "summary")) + "5 to run, 0 up to date (5 no record).\n"
@@ -69,12 +44,7 @@ def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
 
 @pytest.fixture
 def never_run(ws) -> Workspace:
-    ws.write("dvc.yaml", DVC_YAML)
-    ws.write("Pivotfile", PIVOTFILE)
-    ws.write("a.txt", "a\n")
-    ws.write("params.yaml", "lr: 0.1\n")
-    ws.write("data/x.csv", "1\n")
-    ws.write("data/y.csv", "2\n")
+    write_two_pipelines(ws)
     (ws.root / ".pivot").mkdir()
     settle()
     ws.pivot("plan")  # every stage never run: the plan is united

@@ -19,22 +19,12 @@ import pytest
 
 from pivot.optimizer import Action, RecalledRun
 
-from tests._statehelp import cold_outputs, outputs, recalled, settle
+from tests._statehelp import TWO_STAGES, cold_outputs, outputs, recalled, settle, write_two_pipelines
 from tests.conftest import Workspace
 
 pytestmark = pytest.mark.slow  # waits out the racy window
 
-DVC_YAML = """\
-stages:
-  prep:
-    cmd: mkdir -p prep && cp a.txt prep/out.txt
-    deps: [a.txt]
-    params: [lr]
-    outs: [prep/out.txt]
-  report:
-    cmd: mkdir -p report && cat prep/out.txt > report/r.txt
-    deps: [prep/out.txt]
-    outs: [report/r.txt]
+DVC_YAML = TWO_STAGES + """\
   inventory:
     cmd: ls data > inventory.txt
     deps: [data]
@@ -47,20 +37,6 @@ EXTRA = """\
     cmd: cp a.txt extra.txt
     deps: [a.txt]
     outs: [extra.txt]
-"""
-
-PIVOTFILE = """\
-SAMPLES = ["x", "y"]
-
-rule summary:
-    input: expand("norm/{s}", s=SAMPLES)
-    output: "summary.txt"
-    shell: "cat {input} > {output}"
-
-rule norm:
-    input: "data/{s}.csv"
-    output: "norm/{s}"
-    shell: "mkdir -p norm && cp {input} {output}"
 """
 
 PRINTED = (("plan",), ("plan", "--json"), ("run", "--dry"), ("plan", "--check"))
@@ -76,12 +52,7 @@ def _cold_outputs(ws: Workspace, where: Path) -> list[tuple[int, str, str]]:
 
 
 def _write(ws: Workspace) -> None:
-    ws.write("dvc.yaml", DVC_YAML)
-    ws.write("Pivotfile", PIVOTFILE)
-    ws.write("a.txt", "a\n")
-    ws.write("params.yaml", "lr: 0.1\n")
-    ws.write("data/x.csv", "1\n")
-    ws.write("data/y.csv", "2\n")
+    write_two_pipelines(ws, DVC_YAML)
 
 
 @pytest.fixture
