@@ -1,8 +1,10 @@
 """The settled memo for a pipeline nothing has run in (pivot.state.settled):
 ``plan`` and ``run -n`` of the whole pipeline answer "never run" for every
 stage without loading it -- with exactly what planning prints -- until
-anything the plan could have seen otherwise changes; ``status``,
-``--explain`` and ``pivot run`` always plan as usual.
+anything the plan could have seen otherwise changes; ``pivot run`` always
+plans as usual, and ``status`` and ``--explain``, which list every dep and
+out, take an entry of their own (as for any plan with work:
+``tests/test_settled_with_work.py``).
 
 Entries are made only from files settled for the racy window (2 s, mtime
 and ctime); ``os.utime`` cannot age a ctime, so these tests wait for real."""
@@ -70,6 +72,24 @@ def test_a_never_run_pipeline_is_planned_without_loading_it(never_run, tmp_path,
     assert warm[0] == (0, NEVER_RUN_PLAN, "")
     assert warm[3][0] == 1  # --check: there is work
     assert warm + _outputs(ws, PLANNED) == _cold_outputs(ws, tmp_path / "cold")
+
+
+def test_status_of_a_never_run_pipeline_is_recalled_after_one_status(never_run, tmp_path, monkeypatch) -> None:
+    ws = never_run
+    explained = (("status",), ("status", "--json"), ("plan", "--explain"))
+    ws.pivot("status")  # lists every dep and out of each stage: an explained entry of its own
+    recalled_plan = recalled(ws.root, printed_only=True, explained=True)
+    assert recalled_plan is not None and recalled_plan.has_work
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the pipeline was loaded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr("pivot.cli.common.load", no_loading)
+        warm = _outputs(ws, explained)
+    assert warm == cold_outputs(ws, tmp_path / "cold", explained)
+    assert "\tdeleted:            prep/out.txt\n" in warm[0][1], warm[0][1]
+    assert _recalled(ws.root) is not None, "the never-run entry is kept beside it"
 
 
 def test_pivot_run_plans_as_usual(never_run) -> None:
