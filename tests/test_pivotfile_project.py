@@ -105,6 +105,14 @@ def test_list_without_pivotfile_does_not_import_lark(ws) -> None:
     assert out.stdout.strip().endswith("False"), out.stdout
 
 
+def test_list_of_pivotfiles_alone_does_not_import_yaml(ws) -> None:
+    ws.write("Pivotfile", 'rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    code = ("import sys; from pivot.cli import main; sys.argv=['pivot','list']\ntry: main()\nexcept SystemExit: pass\n"
+            "print('yaml' in sys.modules, 'pivot.frontends.dvcyaml' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ws.root, capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines()[-1] == "False False", out.stdout
+
+
 @pytest.mark.slow
 def test_mixed_project_runs_end_to_end(ws) -> None:
     _mixed(ws)

@@ -24,7 +24,11 @@ from pivot.ir import Pipeline, Stage
 from pivot.project import Project
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from pivot.frontends.cache import CacheHeader, Validator
+    from pivot.frontends.datafiles import DataFiles
+    from pivot.frontends.dvcyaml import ParsingConfig
 
 DVC_FILE = "dvc.yaml"
 PIVOT_FILE = "Pivotfile"
@@ -132,14 +136,43 @@ class _Loaded(NamedTuple):
     listed: list[str]  # the directories discovery listed
 
 
+class _DvcFileReader:
+    """The stages of ``dvc.yaml`` and ``.dvc`` files.  What they need --
+    YAML (about 25 ms to import) and ``.dvc/config``'s parsing options --
+    is taken at the first such file: a project of Pivotfiles alone never
+    imports it.  A config that is there is read at once (a broken one is an
+    error, whatever the project holds)."""
+
+    def __init__(self, root: "Path", files: "DataFiles") -> None:
+        self._root = root
+        self._files = files
+        self._config: "ParsingConfig | None" = None
+        if any(os.path.lexists(os.path.join(root, name)) for name in CONFIG_FILES):
+            self._parsing_config()
+
+    def _parsing_config(self) -> "ParsingConfig":
+        if self._config is None:
+            from pivot.frontends.dvcyaml import read_parsing_config
+
+            self._config = read_parsing_config(self._root)
+        return self._config
+
+    def stages(self, kind: str, relpath: str) -> list[Stage]:
+        from pivot.frontends.dvcyaml import DvcYamlLoader
+        from pivot.yaml12 import load_document_file
+
+        document = load_document_file(self._root / relpath, relpath)
+        if kind == TRACKED_FILE:
+            return [tracked_data_stage(relpath, document.data)]
+        return DvcYamlLoader(relpath, document, self._files, self._parsing_config()).stages()
+
+
 def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = None) -> _Loaded:
     from pivot.frontends.datafiles import DataFiles
-    from pivot.frontends.dvcyaml import DvcYamlLoader, read_parsing_config
-    from pivot.yaml12 import load_document_file
 
     root = project.root
     files = DataFiles(root)
-    config = read_parsing_config(root)
+    reader = _DvcFileReader(root, files)
     stages: list[Stage] = []
     sources: list[str] = []
     discovered: list[tuple[str, str]] = []
@@ -155,11 +188,7 @@ def _load(project: Project, targets: Sequence[str], skipped: list[str] | None = 
             continue
         sources.append(found.relpath)
         try:
-            document = load_document_file(root / found.relpath, found.relpath)
-            if found.kind == TRACKED_FILE:
-                loaded = [tracked_data_stage(found.relpath, document.data)]
-            else:
-                loaded = DvcYamlLoader(found.relpath, document, files, config).stages()
+            loaded = reader.stages(found.kind, found.relpath)
         except PivotError as exc:
             if skipped is None:
                 raise
