@@ -777,7 +777,11 @@ def _packed_reason(reason: Reason) -> tuple:
 
 def _unpacked_reason(packed: tuple) -> Reason:
     name, path, key, old, new, upstream = packed
-    return Reason(ReasonKind[name], path, key, old, new, upstream)
+    return Reason(_REASON_KIND_BY_NAME[name], path, key, old, new, upstream)
+
+
+# a dict, not ReasonKind[name] (a Python-level __getitem__): a recalled status reads 100,000 reasons
+_REASON_KIND_BY_NAME = {kind.name: kind for kind in ReasonKind}
 
 
 @contextmanager

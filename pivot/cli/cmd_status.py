@@ -41,14 +41,13 @@ def command(targets: tuple[str, ...], as_json: bool, with_deps: bool, quiet: boo
         out_filter = _out_filter(pipeline, proj, targets)
         frozen_notices = tuple(d.address for d in plan.decisions if d.stage.frozen and not d.stage.is_tracked_data)
     root = proj.root.as_posix()
-    stale = report.status_json(plan, out_filter, root)
     if quiet:
-        sys.exit(1 if stale else 0)
+        sys.exit(1 if report.status_json(plan, out_filter, root) else 0)
     for address in frozen_notices:  # DVC's warning, word for word
         click.echo(f"WARNING: stage: '{address}' is frozen. Its dependencies are not going"
                    " to be shown in the status output.", err=True)
     if as_json:
-        common.echo_json(stale)
+        common.echo_json(report.status_json(plan, out_filter, root))
     else:
         click.echo(report.status_text(plan, out_filter, root), nl=False)
 
