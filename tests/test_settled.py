@@ -223,3 +223,22 @@ def test_selections_and_force_plan_as_usual(united) -> None:
     assert "run       report" in ws.pivot("plan", "--force").stdout
     assert ws.pivot("status", "report").stdout == "Pipelines are up to date.\n"
     assert recalled(ws.root) is not None  # the whole pipeline's entry is left as it was
+
+
+def test_signatures_are_compared_a_chunk_at_a_time_to_the_last_path(tmp_path) -> None:
+    """More paths than one chunk: a change in the last one, or one path more
+    than was packed, is still seen."""
+    import os
+
+    from pivot.state.settled import _CHUNK, _packed, _unchanged
+    from pivot.state.verdicts import stat_signature
+
+    paths = [f"f{i}" for i in range(_CHUNK + 3)]
+    for path in paths:
+        (tmp_path / path).write_text("x")
+    prefix = f"{tmp_path}/"
+    packed = _packed([stat_signature(prefix + path) for path in paths])
+    assert _unchanged(prefix, paths, packed)
+    assert not _unchanged(prefix, [*paths, paths[0]], packed)
+    os.utime(tmp_path / paths[-1], ns=(1, 1))
+    assert not _unchanged(prefix, paths, packed)

@@ -62,6 +62,7 @@ import marshal
 import os
 import stat as stat_mod
 from array import array
+from itertools import chain
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Sequence
 
 import xxhash
@@ -194,6 +195,7 @@ class SettledMemo:
         worked_out = worked_out or {}
         confirmed = state.verdicts.confirmed
         signed = _Signed()
+        file_sigs = signed.files  # nothing is absent yet: the verdicts' entries sign files only
         dirs: dict[str, str] = {}
         file_objects: dict[str, None] = {}
         dir_objects: dict[tuple, None] = {}
@@ -211,8 +213,8 @@ class SettledMemo:
             (_key, _identity, _fp, _action, lock_name, lock_sig, files, sigs, entry_dirs,
              entry_file_objects, entry_dir_objects) = entry
             signed.locks[lock_name] = lock_sig
-            for relpath, signature in zip(files, sigs):
-                if not signed.add(relpath, signature):
+            for relpath, signature in zip(files, sigs):  # inline: 50,000 paths at 20,000 stages
+                if file_sigs.setdefault(relpath, signature) != signature:
                     return  # two verdicts saw the file differently: nothing to unite
             for relpath, digest in entry_dirs:
                 if dirs.setdefault(relpath, digest) != digest:
@@ -461,23 +463,34 @@ def _written_dirs(pipeline: "Pipeline") -> list[str]:
 def _packed(signatures: Iterable[tuple]) -> bytes:
     """Signatures as one array of 64-bit integers: read back without making
     a tuple of five ints per path (a fifth of a recall, as tuples)."""
-    return array("q", [number for signature in signatures for number in signature]).tobytes()
+    return array("q", chain.from_iterable(signatures)).tobytes()
+
+
+_CHUNK = 2048  # paths compared at once: a changed one is found without stat'ing all the others
 
 
 def _unchanged(prefix: str, paths: Sequence[str], packed: bytes) -> bool:
     """Whether each of ``paths`` still has the signature packed for it: one
-    ``stat`` each, compared all at once.  Plain code: at 20,000 stages this
-    runs for 50,000 paths."""
-    current: list[int] = []
-    extend = current.extend
+    ``stat`` each, compared a chunk at a time.  Plain code: at 20,000
+    stages this runs for 50,000 paths."""
+    if len(packed) != len(paths) * _PACKED_SIZE:
+        return False
     stat = os.stat
-    for relpath in paths:
-        try:
-            st = stat(prefix + relpath)
-        except OSError:
+    for start in range(0, len(paths), _CHUNK):
+        current: list[int] = []
+        extend = current.extend
+        for relpath in paths[start:start + _CHUNK]:
+            try:
+                st = stat(prefix + relpath)
+            except OSError:
+                return False
+            extend((st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+        if array("q", current).tobytes() != packed[start * _PACKED_SIZE:(start + _CHUNK) * _PACKED_SIZE]:
             return False
-        extend((st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
-    return array("q", current).tobytes() == packed
+    return True
+
+
+_PACKED_SIZE = array("q").itemsize * 5  # bytes of one packed signature
 
 
 def _tree(prefix: str, relpath: str, started_ns: int) -> tuple[list[tuple[str, tuple]], list[str]] | None:
