@@ -113,6 +113,13 @@ def test_list_of_pivotfiles_alone_does_not_import_yaml(ws) -> None:
     assert out.stdout.splitlines()[-1] == "False False", out.stdout
 
 
+def test_a_broken_dvc_config_is_an_error_with_pivotfiles_alone_too(ws) -> None:
+    ws.write("Pivotfile", 'rule a:\n    output: "a.txt"\n    shell: "touch {output}"\n')
+    ws.write(".dvc/config", "[core\n")
+    proc = ws.pivot_proc("list", check=False)
+    assert proc.returncode == 1 and "config file error in '.dvc/config':1" in proc.stderr, proc.stderr
+
+
 @pytest.mark.slow
 def test_mixed_project_runs_end_to_end(ws) -> None:
     _mixed(ws)
