@@ -134,8 +134,7 @@ def build_pipeline(stages: Sequence[Stage], sources: Sequence[str] = ()) -> Pipe
         upstream[stage.address] = tuple(producers)
 
     pipeline = Pipeline(stages=tuple(stages), upstream=upstream, sources=tuple(dict.fromkeys(sources)))
-    _check_acyclic(pipeline)
-    order = run_order(pipeline, pipeline.by_address)
+    order = _acyclic_run_order(pipeline)
     return replace(pipeline, in_run_order=tuple(pipeline.by_address[a] for a in order))
 
 
@@ -183,34 +182,53 @@ def _where(stage: Stage) -> str:
     return str(stage.location) if stage.location else stage.file
 
 
-def _check_acyclic(pipeline: Pipeline) -> None:
-    """Iterative DFS with colours; a back edge names the stages in the cycle."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    colour = {stage.address: WHITE for stage in pipeline.stages}
-    for start in pipeline.stages:
-        if colour[start.address] != WHITE:
+def _acyclic_run_order(pipeline: Pipeline) -> list[str]:
+    """Every stage in run order (as ``run_order`` gives it), refusing a
+    cycle: one walk does both.  An iterative DFS in definition order; a
+    stage met again while its own walk is under way closes a cycle, named
+    as DVC names it."""
+    ON_PATH, DONE = 1, 2
+    upstream = pipeline.upstream
+    seen: dict[str, int] = {}
+    order: list[str] = []
+    for stage in pipeline.stages:
+        address = stage.address
+        if address in seen:
             continue
-        path: list[str] = [start.address]
-        iterators = [iter(pipeline.upstream[start.address])]
-        colour[start.address] = GREY
-        while iterators:
-            nxt = next(iterators[-1], None)
-            if nxt is None:
-                colour[path.pop()] = BLACK
-                iterators.pop()
+        # most stages come after everything they need (definition order): no walk
+        for needed in upstream[address]:
+            if seen.get(needed) != DONE:
+                break
+        else:
+            seen[address] = DONE
+            order.append(address)
+            continue
+        seen[address] = ON_PATH
+        path = [address]
+        walks = [iter(upstream[address])]
+        while walks:
+            child = next(walks[-1], None)
+            if child is None:
+                walks.pop()
+                finished = path.pop()
+                seen[finished] = DONE
+                order.append(finished)
                 continue
-            if colour[nxt] == GREY:
-                cycle = path[path.index(nxt):]
+            mark = seen.get(child)
+            if mark == DONE:
+                continue
+            if mark == ON_PATH:
+                cycle = path[path.index(child):]
                 raise PipelineError(
                     "Pipeline has a cycle: "
-                    + " -> ".join(reversed(cycle + [nxt]))
+                    + " -> ".join(reversed(cycle + [child]))
                     + "\nSame item(s) are defined as both a dependency and an output"
                     f" in stages: {', '.join(sorted(set(cycle)))}."
                 )
-            if colour[nxt] == WHITE:
-                colour[nxt] = GREY
-                path.append(nxt)
-                iterators.append(iter(pipeline.upstream[nxt]))
+            seen[child] = ON_PATH
+            path.append(child)
+            walks.append(iter(upstream[child]))
+    return order
 
 
 def run_order(pipeline: Pipeline, addresses: Iterable[str]) -> list[str]:

@@ -141,3 +141,59 @@ def test_stage_location_is_recorded(ws):
     assert str(pipeline.stage("train@b").location) == "dvc.yaml:5"
     assert pipeline.stage("train@b").group == "train"
     assert pipeline.stage("report").cmd_literal == "echo"
+
+
+CYCLE = """\
+stages:
+  first:
+    cmd: echo
+    deps: [in.txt]
+    outs: [a.txt]
+  a:
+    cmd: echo
+    deps: [a.txt, z]
+    outs: [x]
+  b:
+    cmd: echo
+    deps: [x]
+    outs: [y]
+  c:
+    cmd: echo
+    deps: [y]
+    outs: [z]
+  d:
+    cmd: echo
+    deps: [y]
+    outs: [w]
+"""
+
+
+def test_a_cycle_is_named_from_where_the_walk_meets_it(ws):
+    ws.write("dvc.yaml", CYCLE)
+    with pytest.raises(PipelineError) as raised:
+        load_pipeline(Project(ws.root, ws.root))
+    assert str(raised.value) == (
+        "Pipeline has a cycle: a -> b -> c -> a\n"
+        "Same item(s) are defined as both a dependency and an output in stages: a, b, c."
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_linked_run_order_is_run_order_of_every_stage(seed):
+    """Random DAGs, stages defined in shuffled order: the order worked out
+    while linking (with the cycle check) is ``run_order``'s."""
+    import random
+
+    rng = random.Random(seed)
+    count = 120
+    stages = []
+    for index in range(count):
+        deps = sorted({f"o{rng.randrange(index)}" for _ in range(rng.randrange(4))} if index else set())
+        stages.append(Stage(address=f"s{index}", name=f"s{index}", file="dvc.yaml", wdir=".", cmds=("true",),
+                            deps=tuple(Dep(d, d) for d in deps), outs=(Out(f"o{index}", f"o{index}"),)))
+    rng.shuffle(stages)
+    pipeline = graph.build_pipeline(stages)
+    order = [stage.address for stage in pipeline.in_run_order]
+    assert order == graph.run_order(pipeline, pipeline.by_address)
+    place = {address: position for position, address in enumerate(order)}
+    assert all(place[u] < place[a] for a, ups in pipeline.upstream.items() for u in ups)
