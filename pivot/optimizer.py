@@ -717,13 +717,9 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
 
     decided: list[tuple] = []
     worked_out: dict[str, Worked] = {}
-    running: set[str] = set()
     # `status` lists stale stages in pipeline order, which a recall does not load
     position = {stage.address: index for index, stage in enumerate(pipeline.stages)} if explained else {}
-    # with the run cache empty, the plan hashed no dep for a run key (a new
-    # stage over a large dataset reads nothing): the entry keeps the run
-    # cache's emptiness instead of the entries looked for
-    looked_up = state.runcache.may_hold_entries()
+    looked_for = state.runcache.looked_for  # by consult_run_cache: none when the run cache was empty
     for decision in plan.decisions:
         if not _unitable(decision.action):
             return  # restores change what downstream stages compare with
@@ -734,15 +730,13 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
             continue
         stage = decision.stage
         address = stage.address
-        running.add(address)
         decided.append((address, decision.action.value, tuple([_packed_reason(r) for r in decision.reasons]),
                         position.get(address, 0)))
         if all(r.kind is ReasonKind.UPSTREAM for r in decision.reasons):
             continue  # its own verdict was up to date: the verdict memo's entry tells what it read
-        rerun = any(u in running for u in pipeline.upstream.get(address, ()))
-        entry = _run_entry_looked_for(decision, state) if looked_up and not rerun else None
-        worked_out[address] = Worked(stage, decision.record, entry)
-    state.settled.remember(pipeline, decided, worked_out, explained=explained, run_cache_empty=not looked_up)
+        key = looked_for.get(address)
+        worked_out[address] = Worked(stage, decision.record, None if key is None else state.runcache.entry_file(key))
+    state.settled.remember(pipeline, decided, worked_out, explained=explained)
 
 
 def _unitable(action: Action) -> bool:
@@ -754,20 +748,6 @@ def _unitable(action: Action) -> bool:
         case Action.CHECKOUT | Action.RESTORE_RUN | Action.RECORD_FROZEN:
             return False
     assert_never(action)
-
-
-def _run_entry_looked_for(decision: Decision, state: "State") -> str | None:
-    """The run-cache entry file ``consult_run_cache`` looked for, for a
-    stage to run (its key worked out again from hashes the plan made);
-    None when it looked for none."""
-    blocking = (ReasonKind.UPSTREAM, ReasonKind.FORCED, ReasonKind.ALWAYS_CHANGED)
-    stage = decision.stage
-    if any(r.kind in blocking for r in decision.reasons) or not runcache.eligible(stage):
-        return None
-    inputs = _current_inputs(stage, state, {})
-    if inputs is None:
-        return None
-    return state.runcache.entry_file(runcache.run_key(stage, stage.cmds, *inputs))
 
 
 def _packed_reason(reason: Reason) -> tuple:
@@ -890,7 +870,7 @@ def consult_run_cache(decision: Decision, state: "State", restored: Mapping[str,
         return decision
     key = runcache.run_key(stage, stage.cmds, *inputs)
     paths = [o.path for o in stage.outs]
-    entry = state.runcache.lookup(key) if local else None
+    entry = state.runcache.lookup(key, stage.address) if local else None
     if entry is not None and [e.path for e in entry.outs] == paths and all(
             state.cache.contains(HashInfo(e.hash, e.size, e.nfiles)) for e in entry.outs):
         return replace(decision, action=Action.RESTORE_RUN, run_entry=entry, source=RestoreSource.RUN_CACHE)

@@ -297,3 +297,21 @@ def test_with_an_empty_run_cache_no_dep_is_hashed_and_a_first_entry_is_seen(ws, 
     warm = _outputs(ws)
     assert warm == _cold_outputs(ws, tmp_path / "cold")
     assert "restore   extra" in warm[0][1], warm[0][1]
+
+
+def test_a_run_cache_entry_under_a_prefix_already_there_is_seen(ws, tmp_path) -> None:
+    """An entry landing in a directory of the run cache that was there
+    moves nothing but that directory: the entry looked for is kept absent."""
+    _write(ws)
+    ws.pivot("run")
+    for prefix in range(256):  # every key prefix's directory, before the plan is united
+        (ws.root / ".pivot" / "runcache" / f"{prefix:02x}").mkdir(exist_ok=True)
+    ws.write("a.txt", "a, edited\n")
+    settle()
+    ws.pivot("plan")
+    assert recalled(ws.root, printed_only=True) is not None
+    _run_elsewhere(ws, "prep")
+    assert recalled(ws.root, printed_only=True) is None
+    warm = _outputs(ws)
+    assert warm == _cold_outputs(ws, tmp_path / "cold")
+    assert "restore   prep" in warm[0][1], warm[0][1]

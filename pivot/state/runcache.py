@@ -122,6 +122,9 @@ class RunCache:
         self.dir = directory
         self._dir_str = str(directory)  # lookups build plain strings: a Path per key costs more than the open
         self._holds_entries = False
+        # the key each stage's entry was looked for under, by address, in this
+        # command: a plan united with its stages to run keeps those entries absent
+        self.looked_for: dict[str, str] = {}
 
     def path_for(self, key: str) -> Path:
         return Path(self.entry_file(key))
@@ -143,9 +146,12 @@ class RunCache:
                 return False
         return self._holds_entries
 
-    def lookup(self, key: str) -> RunEntry | None:
-        """The entry for ``key``; None if absent or unreadable (a damaged entry
-        only costs a rerun)."""
+    def lookup(self, key: str, address: str | None = None) -> RunEntry | None:
+        """The entry for ``key`` (``address``'s current key, noted in
+        ``looked_for``); None if absent or unreadable (a damaged entry only
+        costs a rerun)."""
+        if address is not None:
+            self.looked_for[address] = key
         try:
             with open(self.entry_file(key), "rb") as handle:
                 raw = handle.read()

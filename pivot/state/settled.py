@@ -48,9 +48,9 @@ and everything such a verdict can read: its lock file (or its absence,
 and then its ``dvc.lock``), each dep, params file and out (a file by its
 signature, a directory as above, or its absence), the cached objects of
 its recorded outs (each there), and the run-cache entry its plan looked
-for, which must still be absent; with an empty run cache, when the plan
-looked for none (and hashed no dep to make a key), the run cache's
-directory by its signature or its absence instead.
+for, which must still be absent; and the run cache's directory by its
+signature or its absence (a plan that found the run cache empty looked
+for no entry and hashed no dep to make a key: the first entry moves it).
 
 One entry is kept, in ``.pivot/state.db`` (table ``settled``); like the
 other memos it is a cache of the disk, and deleting it is always safe.
@@ -172,8 +172,7 @@ class SettledMemo:
     # -- remembering ---------------------------------------------------------
 
     def remember(self, pipeline: "Pipeline", decided: Sequence[tuple],
-                 worked_out: "Mapping[str, Worked] | None" = None, *, explained: bool = False,
-                 run_cache_empty: bool = False) -> None:
+                 worked_out: "Mapping[str, Worked] | None" = None, *, explained: bool = False) -> None:
         """Unite the verdicts of a plan of every stage of ``pipeline``
         (``decided``, in run order: address and Action value, and for a
         stage to run its reasons, packed), if each stage without work is up
@@ -185,10 +184,7 @@ class SettledMemo:
         the command began.  Any other stage to run must run only
         because an upstream stage does, its own verdict recalled or
         remembered.  ``explained``: the reasons are every reason (``status``,
-        ``--explain``), kept apart from those of plans that name the first.
-        ``run_cache_empty``: the plan found no run-cache entry to look up;
-        the run cache's directory is kept (its entries are in directories
-        of their own: adding one moves its mtime), or its absence."""
+        ``--explain``), kept apart from those of plans that name the first."""
         state = self._state
         if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
             return
@@ -224,7 +220,7 @@ class SettledMemo:
         for worked in worked_out.values():
             if not self._sign_worked_out(worked, signed, dirs, file_objects, dir_objects):
                 return
-        if worked_out and run_cache_empty and not self._sign_empty_run_cache(signed):
+        if worked_out and not self._sign_run_cache_dir(signed):
             return
         for relpath in list(dirs):
             # a directory by what its hash is made of, when all of it can be signed:
@@ -259,9 +255,13 @@ class SettledMemo:
             state.statdb.remember_settled(EXPLAINED + pipeline.identity if explained else pipeline.identity,
                                           entry_bytes)
 
-    def _sign_empty_run_cache(self, signed: "_Signed") -> bool:
+    def _sign_run_cache_dir(self, signed: "_Signed") -> bool:
         """Keep the run cache's directory by its signature, or its absence
-        (False when that cannot be done)."""
+        (False when that cannot be done).  Its entries live in directories
+        named by their keys' first two characters: the first entry, or one
+        under a new prefix, moves it.  A plan that found the run cache empty
+        looked for no entry (and hashed no dep to make a key); one that did
+        look keeps each entry it looked for absent besides."""
         state = self._state
         path = str(state.runcache.dir)
         if not path.startswith(self._prefix):
