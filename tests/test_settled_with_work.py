@@ -315,3 +315,25 @@ def test_a_run_cache_entry_under_a_prefix_already_there_is_seen(ws, tmp_path) ->
     warm = _outputs(ws)
     assert warm == _cold_outputs(ws, tmp_path / "cold")
     assert "restore   prep" in warm[0][1], warm[0][1]
+
+
+def test_a_dep_removed_while_the_plan_is_made_is_never_kept_as_absent(with_work, tmp_path, monkeypatch) -> None:
+    """The plan read `a.txt`; it is gone by the time the entry is made
+    (removed during the command): the entry would say "absent" for a
+    verdict made with it there, so none is made."""
+    from pivot.state.settled import SettledMemo
+
+    ws = with_work
+    ws.write("a.txt", "a, edited twice\n")  # prep and extra read it again: the memo misses
+    settle()
+    remember = SettledMemo.remember
+
+    def removed_meanwhile(self, *args, **kwargs):
+        (ws.root / "a.txt").unlink()
+        return remember(self, *args, **kwargs)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SettledMemo, "remember", removed_meanwhile)
+        ws.pivot("plan")
+    assert recalled(ws.root, printed_only=True) is None
+    assert _outputs(ws) == _cold_outputs(ws, tmp_path / "cold")

@@ -137,6 +137,11 @@ class Hasher:
         self._hashes[relpath] = info
         return info
 
+    def seen_present(self, relpath: str) -> bool:
+        """Whether this command found something at ``relpath`` (hashed it,
+        or found it a regular file)."""
+        return relpath in self.found_regular or self._hashes.get(relpath) is not None
+
     def hash_file_anywhere(self, path: Path) -> HashInfo | None:
         """The hash of the file at absolute ``path``: stat-cached inside the
         project, read every time outside it (DVC's cache may live elsewhere)."""

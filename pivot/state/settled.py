@@ -112,7 +112,15 @@ class SettledMemo:
         self._state = state
         self._prefix = str(state.project.root).rstrip("/") + "/"
         self._locks_prefix = str(state.locks.dir) + "/"
+        self._locks_rel: str | None = None
         self._key: int | None = None
+
+    def _locks_dir(self) -> str:
+        """The lock records' directory, root-relative (worked out once: a
+        plan with 100,000 never-run stages asks for each)."""
+        if self._locks_rel is None:
+            self._locks_rel = self._state.locks.dir.relative_to(self._state.project.root).as_posix()
+        return self._locks_rel
 
     def _code_key(self) -> int:
         if self._key is None:
@@ -255,6 +263,22 @@ class SettledMemo:
             state.statdb.remember_settled(EXPLAINED + pipeline.identity if explained else pipeline.identity,
                                           entry_bytes)
 
+    def _absent(self, relpath: str, signed: "_Signed") -> bool:
+        """Keep ``relpath`` by its absence -- or, when its directory is
+        missing too, by the directory's (once for all the paths in it: the
+        outputs of a never-run pipeline's 100,000 stages are two paths).
+        False when it is there after all (a dangling link)."""
+        parent = relpath.rpartition("/")[0]
+        if parent:
+            if parent in signed.gone:
+                return True
+            if not os.path.lexists(self._prefix + parent):
+                signed.gone.add(parent)
+                return signed.add(parent, None)
+        if os.path.lexists(self._prefix + relpath):
+            return False
+        return signed.add(relpath, None)
+
     def _sign_run_cache_dir(self, signed: "_Signed") -> bool:
         """Keep the run cache's directory by its signature, or its absence
         (False when that cannot be done).  Its entries live in directories
@@ -299,23 +323,19 @@ class SettledMemo:
             if not stat_mod.S_ISREG(st.st_mode) or not is_settled(lock_sig, started_ns):
                 return False
             signed.locks[lock_name] = lock_sig
-        else:
-            locks_dir = state.locks.dir.relative_to(state.project.root).as_posix()
-            if os.path.lexists(self._locks_prefix + lock_name):
-                return False  # a record that could not be read: a warning each time
-            if not signed.add(f"{locks_dir}/{lock_name}", None):
-                return False
+        elif not self._absent(f"{self._locks_dir()}/{lock_name}", signed):
+            return False  # a record that could not be read (a warning each time), or one just made
         consulted = [*(dep.path for dep in stage.deps), *(p.path for p in stage.params),
                      *(out.path for out in stage.outs)]
         if record is None and stage.in_dvc_yaml:  # what adopting would read
             consulted.append(stage.file[:-len("dvc.yaml")] + "dvc.lock")
+        seen_present = state.hasher.seen_present
         for relpath in dict.fromkeys(consulted):
             try:
                 st = os.stat(self._prefix + relpath)
             except (FileNotFoundError, NotADirectoryError):
-                if os.path.lexists(self._prefix + relpath):
-                    return False  # a dangling link
-                if not signed.add(relpath, None):
+                # there when the plan looked, gone now: removed during the command
+                if seen_present(relpath) or not self._absent(relpath, signed):
                     return False
                 continue
             except OSError:
@@ -362,7 +382,7 @@ class SettledMemo:
         state = self._state
         if state.statdb.readonly or pipeline.identity is None or len(decided) != len(pipeline.stages):
             return
-        locks_dir = state.locks.dir.relative_to(state.project.root).as_posix()
+        locks_dir = self._locks_dir()
         consulted: dict[str, None] = {locks_dir: None}
         for file in {stage.file for stage in pipeline.stages}:
             if file.endswith(".dvc"):
@@ -433,12 +453,13 @@ class _Signed:
     """The paths an entry keeps: lock files and other files by signature,
     paths by their absence; one view of each path."""
 
-    __slots__ = ("locks", "files", "absent")
+    __slots__ = ("locks", "files", "absent", "gone")
 
     def __init__(self) -> None:
         self.locks: dict[str, tuple] = {}
         self.files: dict[str, tuple] = {}
         self.absent: dict[str, None] = {}
+        self.gone: set[str] = set()  # directories kept absent: what they would hold is absent too
 
     def add(self, relpath: str, signature: tuple | None) -> bool:
         """Keep ``relpath`` by ``signature`` (None: absent); False when
