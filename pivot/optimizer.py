@@ -693,6 +693,8 @@ def make_plan(
     worth remembering whole (:mod:`pivot.state.settled`)."""
     refuse_url_paths(stages)
     started_ns = time.time_ns()
+    if printed_only:  # the run-cache entries looked for, should the plan be united with its work
+        state.runcache.looked_for = {}
     with _cyclic_gc_paused(), state.verdicts.planning(pipeline):
         plan = _plan(pipeline, stages, state, force=force, explain=explain,
                      assume_restored=assume_restored, run_cache=run_cache)
@@ -719,7 +721,7 @@ def _remember_with_work(pipeline: Pipeline, plan: Plan, state: "State", *, expla
     worked_out: dict[str, Worked] = {}
     # `status` lists stale stages in pipeline order, which a recall does not load
     position = {stage.address: index for index, stage in enumerate(pipeline.stages)} if explained else {}
-    looked_for = state.runcache.looked_for  # by consult_run_cache: none when the run cache was empty
+    looked_for = state.runcache.looked_for or {}  # by consult_run_cache: none when the run cache was empty
     for decision in plan.decisions:
         if not _unitable(decision.action):
             return  # restores change what downstream stages compare with

@@ -122,9 +122,10 @@ class RunCache:
         self.dir = directory
         self._dir_str = str(directory)  # lookups build plain strings: a Path per key costs more than the open
         self._holds_entries = False
-        # the key each stage's entry was looked for under, by address, in this
-        # command: a plan united with its stages to run keeps those entries absent
-        self.looked_for: dict[str, str] = {}
+        # while a printed plan is made (None otherwise: a long run would
+        # only grow it), the key each stage's entry was looked for under, by
+        # address: a plan united with its stages to run keeps those absent
+        self.looked_for: dict[str, str] | None = None
 
     def path_for(self, key: str) -> Path:
         return Path(self.entry_file(key))
@@ -148,9 +149,9 @@ class RunCache:
 
     def lookup(self, key: str, address: str | None = None) -> RunEntry | None:
         """The entry for ``key`` (``address``'s current key, noted in
-        ``looked_for``); None if absent or unreadable (a damaged entry only
-        costs a rerun)."""
-        if address is not None:
+        ``looked_for`` while that is kept); None if absent or unreadable (a
+        damaged entry only costs a rerun)."""
+        if address is not None and self.looked_for is not None:
             self.looked_for[address] = key
         try:
             with open(self.entry_file(key), "rb") as handle:
