@@ -126,6 +126,7 @@ def test_pivotfile_load_scenario_smoke(tmp_path):
     assert "| edited load (one rule changed) |" in pivotfile_load.table(12, results)
 
 
+@pytest.mark.slow
 def test_bare_commands_build_what_pivot_builds(tmp_path):
     from bench.floor import levels, listed_stages, run_floor
     from bench.generate import generate_wildcard
@@ -144,6 +145,7 @@ def test_bare_commands_build_what_pivot_builds(tmp_path):
     assert bare["summary.txt"] == b"2\n2\n2\n"
 
 
+@pytest.mark.slow
 def test_watch_counts_the_process_apart_from_its_children(tmp_path):
     from bench.watch import watch
 

@@ -77,6 +77,7 @@ def test_run_sh_script_and_ninja_give_identical_results(tmp_path, shell, pivot_s
         assert first["o.txt"] == expected.encode()
 
 
+@pytest.mark.slow
 def test_script_runs_each_command_with_stdin_from_dev_null(ws):
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: wc -c > n.txt\n    outs: [n.txt]\n")
     ws.pivot("emit", "sh", "-o", "plan.sh")

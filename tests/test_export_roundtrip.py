@@ -102,6 +102,7 @@ LARGE = ("fanout", "snakemake_style")
 @pytest.mark.parametrize(
     "name", [pytest.param(name, marks=[pytest.mark.slow] if name in LARGE else []) for name in sorted(PROJECTS)]
 )
+@pytest.mark.slow
 def test_projects_round_trip(ws, tmp_path, name: str, state: str, fmt: str) -> None:
     project = PROJECTS[name]()
     project.write(ws.root, with_data=state != "fresh-clone")
@@ -119,6 +120,7 @@ def test_projects_round_trip(ws, tmp_path, name: str, state: str, fmt: str) -> N
         pytest.param(1000, "ran", marks=pytest.mark.slow),
     ],
 )
+@pytest.mark.slow
 def test_bench_workspaces_round_trip(tmp_path, stages: int, state: str, fmt: str) -> None:
     ws = Workspace(tmp_path / "bench")
     generate(ws.root, Shape.for_stages(stages, run_files=20))
@@ -147,6 +149,7 @@ CORPUS_CASES = [
 
 
 @pytest.mark.parametrize(("case", "fmt"), CORPUS_CASES)
+@pytest.mark.slow
 def test_dvc_corpus_round_trips(ws, tmp_path, case: str, fmt: str) -> None:
     shutil.copytree(CORPUS / case, ws.root, dirs_exist_ok=True)
     assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
@@ -222,6 +225,7 @@ ODD_STAGES = {
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("name", sorted(ODD_STAGES))
+@pytest.mark.slow
 def test_odd_stages_round_trip(ws, tmp_path, name: str, fmt: str) -> None:
     ws.write("dvc.yaml", ODD_STAGES[name])
     assert_round_trip(ws, make_copy(ws, tmp_path), fmt)

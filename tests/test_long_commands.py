@@ -66,6 +66,7 @@ def test_pivot_run_runs_a_300_kb_command(ws) -> None:
     assert "up to date" in ws.pivot("status").stdout.lower()
 
 
+@pytest.mark.slow
 def test_emitted_sh_runs_a_300_kb_command(ws) -> None:
     _write(ws)
     ws.pivot("emit", "sh", "-o", "plan.sh")
@@ -74,6 +75,7 @@ def test_emitted_sh_runs_a_300_kb_command(ws) -> None:
     _listing_is_complete(ws.root)
 
 
+@pytest.mark.slow
 def test_emitted_ninja_runs_a_300_kb_command_through_a_response_file(ws) -> None:
     _write(ws)
     ws.pivot("emit", "ninja")

@@ -156,6 +156,7 @@ def _mutations(text: str, rng: random.Random, count: int) -> list[str]:
 
 # each text's mutations in two halves: cases the test workers share
 @pytest.mark.parametrize("name, half", [(name, half) for name in sorted(CORPUS) for half in (0, 1)])
+@pytest.mark.slow
 def test_accepts_rejects_and_shapes_as_lark_on_mutated_texts(name, half) -> None:
     rng = random.Random(f"16-{name}-{half}")
     accepted = rejected = 0

@@ -185,6 +185,7 @@ def test_a_read_only_project_answers_status_plan_and_why(unprivileged) -> None:
         assert "WARNING" not in proc.stderr, proc.stderr  # nothing to warn about: it only reads
 
 
+@pytest.mark.slow
 def test_a_read_only_project_never_run_answers_too(unprivileged) -> None:
     root = unprivileged.project()
     (root / "dvc.yaml").write_text(PIPELINE)

@@ -250,6 +250,7 @@ def test_an_http_remote_is_read_only(project, tmp_path, http_server):
     assert result.stderr == f"ERROR: remote 'web' ({http_server}) is read-only: it can be fetched from, not pushed to\n"
 
 
+@pytest.mark.slow
 def test_two_clones_pushing_the_same_objects_at_once(project, tmp_path):
     twin = tmp_path / "twin"
     shutil.copytree(project.root, twin, symlinks=True)

@@ -34,6 +34,7 @@ def project(ws):
     return ws
 
 
+@pytest.mark.slow
 def test_inputs_go_up_the_stage_runs_elsewhere_and_its_outputs_come_back(project) -> None:
     with State.open(Project(project.root, project.root)) as state:
         data = RemoteData(state, open_default_remote(project.root, project.root / ".pivot"))

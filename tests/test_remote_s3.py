@@ -27,6 +27,7 @@ def s3_project(ws, moto_s3, s3_bucket):
     return ws
 
 
+@pytest.mark.slow
 def test_push_to_s3_and_pull_into_a_fresh_clone(s3_project, tmp_path, moto_s3, s3_bucket):
     pushed = s3_project.pivot_json("push")
     assert (pushed["objects"], pushed["already"], pushed["run_cache_entries"], pushed["failed"]) == (4, 0, 1, [])
@@ -102,6 +103,7 @@ def test_credentials_never_appear_in_any_file_pivot_writes(s3_project, tmp_path)
                 assert DUMMY_SECRET.encode() not in data and DUMMY_KEY_ID.encode() not in data, path
 
 
+@pytest.mark.slow
 def test_a_missing_extra_prints_the_pip_line(ws, tmp_path):
     """s3fs made unimportable for one subprocess: the remote's user is told
     what to install, in one line, with no traceback (before any request)."""

@@ -37,6 +37,7 @@ def test_logs_and_lock_records_share_one_naming_scheme() -> None:
     assert log_relpath("sub/dvc.yaml:build@0.5") == ".pivot/logs/sub%2Fdvc%2Eyaml%3Abuild%400%2E5.log"
 
 
+@pytest.mark.slow
 def test_an_unexpected_worker_error_fails_the_stage_instead_of_hanging(ws) -> None:
     ws.write("dvc.yaml", """\
         stages:
@@ -274,6 +275,7 @@ def test_pivot_log_skips_a_malformed_run_record_with_a_warning(ws, header) -> No
     assert len(ws.pivot_json("log")) == 2  # the good run and the readable one
 
 
+@pytest.mark.slow
 def test_the_audit_trail_records_what_the_user_typed(ws) -> None:
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
     ws.pivot_proc("run", timeout=60)
@@ -282,6 +284,7 @@ def test_the_audit_trail_records_what_the_user_typed(ws) -> None:
     assert [r["argv"] for r in runs] == [["pivot", "run", "-f", "s"], ["pivot", "run"]]
 
 
+@pytest.mark.slow
 def test_a_state_db_that_is_a_directory_only_costs_the_stat_cache(ws) -> None:
     ws.write("dvc.yaml", "stages:\n  s:\n    cmd: echo s > s.txt\n    outs: [s.txt]\n")
     (ws.root / ".pivot" / "state.db").mkdir(parents=True)

@@ -63,6 +63,7 @@ def test_independent_stages_run_in_parallel_and_downstream_waits(tmp_path: Path)
     assert (tmp_path / "c.txt").read_text().count("\n") == 2
 
 
+@pytest.mark.slow
 def test_stage_starts_as_soon_as_its_own_upstream_is_done(tmp_path: Path) -> None:
     # slow -> (nothing); fast -> after_fast.  after_fast must not wait for slow.
     stages = [
@@ -115,6 +116,7 @@ def test_deleted_output_is_restored_from_cache_not_rerun(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("keep_going", [False, True])
+@pytest.mark.slow
 def test_failure_blocks_downstream_and_records_nothing_for_it(tmp_path: Path, keep_going: bool) -> None:
     stages = [
         _stage("bad", "echo about to fail; exit 3", outs=["bad.txt"]),

@@ -203,6 +203,7 @@ def test_entry_file_format(chain):
     assert data["outs"] == lock["outs"]
 
 
+@pytest.mark.slow
 def test_emit_sh_restores_like_run(chain):
     chain.write("lr.txt", "0.2\n")
     chain.pivot("run", "-j", "1")

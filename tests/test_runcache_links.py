@@ -56,6 +56,7 @@ def _assert_linked(root: Path, mode: str) -> None:
 
 
 @pytest.mark.parametrize("mode", ["copy", "reflink", "hardlink", "symlink"])
+@pytest.mark.slow
 def test_link_modes_end_to_end(ws, monkeypatch, mode):
     monkeypatch.setenv("PIVOT_CACHE_TYPE", mode)
     ws.write("dvc.yaml", PIPELINE)

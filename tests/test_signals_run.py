@@ -54,6 +54,7 @@ def _lock(ws, address: str) -> Path:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_interrupt_ends_commands_and_keeps_completed_records(ws, sig: int) -> None:
     proc = _start_run(ws)
     sleeper = int((ws.root / "sleep.pid").read_text())

@@ -26,6 +26,7 @@ def project(ws):
 
 
 @pytest.mark.parametrize("scenario", sorted(set(SCENARIOS) - BEFORE_ADOPTION_ONLY))
+@pytest.mark.slow
 def test_status_json_matches_dvc(project, scenario):
     project.pivot("run")  # adopts dvc.lock
     SCENARIOS[scenario](project.root)

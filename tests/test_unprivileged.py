@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.unprivileged import make_read_only
 
 
+@pytest.mark.slow
 def test_pivot_runs_as_a_user_who_cannot_write_a_read_only_project(unprivileged):
     root = unprivileged.project()
     (root / "dvc.yaml").write_text("stages:\n  s:\n    cmd: id -u > uid.txt\n    outs: [uid.txt]\n")
