@@ -394,31 +394,20 @@ class SettledMemo:
                 consulted[dep.path] = None
             for pdep in stage.params:
                 consulted[pdep.path] = None
-        files: list[str] = []
-        signatures: list[tuple] = []
-        absent: list[str] = []
-        # a directory found absent is kept as absent: nothing in it can be
-        # there either (the outputs the downstream stages of a never-run
-        # pipeline read: one path, not one each)
-        gone: set[str] = set()
+        signed = _Signed()
+        files = signed.files  # each path once (consulted is a dict): set directly, 50,000 of them
         seen = state.hasher.found_regular  # the deps the plan checked, as it saw them
         prefix = self._prefix
         for relpath in consulted:
-            parent = relpath.rpartition("/")[0]
-            if parent in gone:
-                continue
+            if relpath.rpartition("/")[0] in signed.gone:
+                continue  # its directory is kept absent: so is everything in it
             st = seen.get(relpath)
             if st is None:
                 try:
                     st = os.stat(prefix + relpath)
                 except (FileNotFoundError, NotADirectoryError):
-                    if parent and not os.path.lexists(prefix + parent):
-                        gone.add(parent)
-                        absent.append(parent)
-                    elif os.path.lexists(prefix + relpath):
+                    if not self._absent(relpath, signed):
                         return  # a dangling link
-                    else:
-                        absent.append(relpath)
                     continue
                 except OSError:
                     return  # unreadable: nothing to remember it by
@@ -428,13 +417,13 @@ class SettledMemo:
             signature = signature_of(st)
             if not is_settled(signature, started_ns):
                 return
-            files.append(relpath)
-            signatures.append(signature)
+            files[relpath] = signature
         written_dirs = _written_dirs(pipeline)
         try:
             entry_bytes = marshal.dumps((
                 self._code_key(), pipeline.identity, tuple(decided), (),
-                (), b"", tuple(files), _packed(signatures), (), (), (), tuple(written_dirs), tuple(absent), NEVER_RUN,
+                (), b"", tuple(files), _packed(files.values()), (), (), (), tuple(written_dirs),
+                tuple(signed.absent), NEVER_RUN,
             ))
         except ValueError:
             return
