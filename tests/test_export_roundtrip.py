@@ -102,7 +102,6 @@ LARGE = ("fanout", "snakemake_style")
 @pytest.mark.parametrize(
     "name", [pytest.param(name, marks=[pytest.mark.slow] if name in LARGE else []) for name in sorted(PROJECTS)]
 )
-@pytest.mark.slow
 def test_projects_round_trip(ws, tmp_path, name: str, state: str, fmt: str) -> None:
     project = PROJECTS[name]()
     project.write(ws.root, with_data=state != "fresh-clone")
@@ -113,12 +112,7 @@ def test_projects_round_trip(ws, tmp_path, name: str, state: str, fmt: str) -> N
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize(
     ("stages", "state"),
-    [
-        (93, "data-pulled"),
-        pytest.param(93, "ran", marks=pytest.mark.slow),
-        pytest.param(1000, "data-pulled", marks=pytest.mark.slow),
-        pytest.param(1000, "ran", marks=pytest.mark.slow),
-    ],
+    [(93, "data-pulled"), (93, "ran"), (1000, "data-pulled"), (1000, "ran")],
 )
 @pytest.mark.slow
 def test_bench_workspaces_round_trip(tmp_path, stages: int, state: str, fmt: str) -> None:
@@ -225,7 +219,6 @@ ODD_STAGES = {
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
 @pytest.mark.parametrize("name", sorted(ODD_STAGES))
-@pytest.mark.slow
 def test_odd_stages_round_trip(ws, tmp_path, name: str, fmt: str) -> None:
     ws.write("dvc.yaml", ODD_STAGES[name])
     assert_round_trip(ws, make_copy(ws, tmp_path), fmt)
