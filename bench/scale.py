@@ -27,6 +27,8 @@ a workspace already built (the 10,000-stage dvc.yaml of ``bench generate
 --stages 10000`` after ``pivot run``).
 
 Every figure is a median of ``--repeat`` runs with its peak RSS (``os.wait4``).
+The rows after a build (``pivot run``, the first ``ninja``) are taken after
+``os.sync()``: the kernel writing the build's files out is not timed with them.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ def measure_wildcard(workdir: Path, samples: int, *, repeat: int, timeout: float
     elif full_run:
         results.noted(run_name, _sample((*pivot.argv, "run", "-j", str(jobs)), home, env, 1, timeout * 10))
     if full_run:
-        time.sleep(settle)
+        _quiesce(settle)
         # the first command after a run hashes again what the run wrote (racy then) and refreshes the memos
         results.noted("pivot plan, first after a full run", _sample(plan, home, env, 1, timeout))
         results.noted("pivot plan, no-op after a full run", _sample(plan, home, env, repeat, timeout))
@@ -165,12 +167,13 @@ def measure_wildcard(workdir: Path, samples: int, *, repeat: int, timeout: float
         binary = shutil.which("ninja", path=harness_path())
         if binary is not None:
             if ran:
-                time.sleep(settle)  # emit writes fresh markers only for inputs older than 2 s
+                _quiesce(settle)  # emit writes fresh markers only for inputs older than 2 s
                 _measure_pivot_ninja(results, home, pivot, env, binary, repeat, timeout)
             hand = home / "hand.ninja"
             hand.write_text(ninja_file(samples))
             argv = (binary, "-f", hand.name)
             results.noted("ninja, first build (hand-written file)", _sample(argv, home, env, 1, timeout * 10))
+            _quiesce(0)
             if ran:
                 # the two no-ops taken in turns: the ratio is not the VM's drift between two blocks
                 ours, theirs = _sample_in_turns((binary,), argv, home, env, repeat, timeout)
@@ -180,6 +183,15 @@ def measure_wildcard(workdir: Path, samples: int, *, repeat: int, timeout: float
                 results.noted("ninja, no-op (hand-written file)", _sample(argv, home, env, repeat, timeout))
             hand.unlink()
     return results
+
+
+def _quiesce(settle: float) -> None:
+    """Write out what the last build left in the page cache, then wait
+    ``settle`` seconds: the rows after it time the command, not the kernel
+    writing (and on a disk mounted with ``discard``, trimming) 20,000 files
+    beside it."""
+    os.sync()
+    time.sleep(settle)
 
 
 def _measure_plan_with_work(results: WildcardResults, home: Path, plan: Sequence[str], env: dict[str, str],
