@@ -161,10 +161,11 @@ class Pipeline:
     stages: tuple[Stage, ...]
     upstream: Mapping[str, tuple[str, ...]]
     sources: tuple[str, ...] = ()
-    # The hash of the cached form this pipeline was read from or saved as
-    # (.pivot/pipeline.pickle); None when there is none.  Decides nothing:
-    # equal identities mean equal stages, so the verdict memo can skip
-    # comparing each stage's definition.
+    # The hash of what this pipeline was loaded from: pivot's code, the
+    # pipeline files, and every file consulted with its signature (the
+    # header of .pivot/pipeline.pickle); None when some were too recent to
+    # trust.  Decides nothing: equal identities mean equal stages, so the
+    # verdict memo can skip comparing each stage's definition.
     identity: str | None = field(default=None, compare=False)
     # Every stage in the order a run of the whole pipeline takes them
     # (``graph.run_order``), worked out once when the stages are linked and

@@ -299,3 +299,64 @@ def test_listed_directories_need_settled_signatures(project):
     assert _header(project).listed is not None
     project.write("more/dvc.yaml", "stages:\n  more:\n    cmd: echo more\n")  # the root changes
     assert [s["address"] for s in listing(project)][-1] == "more/dvc.yaml:more"
+
+
+def _fresh_load(project):
+    from pivot.frontends import load_pipeline
+    from pivot.project import Project
+
+    return load_pipeline(Project(root=project.root, cwd=project.root))
+
+
+def test_the_identity_is_what_the_pipeline_was_made_from(project, loads):
+    """Known before the stages are pickled: the same files as they were give
+    the same identity, loaded afresh or from the cache; an edit, another."""
+    first = _fresh_load(project)
+    assert first.identity
+    assert _fresh_load(project).identity == first.identity and len(loads) == 1  # from the cache
+    (project.root / ".pivot" / cache.CACHE_NAME).unlink()
+    again = _fresh_load(project)
+    assert len(loads) == 2 and again.identity == first.identity  # afresh: the same
+    project.write("params.yaml", "lr: 0.5\n")
+    edited = _fresh_load(project)
+    assert len(loads) == 3 and edited.identity != first.identity
+
+
+def test_a_large_pipeline_is_pickled_by_a_child_and_there_for_the_next_load(project, loads, monkeypatch):
+    monkeypatch.setattr(cache, "PICKLED_ASIDE_FROM", 1)
+    first = _fresh_load(project)
+    # the next load waits for what this process is still writing, then reads it
+    assert _fresh_load(project) == first and len(loads) == 1
+
+
+@pytest.mark.slow
+def test_a_large_pipeline_in_a_real_process(ws):
+    """Over PICKLED_ASIDE_FROM stages, ``pivot plan`` leaves the pickling to
+    a child process and waits for it before it exits: the cache is there,
+    whole, for the next command, which takes its stages from it."""
+    (ws.root / ".pivot").mkdir()
+    samples = [f"s{i:04d}" for i in range(cache.PICKLED_ASIDE_FROM // 2 + 1)]
+    ws.write("Pivotfile", "\n".join([
+        f"SAMPLES = {samples!r}",
+        'rule all:\n    input: expand("norm/{s}", s=SAMPLES)\n',
+        'rule count:\n    input: "data/{s}.csv"\n    output: "count/{s}"\n    shell: "wc -l < {input} > {output}"\n',
+        'rule norm:\n    input: "count/{s}"\n    output: "norm/{s}"\n    shell: "cat {input} > {output}"\n',
+    ]))
+    for sample in samples:
+        ws.write(f"data/{sample}.csv", "x\n")
+    time.sleep(pivot.signature.RACY_WINDOW_NS / 1e9 + 0.2)
+    planned = ws.pivot_proc("plan", "--json").stdout
+    assert (ws.root / ".pivot" / cache.CACHE_NAME).is_file()
+    script = (
+        "import sys, pivot.frontends as f\n"
+        "from pivot.project import Project\n"
+        "f._load = lambda *a: sys.exit('loaded afresh')\n"
+        "p = f.load_pipeline(Project.discover())\n"
+        "print(len(p.stages), p.identity)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=ws.root, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    count, identity = out.stdout.split()
+    assert int(count) == 2 * len(samples) >= cache.PICKLED_ASIDE_FROM
+    assert ws.pivot_proc("plan", "--json").stdout == planned
+    assert identity != "None"

@@ -56,6 +56,7 @@ class UserError(click.ClickException):
 
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[override]
+        from pivot import background
         from pivot.errors import PivotError
 
         try:
@@ -73,6 +74,8 @@ class LazyGroup(click.Group):
             if message is None:
                 raise
             raise UserError(message) from None
+        finally:
+            background.wait()  # what the command's children write is there for the next command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [name for name, (module, _) in COMMANDS.items() if _module_exists(module)]

@@ -77,7 +77,8 @@ def load_pipeline(project: Project, targets: Sequence[str] = (), *, skipped: lis
             cached_targets = file_targets if loaded.has_pivotfiles else None
             header = cache.CacheHeader(key, loaded.discovered, inputs, cached_targets,
                                        cache.CacheHeader.outs_of(pipeline),
-                                       cache.signatures(project, loaded.listed, started))
+                                       cache.signatures(project, loaded.listed, started),
+                                       cache.identity_of(key, loaded.discovered, inputs, cached_targets))
             pipeline = cache.save(project, header, pipeline)
     finally:
         if enabled:

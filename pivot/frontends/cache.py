@@ -14,6 +14,12 @@ other file targets in a project with Pivotfiles (wildcard rules are resolved
 for them), an unreadable cache -- means loading as usual.  For Pivotfiles the
 consulted files include every input whose existence was checked.
 
+The pipeline's identity (``Pipeline.identity``, the key of the verdict
+and settled memos) is the hash of that header's code key, pipeline files
+and signatures: known before a stage is pickled, so a large pipeline is
+pickled and written by a child process (:mod:`pivot.background`) while
+the command plans; the command waits for it before it exits.
+
 Racy files: a pipeline is saved only when every file it was built from is
 settled (:mod:`pivot.signature`).  The cache is written only into an
 existing ``.pivot/``, atomically.  It is read with an unpickler that
@@ -37,7 +43,12 @@ from pivot.project import Project
 from pivot.signature import Signature, code_signature, file_signature
 
 CACHE_NAME = "pipeline.pickle"
-FORMAT = 7  # 5: header and pipeline as two pickles; 6: Stage.tracked_vars (TrackedVar records); 7: listed dirs
+# From this many stages the pickling (about 13 us a stage) is left to a child
+# process: below, it costs less than forking one (1-2 ms).
+PICKLED_ASIDE_FROM = 1_000
+# 5: header and pipeline as two pickles; 6: Stage.tracked_vars (TrackedVar records); 7: listed dirs;
+# 8: the identity in the header
+FORMAT = 8
 # Modules whose code decides what a pipeline file resolves to.
 _CODE = (
     "frontends/__init__.py",
@@ -83,6 +94,8 @@ class CacheHeader(NamedTuple):
     # were settled (None otherwise): while each is unchanged, so is every
     # listing, and discovery need not walk the tree again.
     listed: tuple[tuple[str, Signature | None], ...] | None = None
+    # The pipeline's identity (``Pipeline.identity``): see ``identity_of``.
+    identity: str = ""
 
     @staticmethod
     def outs_of(pipeline: Pipeline) -> dict[str, tuple[str, ...]]:
@@ -108,7 +121,7 @@ def load(project: Project, key: tuple, still_valid: Validator) -> Pipeline | Non
     found = _valid_body(project, key, still_valid)
     if found is None:
         return None
-    raw, body = found
+    raw, body, _ = found
     from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
@@ -126,19 +139,23 @@ def load(project: Project, key: tuple, still_valid: Validator) -> Pipeline | Non
             gc.enable()
     if not isinstance(pipeline, Pipeline):
         return None
-    return replace(pipeline, identity=identity_of(raw[body:]))
+    return replace(pipeline, identity=found[2].identity)
 
 
 def valid_identity(project: Project, key: tuple, still_valid: Validator) -> str | None:
     """The identity ``load`` would give the stored pipeline, without
     unpickling its stages; None where ``load`` would find nothing."""
     found = _valid_body(project, key, still_valid)
-    return None if found is None else identity_of(found[0][found[1]:])
+    return None if found is None else found[2].identity
 
 
-def _valid_body(project: Project, key: tuple, still_valid: Validator) -> tuple[bytes, int] | None:
-    """The cache file's bytes and where its pipeline starts, when its header
-    is valid; None otherwise.  A header the validator refreshed is stored."""
+def _valid_body(project: Project, key: tuple, still_valid: Validator) -> tuple[bytes, int, CacheHeader] | None:
+    """The cache file's bytes, where its pipeline starts and its header
+    (as kept), when the header is valid; None otherwise.  A header the
+    validator refreshed is stored."""
+    from pivot import background
+
+    background.wait()  # a cache this process is still writing is read once written
     path = project.state_dir / CACHE_NAME
     try:
         with open(path, "rb") as handle:
@@ -166,14 +183,25 @@ def _valid_body(project: Project, key: tuple, still_valid: Validator) -> tuple[b
     body = stream.tell()
     if kept is not header:
         _write(project, _dumps(kept), raw[body:])
-    return raw, body
+    return raw, body, kept
 
 
-def identity_of(body: bytes) -> str:
-    """The identity of a pickled pipeline: equal bytes, equal stages."""
+def identity_of(key: tuple, discovered: tuple[tuple[str, str], ...],
+                inputs: tuple[tuple[str, Signature | None], ...], targets: tuple[str, ...] | None) -> str:
+    """The identity of the pipeline loaded from these: the code, the
+    pipeline files found, every file consulted as it was (its signature)
+    and the file targets.  Loading is pure, so equal identities mean equal
+    stages.  Known before the stages are pickled, which a child process
+    does (:mod:`pivot.background`).  (Touching a pipeline file without
+    changing it gives a new identity: its memos are made again, once.)"""
+    import marshal
+
     import xxhash
 
-    return xxhash.xxh3_128_hexdigest(body)
+    # marshal version 2 writes no back-references: equal values, equal bytes
+    plain = (key, [tuple(found) for found in discovered],
+             [(path, None if sig is None else tuple(sig)) for path, sig in inputs], targets)
+    return xxhash.xxh3_128_hexdigest(marshal.dumps(plain, 2))
 
 
 def _allowed_classes() -> frozenset[tuple[str, str]]:
@@ -209,21 +237,30 @@ def signatures(project: Project, relpaths: Iterable[str], started_ns: int) -> tu
 
 
 def save(project: Project, header: CacheHeader, pipeline: Pipeline) -> Pipeline:
-    """Write the cache atomically and return ``pipeline`` with the identity
-    it was saved as; silently skipped without ``.pivot/`` or on any error
-    (it is only a cache)."""
+    """Write the cache atomically -- in a child process where one can be
+    forked (:mod:`pivot.background`) -- and return ``pipeline`` with its
+    identity; silently skipped without ``.pivot/`` or on any error (it is
+    only a cache)."""
     if not project.state_dir.is_dir():
-        return pipeline  # nothing to write into: not even worth pickling
+        return pipeline  # nothing to write into, and no memo to key either
+    if len(pipeline.stages) >= PICKLED_ASIDE_FROM:
+        from pivot import background
+
+        background.run(lambda: _store(project, header, pipeline))
+    else:
+        _store(project, header, pipeline)
+    return replace(pipeline, identity=header.identity)
+
+
+def _store(project: Project, header: CacheHeader, pipeline: Pipeline) -> None:
     import pickle
 
     try:
         body = _dumps(pipeline)
         header_bytes = _dumps(header)
     except (pickle.PicklingError, TypeError, AttributeError, RecursionError):
-        return pipeline
-    if not _write(project, header_bytes, body):
-        return pipeline
-    return replace(pipeline, identity=identity_of(body))
+        return
+    _write(project, header_bytes, body)
 
 
 def _dumps(value: object) -> bytes:
