@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import gc
 import os
+import signal
 import threading
 from typing import Callable
 
@@ -32,15 +33,28 @@ def run(work: Callable[[], object]) -> None:
     if not hasattr(os, "fork") or threading.active_count() != 1:
         work()
         return
-    pid = os.fork()
-    if pid == 0:
-        _finish_in_child(work)
-    _children.append(pid)
+    # Ctrl-C between the fork and the child's ``try`` would raise in the
+    # child outside it, into the caller's code: held back until then
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pid: int | None
+    try:
+        pid = os.fork()
+        if pid == 0:
+            _finish_in_child(work, mask)
+    except OSError:  # no process to spare (a limit on processes or memory)
+        pid = None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    if pid is None:
+        work()
+    else:
+        _children.append(pid)
 
 
-def _finish_in_child(work: Callable[[], object]) -> None:
+def _finish_in_child(work: Callable[[], object], mask: set[signal.Signals]) -> None:
     status = 1
     try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         # the parent's objects are shared copy-on-write: a collection would copy them all
         gc.disable()
         work()
