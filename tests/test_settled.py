@@ -242,29 +242,3 @@ def test_signatures_are_compared_a_chunk_at_a_time_to_the_last_path(tmp_path) ->
     assert not _unchanged(prefix, [*paths, paths[0]], packed)
     os.utime(tmp_path / paths[-1], ns=(1, 1))
     assert not _unchanged(prefix, paths, packed)
-
-
-@pytest.mark.parametrize("where", ["first chunk", "second chunk", "third chunk", "last path"])
-@pytest.mark.parametrize("change", ["edited", "deleted"])
-def test_two_threads_share_the_chunks_and_each_change_is_seen(tmp_path, where, change) -> None:
-    """From _SHARED_FROM paths a second thread takes every other chunk: a
-    change in the chunks of either thread is seen."""
-    import os
-
-    from pivot.state.settled import _CHUNK, _SHARED_FROM, _packed, _unchanged
-    from pivot.state.verdicts import stat_signature
-
-    (tmp_path / "same").write_text("x")
-    (tmp_path / "odd").write_text("x")
-    paths = ["same"] * (_SHARED_FROM + _CHUNK // 2)  # one file many times: thousands of paths, cheaply
-    index = {"first chunk": 5, "second chunk": _CHUNK + 5, "third chunk": 2 * _CHUNK + 5,
-             "last path": len(paths) - 1}[where]
-    paths[index] = "odd"
-    prefix = f"{tmp_path}/"
-    packed = _packed([stat_signature(prefix + path) for path in paths])
-    assert _unchanged(prefix, paths, packed)
-    if change == "edited":
-        (tmp_path / "odd").write_text("longer")
-    else:
-        os.unlink(tmp_path / "odd")
-    assert not _unchanged(prefix, paths, packed)
