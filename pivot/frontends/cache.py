@@ -121,7 +121,7 @@ def load(project: Project, key: tuple, still_valid: Validator) -> Pipeline | Non
     found = _valid_body(project, key, still_valid)
     if found is None:
         return None
-    raw, body, _ = found
+    raw, body, header = found
     from pivot.frontends.safepickle import RestrictedUnpickler
 
     # Unpickling allocates many objects at once; collecting meanwhile only costs time.
@@ -139,7 +139,7 @@ def load(project: Project, key: tuple, still_valid: Validator) -> Pipeline | Non
             gc.enable()
     if not isinstance(pipeline, Pipeline):
         return None
-    return replace(pipeline, identity=found[2].identity)
+    return replace(pipeline, identity=header.identity)
 
 
 def valid_identity(project: Project, key: tuple, still_valid: Validator) -> str | None:
